@@ -1,0 +1,150 @@
+"""Shapes of the API's requests and responses, for the OpenAPI schema (drf-spectacular).
+
+Responses are built by `queueing.services.queries` so the CLI's `--json` and the API agree.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class GateSerializer(serializers.Serializer):
+    rule = serializers.ChoiceField(choices=["max_concurrent_runs", "tag", "pool"])
+    subject = serializers.CharField()
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    passed = serializers.BooleanField()
+    holders = serializers.ListField(child=serializers.CharField())
+    message = serializers.CharField()
+
+
+class QueueVerdictSerializer(serializers.Serializer):
+    launches_next_tick = serializers.BooleanField()
+    position = serializers.IntegerField()
+    message = serializers.CharField()
+    blocking = GateSerializer(required=False)
+    gates = GateSerializer(many=True)
+
+
+class RunSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    job_name = serializers.CharField()
+    location = serializers.CharField()
+    status = serializers.CharField()
+    priority = serializers.IntegerField()
+    tags = serializers.DictField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    enqueued_at = serializers.DateTimeField(allow_null=True)
+    launched_at = serializers.DateTimeField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    failure_reason = serializers.CharField()
+    wait_reason = serializers.CharField()
+    queue = QueueVerdictSerializer(allow_null=True)
+
+
+class StepSerializer(serializers.Serializer):
+    step_key = serializers.CharField()
+    status = serializers.CharField()
+    pool = serializers.CharField(allow_null=True)
+    priority = serializers.IntegerField()
+    wait_reason = serializers.CharField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField()
+    logs = serializers.CharField()
+
+
+class WaitSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    message = serializers.CharField()
+    to = serializers.DateTimeField(allow_null=True)
+
+
+class RunDetailSerializer(RunSerializer):
+    run_config = serializers.DictField()
+    steps = StepSerializer(many=True)
+    wait_history = WaitSerializer(many=True)
+
+
+class RunPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    results = RunSerializer(many=True)
+
+
+class SubmitSerializer(serializers.Serializer):
+    job = serializers.CharField()
+    tags = serializers.DictField(child=serializers.CharField(), required=False)
+    run_config = serializers.DictField(required=False)
+
+
+class TerminateSerializer(serializers.Serializer):
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class PrioritySerializer(serializers.Serializer):
+    priority = serializers.IntegerField()
+
+
+class FreeSlotsSerializer(serializers.Serializer):
+    step_key = serializers.CharField(required=False)
+
+
+class FreedSerializer(serializers.Serializer):
+    freed = serializers.IntegerField()
+
+
+class PoolSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    limit = serializers.IntegerField()
+    from_default = serializers.BooleanField()
+    held = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+
+
+class PoolLimitSerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=0, max_value=1000)
+
+
+class PoolWriteSerializer(PoolLimitSerializer):
+    key = serializers.CharField()
+
+
+class ConfigSerializer(serializers.Serializer):
+    document = serializers.DictField()
+    yaml = serializers.CharField()
+    sources = serializers.DictField(child=serializers.CharField(), required=False)
+
+
+class ConfigWriteSerializer(serializers.Serializer):
+    yaml = serializers.CharField(required=False)
+    document = serializers.DictField(required=False)
+
+
+class DaemonSerializer(serializers.Serializer):
+    daemon = serializers.CharField()
+    label = serializers.CharField()
+    healthy = serializers.BooleanField()
+    last_heartbeat = serializers.DateTimeField(allow_null=True)
+    last_tick_duration_ms = serializers.FloatField(allow_null=True)
+    last_launched = serializers.IntegerField()
+    errors = serializers.ListField(child=serializers.DictField())
+
+
+class JobSerializer(serializers.Serializer):
+    location = serializers.CharField()
+    error = serializers.CharField(allow_null=True)
+    jobs = serializers.ListField(child=serializers.DictField())
+
+
+class AuditSerializer(serializers.Serializer):
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    target = serializers.CharField()
+    old = serializers.JSONField()
+    new = serializers.JSONField()
+    at = serializers.DateTimeField()
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()

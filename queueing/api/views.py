@@ -1,0 +1,364 @@
+"""REST API: a second shell over the same services as the CLI and the dashboard."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import permissions, status
+from rest_framework.authtoken.models import Token
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..engine.config import to_instance_dict, to_instance_yaml
+from ..engine.types import RunStatus
+from ..errors import Conflict, InvalidInput, NotFound
+from ..locations import get_workspace
+from ..models import AuditEntry, Pool
+from ..roles import can_change_limits, can_launch
+from ..services import config as config_service
+from ..services import pools, run_queue, runs
+from ..services.audit import actor_name
+from ..services.daemons import daemon_status
+from ..services.queries import filter_runs, page_of_runs, run_to_dict
+from . import serializers as s
+
+
+class ReadOrLaunch(permissions.BasePermission):
+    """Anyone logged in reads; writes need the operator role (launch_run)."""
+
+    message = "launching, terminating or re-prioritising runs needs the operator or admin role"
+
+    def has_permission(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return False
+        return request.method in permissions.SAFE_METHODS or can_launch(request.user)
+
+
+class ReadOrChangeLimits(permissions.BasePermission):
+    """Anyone logged in reads; writes need the admin role (change_limits)."""
+
+    message = "changing limits, pools or the configuration needs the admin role"
+
+    def has_permission(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return False
+        return request.method in permissions.SAFE_METHODS or can_change_limits(request.user)
+
+
+def error_response(exc: Exception) -> Response:
+    if isinstance(exc, InvalidInput):
+        return Response(exc.as_json(), status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, NotFound):
+        return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, Conflict):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    raise exc
+
+
+class ServiceView(APIView):
+    def handle_exception(self, exc):
+        if isinstance(exc, InvalidInput | NotFound | Conflict):
+            return error_response(exc)
+        return super().handle_exception(exc)
+
+
+def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput.one(name, f"{raw!r} is not an integer") from None
+    if not 0 <= value <= maximum:
+        raise InvalidInput.one(name, f"must be between 0 and {maximum}")
+    return value
+
+
+def _tag_filters(request: Request) -> dict[str, str]:
+    tags = {}
+    for pair in request.query_params.getlist("tag"):
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidInput.one("tag", f"{pair!r} is not KEY=VALUE")
+        tags[key] = value
+    return tags
+
+
+class RunList(ServiceView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("status", str, many=True, enum=[x.value for x in RunStatus]),
+            OpenApiParameter("tag", str, many=True, description="KEY=VALUE"),
+            OpenApiParameter("job", str),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("offset", int),
+        ],
+        responses=s.RunPageSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        """Runs, newest first; with `status=QUEUED` alone, in the order the next tick considers them."""
+        statuses = request.query_params.getlist("status")
+        bad = [x for x in statuses if x not in RunStatus.__members__]
+        if bad:
+            raise InvalidInput.one("status", f"unknown status {bad[0]!r}")
+        qs = filter_runs(statuses, job=request.query_params.get("job"), tags=_tag_filters(request))
+        limit = _int_param(request, "limit", 50, 1000)
+        offset = _int_param(request, "offset", 0, 10**9)
+        page = page_of_runs(qs, offset, limit)
+        return Response(
+            {
+                "count": page.total,
+                "results": [run_to_dict(r, page.verdicts.get(r.run_id)) for r in page.runs],
+            }
+        )
+
+    @extend_schema(request=s.SubmitSerializer, responses={201: s.RunSerializer})
+    def post(self, request: Request) -> Response:
+        """Submit a run to the queue."""
+        data = request.data if isinstance(request.data, dict) else {}
+        if not isinstance(request.data, dict):
+            raise InvalidInput.one("body", "expected a JSON object")
+        unknown = set(data) - {"job", "tags", "run_config"}
+        if unknown:
+            raise InvalidInput.one(sorted(unknown)[0], "unknown field: expected job, tags, run_config")
+        job = data.get("job")
+        if not isinstance(job, str) or not job:
+            raise InvalidInput.one("job", "required: the name of a job")
+        run = runs.submit(job, data.get("tags"), data.get("run_config"), actor=actor_name(request.user))
+        return Response(run_to_dict(run), status=status.HTTP_201_CREATED)
+
+
+class RunDetail(ServiceView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(responses=s.RunDetailSerializer)
+    def get(self, request: Request, run_id: str) -> Response:
+        """A run with its steps, wait history and, if queued, the full explanation."""
+        run = runs.get_run(run_id)
+        verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
+        return Response(run_to_dict(run, verdict, steps=True))
+
+
+class RunTerminate(ServiceView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(request=s.TerminateSerializer, responses=s.RunSerializer)
+    def post(self, request: Request, run_id: str) -> Response:
+        """Cancel a queued run at once, or ask a running one to stop; `force` marks it CANCELED now."""
+        force = request.data.get("force", False) if isinstance(request.data, dict) else False
+        if not isinstance(force, bool):
+            raise InvalidInput.one("force", "expected true or false")
+        run = runs.terminate(run_id, actor_name(request.user), force=force)
+        return Response(run_to_dict(run))
+
+
+class RunPriority(ServiceView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(request=s.PrioritySerializer, responses=s.RunSerializer)
+    def post(self, request: Request, run_id: str) -> Response:
+        """Change a queued run's priority (audited)."""
+        if not isinstance(request.data, dict) or "priority" not in request.data:
+            raise InvalidInput.one("priority", "required: an integer")
+        run = runs.set_priority(run_id, request.data["priority"], actor_name(request.user))
+        return Response(run_to_dict(run))
+
+
+class RunFreeSlots(ServiceView):
+    permission_classes = [ReadOrChangeLimits]
+
+    @extend_schema(request=s.FreeSlotsSerializer, responses=s.FreedSerializer)
+    def post(self, request: Request, run_id: str) -> Response:
+        """Free the pool slots (and waiting entries) of a run, or of one of its steps; audited."""
+        run = runs.get_run(run_id)
+        step_key = request.data.get("step_key") if isinstance(request.data, dict) else None
+        if step_key is not None and not isinstance(step_key, str):
+            raise InvalidInput.one("step_key", "expected a string")
+        freed = pools.free_run(run, step_key=step_key, actor=actor_name(request.user))
+        return Response({"freed": freed})
+
+
+def pool_to_dict(pool: Pool, usage: dict) -> dict:
+    return {
+        "key": pool.key,
+        "limit": pool.limit,
+        "from_default": pool.from_default,
+        "held": usage.get(pool.key, {}).get("held", 0),
+        "waiting": usage.get(pool.key, {}).get("waiting", 0),
+    }
+
+
+class PoolList(ServiceView):
+    permission_classes = [ReadOrChangeLimits]
+
+    @extend_schema(responses=s.PoolSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """Pools that have a limit, with slots held and steps waiting."""
+        usage = pools.pool_usage()
+        return Response([pool_to_dict(p, usage) for p in Pool.objects.all()])
+
+    @extend_schema(request=s.PoolWriteSerializer, responses={201: s.PoolSerializer})
+    def post(self, request: Request) -> Response:
+        """Create a pool limit (or set it if it exists)."""
+        if not isinstance(request.data, dict):
+            raise InvalidInput.one("body", "expected a JSON object")
+        if "limit" not in request.data:
+            raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
+        pool = pools.set_limit(request.data.get("key"), request.data["limit"], actor_name(request.user))
+        return Response(pool_to_dict(pool, pools.pool_usage()), status=status.HTTP_201_CREATED)
+
+
+class PoolDetail(ServiceView):
+    permission_classes = [ReadOrChangeLimits]
+
+    @extend_schema(responses=s.PoolSerializer)
+    def get(self, request: Request, key: str) -> Response:
+        pool = Pool.objects.filter(key=key).first()
+        if pool is None:
+            raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
+        return Response(pool_to_dict(pool, pools.pool_usage()))
+
+    @extend_schema(request=s.PoolLimitSerializer, responses=s.PoolSerializer)
+    def put(self, request: Request, key: str) -> Response:
+        """Set the pool's limit."""
+        if not isinstance(request.data, dict) or "limit" not in request.data:
+            raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
+        pool = pools.set_limit(key, request.data["limit"], actor_name(request.user))
+        return Response(pool_to_dict(pool, pools.pool_usage()))
+
+    patch = put
+
+    def delete(self, request: Request, key: str) -> Response:
+        """Remove the limit: the pool becomes unlimited (or follows the default limit)."""
+        pools.delete_pool(key, actor_name(request.user))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ConfigView(ServiceView):
+    permission_classes = [ReadOrChangeLimits]
+
+    @extend_schema(responses=s.ConfigSerializer)
+    def get(self, request: Request) -> Response:
+        """The effective configuration, as a document and as `dagster.yaml` text."""
+        current = config_service.current_config()
+        return Response(
+            {
+                "document": to_instance_dict(current),
+                "yaml": to_instance_yaml(current),
+                "sources": config_service.sources(),
+            }
+        )
+
+    @extend_schema(
+        request=s.ConfigWriteSerializer,
+        parameters=[OpenApiParameter("dry_run", bool)],
+        responses=s.ConfigSerializer,
+    )
+    def put(self, request: Request) -> Response:
+        """Replace the configuration with a `dagster.yaml` (as `yaml` text or a `document`)."""
+        data = request.data if isinstance(request.data, dict) else None
+        if data is None or ("yaml" in data) == ("document" in data):
+            raise InvalidInput.one("body", "send exactly one of 'yaml' (text) or 'document' (object)")
+        dry_run = request.query_params.get("dry_run") in ("1", "true")
+        if "yaml" in data:
+            if not isinstance(data["yaml"], str):
+                raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
+            if len(data["yaml"].encode()) > 1024 * 1024:
+                raise InvalidInput.one("yaml", "file is larger than 1 MB")
+            text = data["yaml"]
+        else:
+            import yaml
+
+            if not isinstance(data["document"], dict):
+                raise InvalidInput.one("document", "expected an object")
+            text = yaml.safe_dump(data["document"])
+        result, diff = config_service.load_yaml(text, actor_name(request.user), dry_run=dry_run)
+        current = result.config if dry_run else config_service.current_config()
+        return Response(
+            {
+                "document": to_instance_dict(current),
+                "yaml": to_instance_yaml(current),
+                "changes": {k: {"old": v[0], "new": v[1]} for k, v in diff.items()},
+                "ignored_sections": list(result.ignored_sections),
+                "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
+                "dry_run": dry_run,
+            }
+        )
+
+
+class DaemonList(ServiceView):
+    @extend_schema(responses=s.DaemonSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """Health of the run-queue and run-monitoring daemons."""
+        return Response(daemon_status(timezone.now()))
+
+
+class JobList(ServiceView):
+    @extend_schema(responses=s.JobSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """Jobs of every code location, and locations that failed to load."""
+        workspace = get_workspace()
+        data = []
+        for location in workspace.locations:
+            if location.error:
+                data.append({"location": location.name, "error": location.error, "jobs": []})
+                continue
+            data.append(
+                {
+                    "location": location.name,
+                    "error": None,
+                    "jobs": [
+                        {
+                            "name": job.name,
+                            "tags": dict(job.tags),
+                            "description": job.description or "",
+                            "default_run_config": job.default_run_config or {},
+                            "steps": [
+                                {"key": st.key, "pool": st.pool, "deps": list(st.deps)}
+                                for st in job.plan().steps
+                            ],
+                        }
+                        for job in location.defs.jobs()
+                    ],
+                }
+            )
+        return Response(data)
+
+
+class AuditList(ServiceView):
+    @extend_schema(responses=s.AuditSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        """The audit log, newest first (read-only: entries cannot be edited or deleted)."""
+        limit = _int_param(request, "limit", 100, 1000)
+        return Response(
+            [
+                {
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "old": e.old_value,
+                    "new": e.new_value,
+                    "at": e.created_at,
+                }
+                for e in AuditEntry.objects.all()[:limit]
+            ]
+        )
+
+
+class TokenView(APIView):
+    """Create (POST) or revoke (DELETE) the calling user's API token."""
+
+    @extend_schema(request=None, responses=s.TokenSerializer)
+    def post(self, request: Request) -> Response:
+        token, _ = Token.objects.get_or_create(user=request.user)
+        return Response({"token": token.key})
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request: Request) -> Response:
+        Token.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+

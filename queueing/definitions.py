@@ -1,0 +1,730 @@
+"""The job-definition API of code locations, with the names Dagster users know.
+
+A code location is a module that builds `defs = Definitions(assets=[...], jobs=[...])` at
+import time. Everything a definition can get wrong (a pool that conflicts with the legacy
+concurrency-key tag, a bad `dagster/priority`, a cycle, a duplicate name) raises
+`DefinitionError` then, so mistakes surface when the location loads, not in a run.
+
+Plain Python: importable without Django being configured.
+
+    @op(pool="redshift")
+    def extract(context):
+        context.log.info("extracting")
+        return [1, 2, 3]
+
+    @op
+    def load(rows): ...
+
+    @job(tags={"database": "redshift"})
+    def etl():
+        load(extract())
+"""
+
+from __future__ import annotations
+
+import contextvars
+import copy
+import functools
+import inspect
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from queueing.engine.plan import (
+    ExecutionPlan,
+    PlanError,
+    PlanStep,
+    build_plan,
+    parse_priority_tag,
+    validate_plan,
+)
+from queueing.engine.types import PRIORITY_TAG
+
+__all__ = [
+    "AssetExecutionContext",
+    "AssetsDefinition",
+    "CONCURRENCY_KEY_TAG",
+    "DefinitionError",
+    "Definitions",
+    "JobDefinition",
+    "OpDefinition",
+    "OpExecutionContext",
+    "OutputHandle",
+    "StepContext",
+    "UnresolvedAssetJob",
+    "asset",
+    "define_asset_job",
+    "job",
+    "merge_run_config",
+    "op",
+]
+
+# The legacy spelling of `pool=` (SEMANTICS 3.2).
+CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+_CONTEXT_PARAMS = ("context", "_context")
+
+
+class DefinitionError(Exception):
+    """A definition that cannot be loaded. `errors` lists every problem found, one a line."""
+
+    def __init__(self, message: str, errors: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.errors = list(errors) if errors is not None else [message]
+
+
+# ---------------------------------------------------------------------------------------
+# Checks shared by ops, assets and jobs
+
+
+def _check_name(kind: str, name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise DefinitionError(
+            f"{kind} name {name!r} is invalid: use letters, digits and underscores only"
+        )
+    return name
+
+
+def _check_tags(owner: str, tags: Any, what: str = "tags") -> dict[str, str]:
+    if tags is None:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise DefinitionError(f"{owner}: {what} must be a mapping, got {type(tags).__name__}")
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key:
+            raise DefinitionError(f"{owner}: tag key {key!r} must be a non-empty string")
+        if not isinstance(value, str):
+            raise DefinitionError(
+                f"{owner}: tag '{key}' must have a string value, got {type(value).__name__}"
+            )
+    return dict(tags)
+
+
+def _check_priority(owner: str, tags: Mapping[str, str]) -> int:
+    if PRIORITY_TAG not in tags:
+        return 0
+    try:
+        return parse_priority_tag(tags[PRIORITY_TAG])
+    except ValueError as exc:
+        raise DefinitionError(f"{owner}: {exc}") from None
+
+
+def _resolve_pool(owner: str, pool: Any, tags: Mapping[str, str]) -> str | None:
+    if pool is not None and (not isinstance(pool, str) or not pool):
+        raise DefinitionError(f"{owner}: pool must be a non-empty string, got {pool!r}")
+    legacy = tags.get(CONCURRENCY_KEY_TAG)
+    if legacy is not None and not legacy:
+        raise DefinitionError(f"{owner}: tag '{CONCURRENCY_KEY_TAG}' must not be empty")
+    if pool is not None and legacy is not None and pool != legacy:
+        raise DefinitionError(
+            f"{owner}: pool '{pool}' conflicts with the concurrency key tag '{legacy}'"
+        )
+    return pool if pool is not None else legacy
+
+
+def _check_config(owner: str, config: Any) -> dict[str, Any]:
+    if config is None:
+        return {}
+    if not isinstance(config, Mapping):
+        raise DefinitionError(f"{owner}: config must be a mapping, got {type(config).__name__}")
+    return copy.deepcopy(dict(config))
+
+
+def _parameters(owner: str, fn: Callable[..., Any]) -> tuple[bool, list[inspect.Parameter]]:
+    """Whether `fn` takes a context first, and its other parameters (its inputs)."""
+    if not callable(fn):
+        raise DefinitionError(f"{owner}: expected a function, got {type(fn).__name__}")
+    params = list(inspect.signature(fn).parameters.values())
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise DefinitionError(f"{owner}: *args and **kwargs parameters are not supported")
+        if param.kind is param.POSITIONAL_ONLY:
+            # The executor passes inputs by name.
+            raise DefinitionError(f"{owner}: positional-only parameter '{param.name}'")
+    takes_context = bool(params) and params[0].name in _CONTEXT_PARAMS
+    inputs = params[1:] if takes_context else params
+    for param in inputs:
+        if param.name in _CONTEXT_PARAMS:
+            raise DefinitionError(f"{owner}: '{param.name}' must be the first parameter")
+    return takes_context, inputs
+
+
+def merge_run_config(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`override` deep-merged over `base` (nested mappings merge, anything else replaces)."""
+    merged = copy.deepcopy(dict(base))
+    for key, value in (override or {}).items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = merge_run_config(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+# ---------------------------------------------------------------------------------------
+# The context passed to user functions
+
+
+class StepContext:
+    """What an op or asset receives as `context`; the executor builds one per step.
+
+    `log` is the logger whose records the executor captures into the run's log.
+    """
+
+    def __init__(
+        self,
+        run_id: str,
+        job_name: str,
+        step_key: str,
+        run_config: Mapping[str, Any] | None = None,
+        log: logging.Logger | logging.LoggerAdapter[Any] | None = None,
+        *,
+        run_tags: Mapping[str, str] | None = None,
+    ) -> None:
+        self.run_id = run_id
+        self.job_name = job_name
+        self.step_key = step_key
+        self.run_config: dict[str, Any] = dict(run_config or {})
+        self.run_tags: dict[str, str] = dict(run_tags or {})
+        self.log = log if log is not None else logging.getLogger(f"queueing.user.{job_name}")
+
+    @property
+    def op_config(self) -> Any:
+        """`run_config["ops"][step_key]["config"]`, or None (Dagster keys it by the step key)."""
+        ops = self.run_config.get("ops")
+        entry = ops.get(self.step_key) if isinstance(ops, Mapping) else None
+        return entry.get("config") if isinstance(entry, Mapping) else None
+
+    def __repr__(self) -> str:
+        return f"StepContext(run_id={self.run_id!r}, step_key={self.step_key!r})"
+
+
+# Dagster's names, so type hints in user code keep working.
+OpExecutionContext = StepContext
+AssetExecutionContext = StepContext
+
+
+# ---------------------------------------------------------------------------------------
+# Ops and jobs
+
+
+class OpDefinition:
+    """A function that runs as one step. Called inside a `@job` body it records the step."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        pool: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> None:
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self.name = _check_name("op", name or getattr(fn, "__name__", None))
+        owner = f"op '{self.name}'"
+        self.fn = fn
+        self.takes_context, params = _parameters(owner, fn)
+        self.inputs = tuple(param.name for param in params)
+        self.tags = _check_tags(owner, tags)
+        self.pool = _resolve_pool(owner, pool, self.tags)
+        self.priority = _check_priority(owner, self.tags)
+        self.description = description if description is not None else inspect.getdoc(fn)
+        # Inputs without a default must be wired in the job body.
+        self._composition_signature = inspect.Signature(params)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        composition = _COMPOSITION.get()
+        if composition is None:
+            # Outside a job body: plain invocation, handy in tests.
+            return self.fn(*args, **kwargs)
+        return composition.invoke(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
+
+
+def op(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    pool: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str | None = None,
+) -> Any:
+    """`@op` or `@op(name=, pool=, tags=, description=)`.
+
+    The pool may also be given by the legacy op tag `dagster/concurrency_key`; both with
+    different values is a DefinitionError. The first parameter, if named `context`, gets a
+    StepContext; the others are inputs, wired to other ops' outputs in a job body.
+    """
+
+    def decorate(f: Callable[..., Any]) -> OpDefinition:
+        return OpDefinition(f, name=name, pool=pool, tags=tags, description=description)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+class OutputHandle:
+    """What calling an op inside a job body returns: the output of one step, to pass on."""
+
+    __slots__ = ("step_key", "_composition")
+
+    def __init__(self, step_key: str, composition: _Composition) -> None:
+        self.step_key = step_key
+        self._composition = composition
+
+    def __repr__(self) -> str:
+        return f"<output of {self.step_key}>"
+
+
+@dataclass(frozen=True)
+class _StepSpec:
+    key: str
+    node: OpDefinition | AssetsDefinition
+    # (parameter name, upstream step key) for inputs produced inside the plan.
+    inputs: tuple[tuple[str, str], ...]
+    # Asset inputs whose upstream is outside the job's selection: passed None.
+    unbound: tuple[str, ...] = ()
+    # Ordering-only dependencies (asset `deps=`).
+    extra_deps: tuple[str, ...] = ()
+
+    def plan_step(self) -> PlanStep:
+        deps = dict.fromkeys([upstream for _, upstream in self.inputs] + list(self.extra_deps))
+        return PlanStep(
+            key=self.key,
+            op_name=self.node.name,
+            deps=tuple(deps),
+            pool=self.node.pool,
+            tags=dict(
+                self.node.op_tags if isinstance(self.node, AssetsDefinition) else self.node.tags
+            ),
+            priority=self.node.priority,
+            plan_index=0,
+        )
+
+
+class _Composition:
+    """Records the op calls of one `@job` body."""
+
+    def __init__(self, job_name: str) -> None:
+        self.job_name = job_name
+        self.steps: list[_StepSpec] = []
+        self._keys: set[str] = set()
+        self._calls: dict[str, int] = {}
+
+    def invoke(
+        self, op_def: OpDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> OutputHandle:
+        owner = f"job '{self.job_name}': op '{op_def.name}'"
+        try:
+            bound = op_def._composition_signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise DefinitionError(f"{owner}: {exc}") from None
+        inputs: list[tuple[str, str]] = []
+        for param, value in bound.arguments.items():
+            if not isinstance(value, OutputHandle):
+                raise DefinitionError(
+                    f"{owner}: input '{param}' must be the output of another op "
+                    f"(got {type(value).__name__}); pass constants through op config"
+                )
+            if value._composition is not self:
+                raise DefinitionError(f"{owner}: input '{param}' comes from another job's body")
+            inputs.append((param, value.step_key))
+        key = self._step_key(op_def.name)
+        self.steps.append(_StepSpec(key=key, node=op_def, inputs=tuple(inputs)))
+        return OutputHandle(key, self)
+
+    def _step_key(self, op_name: str) -> str:
+        # Dagster's aliasing: the second call of `op` is `op_2`, the third `op_3`.
+        count = self._calls.get(op_name, 0)
+        while True:
+            count += 1
+            key = op_name if count == 1 else f"{op_name}_{count}"
+            if key not in self._keys:
+                break
+        self._calls[op_name] = count
+        self._keys.add(key)
+        return key
+
+
+_COMPOSITION: contextvars.ContextVar[_Composition | None] = contextvars.ContextVar(
+    "queueing_job_composition", default=None
+)
+
+
+class JobDefinition:
+    """A named graph of steps with run tags and default run config.
+
+    Built (and validated) once; `plan()` is what a run stores at creation.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        steps: Sequence[_StepSpec],
+        *,
+        tags: Mapping[str, str] | None = None,
+        default_run_config: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.name = _check_name("job", name)
+        owner = f"job '{self.name}'"
+        if not steps:
+            raise DefinitionError(f"{owner} has no steps")
+        self._tags = _check_tags(owner, tags)
+        _check_priority(owner, self._tags)
+        self._default_run_config = _check_config(owner, default_run_config)
+        self.description = description
+        try:
+            self._plan = build_plan(self.name, [spec.plan_step() for spec in steps])
+        except PlanError as exc:
+            raise DefinitionError(str(exc)) from None
+        self._specs = {spec.key: spec for spec in steps}
+        errors = self.run_config_errors(self._default_run_config)
+        if errors:
+            raise DefinitionError(f"{owner}: default config: " + "; ".join(errors), errors)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The job's tags, which every run of it carries (run tags, SEMANTICS 2.5)."""
+        return dict(self._tags)
+
+    @property
+    def default_run_config(self) -> dict[str, Any]:
+        return copy.deepcopy(self._default_run_config)
+
+    def plan(self) -> ExecutionPlan:
+        return self._plan
+
+    def resolve_run_config(self, run_config: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The user's run config deep-merged over the job's default config."""
+        return merge_run_config(self._default_run_config, run_config)
+
+    def run_config_errors(self, run_config: Any) -> list[str]:
+        """Problems with the `ops:` section of a run config (unknown steps, bad shapes)."""
+        if not isinstance(run_config, Mapping):
+            return [f"run config must be a mapping, got {type(run_config).__name__}"]
+        ops = run_config.get("ops")
+        if ops is None:
+            return []
+        if not isinstance(ops, Mapping):
+            return [f"ops must be a mapping of step keys, got {type(ops).__name__}"]
+        errors = []
+        for key, entry in ops.items():
+            if key not in self._specs:
+                errors.append(f"ops.{key}: job '{self.name}' has no step '{key}'")
+            elif not isinstance(entry, Mapping):
+                errors.append(f"ops.{key}: expected a mapping like {{config: ...}}")
+        return errors
+
+    def get_step_callable(
+        self, step_key: str
+    ) -> tuple[Callable[..., Any], list[tuple[str, str]], bool]:
+        """(fn, [(parameter name, upstream step key)], takes_context) for one step.
+
+        Call it as `fn(context, **inputs)` when takes_context, else `fn(**inputs)`, with
+        inputs passed BY NAME: `{param: outputs[upstream_key]}`. Asset inputs whose
+        upstream is not in this job are already bound to None (there is no stored
+        materialization to load).
+        """
+        try:
+            spec = self._specs[step_key]
+        except KeyError:
+            raise KeyError(f"job '{self.name}' has no step '{step_key}'") from None
+        fn = spec.node.fn
+        if spec.unbound:
+            fn = functools.partial(fn, **dict.fromkeys(spec.unbound))
+        return fn, list(spec.inputs), spec.node.takes_context
+
+    def run_step(
+        self, step_key: str, context: StepContext, upstream_outputs: Mapping[str, Any]
+    ) -> Any:
+        """Run one step given the outputs of its upstream steps (keyed by step key)."""
+        fn, inputs, takes_context = self.get_step_callable(step_key)
+        kwargs = {param: upstream_outputs[upstream] for param, upstream in inputs}
+        return fn(context, **kwargs) if takes_context else fn(**kwargs)
+
+    def __repr__(self) -> str:
+        return f"<job {self.name}>"
+
+
+def job(
+    fn: Callable[[], Any] | None = None,
+    *,
+    name: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> Any:
+    """`@job` or `@job(name=, tags=, config=, description=)`.
+
+    The body runs once, at decoration, calling ops like Dagster (`c(a(), b(a()))`); each
+    call becomes a step. `tags` are the run tags of every run of the job; `config` is
+    default run config merged under the run config given at launch.
+    """
+
+    def decorate(f: Callable[[], Any]) -> JobDefinition:
+        job_name = _check_name("job", name or getattr(f, "__name__", None))
+        if inspect.signature(f).parameters:
+            raise DefinitionError(f"job '{job_name}': the job function takes no parameters")
+        composition = _Composition(job_name)
+        token = _COMPOSITION.set(composition)
+        try:
+            f()
+        finally:
+            _COMPOSITION.reset(token)
+        return JobDefinition(
+            job_name,
+            composition.steps,
+            tags=tags,
+            default_run_config=config,
+            description=description if description is not None else inspect.getdoc(f),
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+# ---------------------------------------------------------------------------------------
+# Assets and asset jobs
+
+
+class AssetsDefinition:
+    """One asset: a function whose parameters (after `context`) name its upstream assets."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        pool: str | None = None,
+        op_tags: Mapping[str, str] | None = None,
+        deps: Iterable[AssetsDefinition | str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        description: str | None = None,
+    ) -> None:
+        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        self.name = _check_name("asset", name or getattr(fn, "__name__", None))
+        owner = f"asset '{self.name}'"
+        self.fn = fn
+        self.takes_context, params = _parameters(owner, fn)
+        # A parameter named like another asset is a data dependency (its value is passed in).
+        self.inputs = tuple(param.name for param in params)
+        self.op_tags = _check_tags(owner, op_tags, "op_tags")
+        # Asset tags label the asset only: they reach neither the run nor the step (SEMANTICS 3.2).
+        self.tags = _check_tags(owner, tags)
+        self.pool = _resolve_pool(owner, pool, self.op_tags)
+        self.priority = _check_priority(owner, self.op_tags)
+        self.deps = tuple(_asset_name(owner, dep) for dep in deps or ())
+        self.description = description if description is not None else inspect.getdoc(fn)
+
+    def upstream(self) -> tuple[str, ...]:
+        """Every asset this one depends on: inputs first, then `deps`, without repeats."""
+        return tuple(dict.fromkeys(self.inputs + self.deps))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _COMPOSITION.get() is not None:
+            raise DefinitionError(
+                f"asset '{self.name}' was called in a @job body: use define_asset_job"
+            )
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<asset {self.name}>"
+
+
+def _asset_name(owner: str, ref: Any) -> str:
+    if isinstance(ref, AssetsDefinition):
+        return ref.name
+    if isinstance(ref, str):
+        return ref
+    raise DefinitionError(f"{owner}: expected an asset or an asset name, got {type(ref).__name__}")
+
+
+def asset(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    pool: str | None = None,
+    op_tags: Mapping[str, str] | None = None,
+    deps: Iterable[AssetsDefinition | str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    description: str | None = None,
+) -> Any:
+    """`@asset` or `@asset(name=, pool=, op_tags=, deps=, tags=, description=)`.
+
+    `op_tags` (and the pool) reach the step; asset `tags` do not. `deps` adds upstream
+    assets whose values are not passed in.
+    """
+
+    def decorate(f: Callable[..., Any]) -> AssetsDefinition:
+        return AssetsDefinition(
+            f, name=name, pool=pool, op_tags=op_tags, deps=deps, tags=tags, description=description
+        )
+
+    return decorate(fn) if fn is not None else decorate
+
+
+class UnresolvedAssetJob:
+    """A job over selected assets; `Definitions` turns it into a JobDefinition."""
+
+    def __init__(
+        self,
+        name: str,
+        selection: str | Iterable[AssetsDefinition | str],
+        *,
+        tags: Mapping[str, str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> None:
+        self.name = _check_name("job", name)
+        owner = f"job '{self.name}'"
+        self.tags = _check_tags(owner, tags)
+        _check_priority(owner, self.tags)
+        self.config = _check_config(owner, config)
+        self.description = description
+        # "*" selects every asset of the Definitions.
+        if isinstance(selection, str) and selection == "*":
+            self.selection: tuple[str, ...] | None = None
+        elif isinstance(selection, str):
+            self.selection = (selection,)
+        else:
+            self.selection = tuple(dict.fromkeys(_asset_name(owner, ref) for ref in selection))
+            if not self.selection:
+                raise DefinitionError(f"{owner}: the selection is empty")
+
+    def resolve(self, assets: Mapping[str, AssetsDefinition]) -> JobDefinition:
+        """The job over `assets` (declaration order). Upstreams outside the selection are ignored."""
+        names = list(assets) if self.selection is None else list(self.selection)
+        unknown = [name for name in names if name not in assets]
+        if unknown:
+            raise DefinitionError(
+                f"job '{self.name}': selection names unknown asset(s) "
+                + ", ".join(f"'{name}'" for name in unknown)
+            )
+        selected = set(names)
+        steps = [
+            _StepSpec(
+                key=definition.name,
+                node=definition,
+                inputs=tuple((p, p) for p in definition.inputs if p in selected),
+                unbound=tuple(p for p in definition.inputs if p not in selected),
+                extra_deps=tuple(d for d in definition.deps if d in selected),
+            )
+            for name, definition in assets.items()
+            if name in selected
+        ]
+        return JobDefinition(
+            self.name,
+            steps,
+            tags=self.tags,
+            default_run_config=self.config,
+            description=self.description,
+        )
+
+    def __repr__(self) -> str:
+        return f"<asset job {self.name}>"
+
+
+def define_asset_job(
+    name: str,
+    selection: str | Iterable[AssetsDefinition | str] = "*",
+    *,
+    tags: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
+    description: str | None = None,
+) -> UnresolvedAssetJob:
+    """A job materializing the selected assets (objects or names; "*" for all)."""
+    return UnresolvedAssetJob(name, selection, tags=tags, config=config, description=description)
+
+
+# ---------------------------------------------------------------------------------------
+# Definitions
+
+
+class Definitions:
+    """The assets and jobs of one code location, validated as a whole on construction.
+
+    Raises DefinitionError listing every problem: duplicate asset or job names, an asset
+    input or dep that names no asset, asset cycles, unknown assets in a selection.
+    """
+
+    def __init__(
+        self,
+        assets: Iterable[AssetsDefinition] = (),
+        jobs: Iterable[JobDefinition | UnresolvedAssetJob] = (),
+    ) -> None:
+        errors: list[str] = []
+        self._assets: dict[str, AssetsDefinition] = {}
+        for item in assets:
+            if not isinstance(item, AssetsDefinition):
+                errors.append(f"assets: {item!r} is not an @asset")
+            elif item.name in self._assets:
+                errors.append(f"duplicate asset name '{item.name}'")
+            else:
+                self._assets[item.name] = item
+        asset_errors = self._asset_graph_errors()
+        errors.extend(asset_errors)
+
+        self._jobs: dict[str, JobDefinition] = {}
+        seen: set[str] = set()
+        for item in jobs:
+            if not isinstance(item, JobDefinition | UnresolvedAssetJob):
+                errors.append(f"jobs: {item!r} is not a @job or define_asset_job")
+                continue
+            if item.name in seen:
+                errors.append(f"duplicate job name '{item.name}'")
+                continue
+            seen.add(item.name)
+            if isinstance(item, JobDefinition):
+                self._jobs[item.name] = item
+            elif not asset_errors:
+                try:
+                    self._jobs[item.name] = item.resolve(self._assets)
+                except DefinitionError as exc:
+                    errors.extend(exc.errors)
+        if errors:
+            raise DefinitionError(
+                "invalid definitions:\n" + "\n".join(f"  - {e}" for e in errors), errors
+            )
+
+    def _asset_graph_errors(self) -> list[str]:
+        errors = []
+        for definition in self._assets.values():
+            for name in definition.upstream():
+                if name not in self._assets:
+                    errors.append(f"asset '{definition.name}' depends on unknown asset '{name}'")
+        if errors:
+            return errors
+        steps = [
+            _StepSpec(
+                key=d.name,
+                node=d,
+                inputs=tuple((p, p) for p in d.inputs),
+                extra_deps=d.deps,
+            ).plan_step()
+            for d in self._assets.values()
+        ]
+        return [f"assets: {error}" for error in validate_plan(steps)]
+
+    @property
+    def assets(self) -> tuple[AssetsDefinition, ...]:
+        return tuple(self._assets.values())
+
+    @property
+    def jobs(self) -> tuple[JobDefinition, ...]:
+        return tuple(self._jobs.values())
+
+    def job_names(self) -> list[str]:
+        return list(self._jobs)
+
+    def has_job(self, name: str) -> bool:
+        return name in self._jobs
+
+    def get_job(self, name: str) -> JobDefinition:
+        """The job called `name`; KeyError if there is none."""
+        try:
+            return self._jobs[name]
+        except KeyError:
+            raise KeyError(f"no job named '{name}'") from None

@@ -1,0 +1,155 @@
+"""Tag concurrency limits (SEMANTICS 2.5), shared by the run queue and in-run step selection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from .types import Gate, TagLimit
+
+# Gate.holders keeps at most this many ids; the rest is a count (Gate.more_holders).
+HOLDERS_CAP = 20
+
+_KEY, _KEY_VALUE, _PER_VALUE = "key", "key_value", "per_unique_value"
+
+# A bucket is one counter: ("key", key, None), ("key_value", key, value) or
+# ("per_unique_value", key, value).
+Bucket = tuple[str, str, str | None]
+# (position of the limit in the config, limit, bucket)
+_Rule = tuple[int, int, Bucket]
+
+
+class TagCounter:
+    """Counts items (runs or steps) by their tags against a tuple of `TagLimit`.
+
+    Three kinds of limit apply together: key (any value), key=value (exact string) and
+    per unique value (each value its own budget). Of several limits of one kind on one
+    key (one key=value pair for the key=value kind) the last listed wins. An item is
+    blocked when any applicable counter has `count >= limit`, so 0 and negative limits
+    block every matching item.
+
+    `check` and `add` cost O(min(tags of the item, limited keys)) dict lookups, never
+    O(counted items): holder lists are shared per counter and a gate is rebuilt only
+    when its counter changed since the last check.
+    """
+
+    def __init__(self, limits: Iterable[TagLimit], unit: str = "run") -> None:
+        self._unit = unit
+        key_rules: dict[str, _Rule] = {}
+        value_rules: dict[str, dict[str, _Rule]] = {}
+        per_value_rules: dict[str, tuple[int, int]] = {}
+        # Later entries overwrite earlier ones: the last listed limit of a kind wins.
+        for position, tag_limit in enumerate(limits):
+            key, kind = tag_limit.key, tag_limit.kind
+            if kind == _PER_VALUE:
+                per_value_rules[key] = (position, tag_limit.limit)
+            elif kind == _KEY_VALUE:
+                assert tag_limit.value is not None
+                bucket: Bucket = (_KEY_VALUE, key, tag_limit.value)
+                value_rules.setdefault(key, {})[tag_limit.value] = (
+                    position,
+                    tag_limit.limit,
+                    bucket,
+                )
+            else:
+                key_rules[key] = (position, tag_limit.limit, (_KEY, key, None))
+        # One lookup per tag of an item: key -> (key rule, key=value rules, per-value rule).
+        self._by_key: dict[str, tuple[_Rule | None, dict[str, _Rule], tuple[int, int] | None]] = {
+            key: (key_rules.get(key), value_rules.get(key, {}), per_value_rules.get(key))
+            for key in [*key_rules, *value_rules, *per_value_rules]
+        }
+        self._holders: dict[Bucket, list[str]] = {}
+        self._gates: dict[Bucket, Gate] = {}
+
+    @property
+    def has_limits(self) -> bool:
+        return bool(self._by_key)
+
+    def _applicable(self, tags: Mapping[str, str]) -> list[_Rule]:
+        """(position, limit, bucket) of every limit that applies to an item with `tags`,
+        in the order the limits are listed."""
+        by_key = self._by_key
+        found: list[_Rule] = []
+        if not by_key or not tags:
+            return found
+        if len(tags) <= len(by_key):
+            pairs: Iterable[tuple[str, str]] = tags.items()
+        else:
+            pairs = ((key, tags[key]) for key in by_key if key in tags)
+        for key, value in pairs:
+            rules = by_key.get(key)
+            if rules is None:
+                continue
+            key_rule, value_rules, per_value_rule = rules
+            if key_rule is not None:
+                found.append(key_rule)
+            if value_rules:
+                value_rule = value_rules.get(value)
+                if value_rule is not None:
+                    found.append(value_rule)
+            if per_value_rule is not None:
+                found.append((per_value_rule[0], per_value_rule[1], (_PER_VALUE, key, value)))
+        if len(found) > 1:
+            # Positions are unique, so the sort never compares further than the first field.
+            found.sort()
+        return found
+
+    def check(self, tags: Mapping[str, str]) -> list[Gate]:
+        """One gate per applicable limit, in the order the limits are listed in the config."""
+        rules = self._applicable(tags)
+        if not rules:
+            return []
+        holders, gates = self._holders, self._gates
+        found = []
+        # Hot path of a 100k-run tick: the cache lookup of `_gate`, inlined.
+        for _, limit, bucket in rules:
+            counted = holders.get(bucket)
+            count = len(counted) if counted else 0
+            gate = gates.get(bucket)
+            if gate is None or gate.count != count:
+                gate = self._gate(limit, bucket)
+            found.append(gate)
+        return found
+
+    def blocking(self, tags: Mapping[str, str]) -> Gate | None:
+        """The first applicable limit that is full, or None."""
+        for gate in self.check(tags):
+            if not gate.passed:
+                return gate
+        return None
+
+    def add(self, item_id: str, tags: Mapping[str, str]) -> None:
+        """Count an item (an active run, an accepted run, a step in flight or selected)."""
+        for _, _, bucket in self._applicable(tags):
+            self._holders.setdefault(bucket, []).append(item_id)
+
+    def count(self, tag_limit: TagLimit, value: str | None = None) -> int:
+        """Live count of one limit; `value` picks the budget of a per-unique-value limit."""
+        if tag_limit.kind == _PER_VALUE:
+            bucket: Bucket = (_PER_VALUE, tag_limit.key, value)
+        elif tag_limit.kind == _KEY_VALUE:
+            bucket = (_KEY_VALUE, tag_limit.key, tag_limit.value)
+        else:
+            bucket = (_KEY, tag_limit.key, None)
+        return len(self._holders.get(bucket, ()))
+
+    def _gate(self, limit: int, bucket: Bucket) -> Gate:
+        holders: Sequence[str] = self._holders.get(bucket, ())
+        count = len(holders)
+        cached = self._gates.get(bucket)
+        # Holder lists only grow, so an unchanged length means an unchanged gate.
+        if cached is not None and cached.count == count:
+            return cached
+        kind, key, value = bucket
+        gate = Gate(
+            rule="tag",
+            subject=key if value is None else f"{key}={value}",
+            count=count,
+            limit=limit,
+            passed=count < limit,
+            holders=tuple(holders[:HOLDERS_CAP]),
+            kind=kind,
+            unit=self._unit,
+            more_holders=max(0, count - HOLDERS_CAP),
+        )
+        self._gates[bucket] = gate
+        return gate

@@ -1,0 +1,211 @@
+"""Values the engine takes and returns. Times are POSIX seconds (floats)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal
+
+INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
+PRIORITY_TAG = "dagster/priority"
+
+
+class RunStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    QUEUED = "QUEUED"
+    STARTING = "STARTING"
+    STARTED = "STARTED"
+    SUCCESS = "SUCCESS"
+    FAILURE = "FAILURE"
+    CANCELING = "CANCELING"
+    CANCELED = "CANCELED"
+    MANAGED = "MANAGED"
+    SUSPENDED = "SUSPENDED"
+
+
+# Only these consume run-queue capacity (SEMANTICS 2.2).
+ACTIVE_STATUSES = frozenset({RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING})
+IN_PROGRESS_STATUSES = ACTIVE_STATUSES | {RunStatus.SUSPENDED}
+FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED})
+
+Granularity = Literal["op", "run"]
+
+
+@dataclass(frozen=True)
+class TagLimit:
+    """One item of `tag_concurrency_limits` (SEMANTICS 1.3 / 2.5).
+
+    value None and per_unique_value False: the limit counts every run (or step) carrying `key`.
+    value "x": only those with exactly key=x. per_unique_value True: each value its own budget.
+    """
+
+    key: str
+    limit: int
+    value: str | None = None
+    per_unique_value: bool = False
+
+    @property
+    def kind(self) -> Literal["key", "key_value", "per_unique_value"]:
+        if self.per_unique_value:
+            return "per_unique_value"
+        if self.value is not None:
+            return "key_value"
+        return "key"
+
+
+@dataclass(frozen=True)
+class PoolSummary:
+    """What a run will demand of pools, computed once from its plan at creation (SEMANTICS 2.7)."""
+
+    root_pool_counts: Mapping[str, int]
+    all_pools: frozenset[str]
+    has_unconstrained_root: bool
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    status: RunStatus
+    tags: Mapping[str, str]
+    # Creation order: the queue is FIFO by creation inside a priority, not by enqueue time.
+    created_seq: int
+    priority: int = 0
+    pool_summary: PoolSummary | None = None
+    # When the run entered STARTED (None while STARTING); feeds the pool allotment of 2.7.
+    started_at: float | None = None
+
+
+@dataclass(frozen=True)
+class PoolState:
+    """A pool that has a limit. Pools absent from the snapshot are unlimited."""
+
+    key: str
+    limit: int
+    # Step entries anywhere in the instance: steps holding a slot plus steps waiting for one.
+    pending: int = 0
+    # Run ids of the steps holding slots (for "held by ..." explanations).
+    holders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    max_concurrent_runs: int = 10  # -1 = no limit, 0 = launch nothing
+    tag_limits: tuple[TagLimit, ...] = ()
+    block_op_concurrency_limited_runs: bool = True
+    slot_buffer: int = 0
+    granularity: Granularity = "op"
+    # STARTING runs and runs STARTED less than this long ago count their root pools in full.
+    started_run_allotment_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class QueueSnapshot:
+    settings: QueueSettings
+    queued: Sequence[RunInfo]
+    active: Sequence[RunInfo]
+    pools: Mapping[str, PoolState]
+    now: float
+
+
+# "max_concurrent" is the in-run executor limit on steps (SEMANTICS 4).
+Rule = Literal["max_concurrent_runs", "tag", "pool", "max_concurrent"]
+
+# Gate.message names at most this many holders; the rest become "+N more".
+MESSAGE_HOLDERS = 3
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One check of one queued run (or ready step) against one limit, with the live numbers.
+
+    `passed` is `count < limit` for that limit alone. The run-level pool gate of op
+    granularity is an "any root pool has room" rule, so a launched run may list a full
+    root pool next to one that had room; `Wait.blocking` is always the gate that held
+    the run back.
+    """
+
+    rule: Rule
+    # "max_concurrent_runs", "database" (key), "database=redshift" (key=value, or per-value
+    # limit with the candidate's own value), pool key, "max_concurrent"
+    subject: str
+    count: int
+    limit: int
+    passed: bool
+    # Ids of the counted runs or steps; capped (see `more_holders`) so a gate stays cheap.
+    holders: tuple[str, ...] = ()
+    # tag: "key" | "key_value" | "per_unique_value"; pool: "op" | "run" | "step"; else "".
+    kind: str = ""
+    # What is counted: "run" or "step".
+    unit: str = "run"
+    # Pool gates: the slot buffer already included in `limit` (limit = slots + buffer).
+    buffer: int = 0
+    # Holders left out of `holders` because the tuple is capped.
+    more_holders: int = 0
+
+    @property
+    def message(self) -> str:
+        """One human line: which limit, the live numbers, who holds it."""
+        units = f"{self.unit}s"
+        if self.rule == "max_concurrent_runs":
+            if self.limit == 0:
+                return "max_concurrent_runs is 0: the queue launches nothing"
+            if self.limit < 0:
+                return f"max_concurrent_runs is {self.limit} (no limit): {self.count} {units} in progress"
+            return f"max_concurrent_runs: {self.count} of {self.limit} {units} in progress"
+        if self.rule == "max_concurrent":
+            return f"max_concurrent: {self.count} of {self.limit} {units} in flight"
+        if self.rule == "tag":
+            if self.kind == "per_unique_value":
+                key, _, value = self.subject.partition("=")
+                head = f"tag {key} (per value) ={value}"
+            else:
+                head = f"tag {self.subject}"
+            if self.limit <= 0:
+                return f"{head}: limit is {self.limit}, no {self.unit} carrying it may start"
+            return f"{head}: {self.count} of {self.limit} {units}{self._held_by()}"
+        # pool
+        if self.kind == "step":
+            if self.limit == 0 and self.count == 0:
+                return f"pool {self.subject}: no slot granted to this step yet"
+            return f"pool {self.subject}: {self.count} of {self.limit} slots in use, this step waits for one"
+        what = "runs using pool" if self.kind == "run" else "slots in use or claimed"
+        buffer = ""
+        if self.buffer:
+            sign = "+" if self.buffer > 0 else "-"
+            buffer = f" ({self.limit - self.buffer} slots {sign} buffer {abs(self.buffer)})"
+        return f"pool {self.subject}: {self.count} of {self.limit} {what}{buffer}{self._held_by()}"
+
+    def _held_by(self) -> str:
+        if not self.holders:
+            return ""
+        shown = ", ".join(self.holders[:MESSAGE_HOLDERS])
+        more = max(0, len(self.holders) - MESSAGE_HOLDERS) + self.more_holders
+        return f", held by {shown}" + (f" +{more} more" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class Launch:
+    run_id: str
+    position: int  # 1-based place in the order this tick considered runs
+    gates: tuple[Gate, ...] = ()
+
+
+@dataclass(frozen=True)
+class Wait:
+    run_id: str
+    position: int
+    blocking: Gate  # the first gate that failed: the reason the run waits
+    gates: tuple[Gate, ...] = ()
+
+    @property
+    def message(self) -> str:
+        return self.blocking.message
+
+
+@dataclass(frozen=True)
+class TickDecision:
+    launch: tuple[str, ...]  # run ids to launch, in queue order
+    verdicts: Mapping[str, Launch | Wait] = field(default_factory=dict)
+    order: tuple[str, ...] = ()  # every queued run id in the order considered

@@ -1,0 +1,36 @@
+"""Shared behaviour of the CLI: errors exit 1 with one line per problem, `--json` output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from queueing.errors import Conflict, InvalidInput, NotFound
+
+
+class QueueCommand(BaseCommand):
+    json_option = True
+
+    def add_arguments(self, parser):
+        if self.json_option:
+            parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    def execute(self, *args, **options):
+        try:
+            return super().execute(*args, **options)
+        except InvalidInput as exc:
+            for error in exc.errors:
+                self.stderr.write(str(error))
+            sys.exit(1)
+        except (NotFound, Conflict) as exc:
+            self.stderr.write(str(exc))
+            sys.exit(1)
+
+    def emit(self, options: dict, data: Any, text: str) -> None:
+        if options.get("json"):
+            self.stdout.write(json.dumps(data, indent=2, default=str))
+        else:
+            self.stdout.write(text)

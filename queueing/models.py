@@ -1,0 +1,267 @@
+"""Schema of concurrency-ui. State changes live in `queueing.services`, rules in `queueing.engine`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from .engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+
+MAX_POOL_LIMIT = 1000
+
+
+def new_run_id() -> str:
+    return str(uuid.uuid4())
+
+
+class DeploymentSettings(models.Model):
+    """The one row holding the deployment's configuration as a `dagster.yaml` document.
+
+    The document is the engine's export of a validated configuration, so reading it back
+    through `queueing.engine.config` always succeeds; `sources` says, per setting, whether
+    its value is the default, came from an imported file, or was edited (browser/API/CLI).
+    """
+
+    document = models.JSONField(default=dict)
+    sources = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("change_limits", "Can change limits, pools and the configuration")]
+
+    def __str__(self) -> str:
+        return "Deployment settings"
+
+
+class RunQuerySet(models.QuerySet):
+    def queued(self) -> RunQuerySet:
+        return self.filter(status=RunStatus.QUEUED)
+
+    def active(self) -> RunQuerySet:
+        return self.filter(status__in=list(ACTIVE_STATUSES))
+
+    def finished(self) -> RunQuerySet:
+        return self.filter(status__in=list(FINISHED_STATUSES))
+
+    def in_queue_order(self) -> RunQuerySet:
+        # The order the next tick considers runs: priority, then creation (SEMANTICS 2.3).
+        return self.order_by("-priority", "id")
+
+
+class Run(models.Model):
+    Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])
+
+    # `id` is the creation order the queue relies on; `run_id` is the public identifier.
+    run_id = models.CharField(max_length=36, unique=True, default=new_run_id, editable=False)
+    job_name = models.CharField(max_length=200)
+    location_name = models.CharField(max_length=300)
+    status = models.CharField(max_length=16, choices=Status.choices, default=RunStatus.QUEUED)
+    tags = models.JSONField(default=dict, blank=True)
+    priority = models.IntegerField(default=0)
+    run_config = models.JSONField(default=dict, blank=True)
+    plan = models.JSONField(default=dict)
+    pool_summary = models.JSONField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    canceling_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    # Written by the executing worker every few seconds; monitoring fails runs whose worker died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    launch_count = models.PositiveIntegerField(default=0)
+
+    failure_reason = models.TextField(blank=True)
+    # The rule that held the run at the last tick (a stable key) and its sentence.
+    wait_rule = models.CharField(max_length=300, blank=True)
+    wait_reason = models.TextField(blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        permissions = [("launch_run", "Can launch and terminate runs and change priorities")]
+        indexes = [
+            # The tick reads queued runs in queue order: WHERE status='QUEUED' ORDER BY -priority, id
+            models.Index(
+                fields=["-priority", "id"],
+                name="run_queue_order",
+                condition=Q(status="QUEUED"),
+            ),
+            # Dashboards and counts filter by status and sort newest first.
+            models.Index(fields=["status", "-id"], name="run_status_recent"),
+            models.Index(fields=["job_name", "-id"], name="run_job_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.job_name} {self.run_id[:8]} ({self.status})"
+
+
+class Step(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "PENDING"
+        WAITING = "WAITING"  # ready, held by max_concurrent, an in-run tag limit or a pool
+        RUNNING = "RUNNING"
+        SUCCESS = "SUCCESS"
+        FAILURE = "FAILURE"
+        SKIPPED = "SKIPPED"  # an upstream step failed
+        CANCELED = "CANCELED"
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    step_key = models.CharField(max_length=200)
+    op_name = models.CharField(max_length=200)
+    plan_index = models.PositiveIntegerField()
+    pool = models.CharField(max_length=200, blank=True)
+    priority = models.IntegerField(default=0)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    wait_reason = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    logs = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+    # Pickled return value, handed to downstream steps that run in other processes.
+    output = models.BinaryField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_key"], name="step_unique_key_per_run")
+        ]
+        ordering = ["run_id", "plan_index"]
+
+    def __str__(self) -> str:
+        return f"{self.step_key} ({self.status})"
+
+
+class RunEvent(models.Model):
+    """Status changes and step events of a run: its timeline."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="events")
+    step_key = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=40)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"], name="runevent_run")]
+
+
+class RunWait(models.Model):
+    """One stretch of time a queued run waited on one rule; only changes are stored."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits")
+    rule = models.CharField(max_length=300)
+    message = models.TextField()
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["run", "id"], name="runwait_run")]
+
+
+class Pool(models.Model):
+    """A pool with a limit. A pool with no row is unlimited (SEMANTICS 3.3)."""
+
+    key = models.CharField(max_length=200, unique=True)
+    limit = models.IntegerField()
+    # True when the limit came from `default_limit` and follows it when it changes.
+    from_default = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(limit__gte=0) & Q(limit__lte=MAX_POOL_LIMIT), name="pool_limit_range"
+            )
+        ]
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.limit})"
+
+
+class PoolClaim(models.Model):
+    """A step's entry in a pool: waiting for a slot (claimed_at null) or holding one.
+
+    The entry exists from the step's first claim attempt until it frees its slot, like the
+    reference's waiter rows; the number of entries holding a slot never exceeds the pool's
+    limit because claims take the pool row's lock (see services.pools).
+    """
+
+    pool_key = models.CharField(max_length=200)
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="claims")
+    step_key = models.CharField(max_length=200)
+    priority = models.IntegerField(default=0)
+    enqueued_at = models.DateTimeField()
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pool_key", "run", "step_key"], name="poolclaim_one_per_step"
+            )
+        ]
+        indexes = [
+            # Next waiter: WHERE pool_key=P AND claimed_at IS NULL ORDER BY -priority, enqueued_at, id
+            models.Index(fields=["pool_key", "-priority", "enqueued_at", "id"], name="poolclaim_order")
+        ]
+
+
+class DaemonHeartbeat(models.Model):
+    class Daemon(models.TextChoices):
+        RUN_QUEUE = "run_queue", "Run queue"
+        RUN_MONITORING = "run_monitoring", "Run monitoring"
+
+    daemon = models.CharField(max_length=40, choices=Daemon.choices, unique=True)
+    # Identifies the database the writer used; the doctor compares it with the web server's.
+    instance_id = models.CharField(max_length=64, blank=True)
+    host = models.CharField(max_length=200, blank=True)
+    pid = models.IntegerField(null=True, blank=True)
+    last_heartbeat = models.DateTimeField()
+    last_tick_started = models.DateTimeField(null=True, blank=True)
+    last_tick_duration_ms = models.FloatField(null=True, blank=True)
+    last_launched = models.IntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    # Up to five recent errors: [{"at": iso, "message": str, "traceback": str}]
+    errors = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return self.get_daemon_display()
+
+
+class TickRecord(models.Model):
+    """One tick of a daemon, kept for charts and metrics (bounded by retention)."""
+
+    daemon = models.CharField(max_length=40)
+    started_at = models.DateTimeField()
+    duration_ms = models.FloatField()
+    launched = models.IntegerField(default=0)
+    queued = models.IntegerField(default=0)
+    active = models.IntegerField(default=0)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["daemon", "-started_at"], name="tick_recent")]
+
+
+class AuditEntry(models.Model):
+    """Who changed what, when, from which value to which. Never edited or deleted by the app."""
+
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=300)
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.target}"

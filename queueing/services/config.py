@@ -1,0 +1,128 @@
+"""Reading and changing the deployment configuration (one validated `dagster.yaml` document)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from django.db import transaction
+
+from ..engine import config as engine_config
+from ..engine.config import InstanceConfig, ParseResult
+from ..errors import InvalidInput
+from ..models import DeploymentSettings
+from .audit import record
+
+DEFAULT_FLAT = engine_config.config_to_flat(engine_config.parse_instance_dict({}).config)
+
+
+def settings_row(lock: bool = False) -> DeploymentSettings:
+    """The settings row, created on first use; `lock=True` takes its row lock.
+
+    The dequeue tick holds this lock for its whole transaction, so configuration edits
+    and ticks are serialised: a tick never sees half of an edit.
+    """
+    row, _ = DeploymentSettings.objects.get_or_create(pk=1)
+    if lock:
+        row = DeploymentSettings.objects.select_for_update().get(pk=1)
+    return row
+
+
+def config_from_row(row: DeploymentSettings) -> InstanceConfig:
+    result = engine_config.parse_instance_dict(row.document or {}, env=os.environ)
+    if result.config is None:
+        # Only validated documents are ever stored; an env var used by `{env: X}` may
+        # have vanished since. Refuse loudly rather than run on guessed limits.
+        raise InvalidInput(result.errors)
+    return result.config
+
+
+def current_config() -> InstanceConfig:
+    return config_from_row(settings_row())
+
+
+def sources() -> dict[str, str]:
+    row = settings_row()
+    flat = engine_config.config_to_flat(config_from_row(row))
+    return {name: row.sources.get(name, "default") for name in flat}
+
+
+def check_yaml(text: str) -> ParseResult:
+    return engine_config.parse_instance_yaml(text, env=os.environ)
+
+
+def diff_flat(old: InstanceConfig, new: InstanceConfig) -> dict[str, tuple[Any, Any]]:
+    before = engine_config.config_to_flat(old)
+    after = engine_config.config_to_flat(new)
+    return {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after.get(k)}
+
+
+def load_yaml(text: str, actor: str, dry_run: bool = False) -> tuple[ParseResult, dict]:
+    """Replace the configuration with an imported `dagster.yaml`.
+
+    Returns the parse result and the diff {setting: (old, new)}. Raises InvalidInput, and
+    changes nothing, when the file has any error.
+    """
+    result = check_yaml(text)
+    if result.config is None:
+        raise InvalidInput(result.errors)
+    with transaction.atomic():
+        row = settings_row(lock=True)
+        old = config_from_row(row)
+        diff = diff_flat(old, result.config)
+        if dry_run:
+            return result, diff
+        row.document = engine_config.to_instance_dict(result.config)
+        flat = engine_config.config_to_flat(result.config)
+        row.sources = {k: "imported" for k, v in flat.items() if DEFAULT_FLAT.get(k) != v}
+        row.save()
+        record(actor, "config.import", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1))
+        _after_change(old, result.config)
+    return result, diff
+
+
+def update_document(
+    mutate: Callable[[dict], None], actor: str, source: str = "browser", dry_run: bool = False
+) -> tuple[InstanceConfig, dict]:
+    """Apply `mutate` to the stored document, validate the result like an import, and save.
+
+    `source` ("browser", "api", "cli") is recorded as the origin of every changed setting.
+    """
+    with transaction.atomic():
+        row = settings_row(lock=True)
+        old = config_from_row(row)
+        document = engine_config.to_instance_dict(old)
+        mutate(document)
+        result = engine_config.parse_instance_dict(document, env=os.environ)
+        if result.config is None:
+            raise InvalidInput(result.errors)
+        diff = diff_flat(old, result.config)
+        if dry_run or not diff:
+            return result.config, diff
+        row.document = engine_config.to_instance_dict(result.config)
+        row.sources = {**row.sources, **{k: source for k in diff}}
+        row.save()
+        record(actor, "config.update", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1))
+        _after_change(old, result.config)
+    return result.config, diff
+
+
+def _after_change(old: InstanceConfig, new: InstanceConfig) -> None:
+    from . import pools
+
+    if old.default_pool_limit != new.default_pool_limit:
+        # Pools that follow the default change with it at once, and waiters are woken (Q7).
+        pools.apply_default_limit(new.default_pool_limit)
+
+
+def _jsonable_diff(diff: dict[str, tuple[Any, Any]], side: int) -> dict[str, Any]:
+    return {k: _jsonable(v[side]) for k, v in diff.items()}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {f: _jsonable(getattr(value, f)) for f in value.__dataclass_fields__}
+    return value

@@ -1,0 +1,273 @@
+"""Executing a launched run on a worker: the multiprocess executor.
+
+Each step runs in a child process (`python -m queueing.step_process`), so a crash or
+`os._exit` in user code fails that step, never the worker. The executor loop chooses which
+ready steps start with the engine's `select_steps` (max_concurrent, in-run tag limits,
+then a pool claim) and waits for children or pool notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+from ..engine.plan import ExecutionPlan, plan_from_dict
+from ..engine.steps import StepInfo, resolve_max_concurrent, select_steps
+from ..engine.submission import validate_run_config
+from ..engine.types import RunStatus
+from ..models import Run, RunEvent, Step
+from . import pools, runs
+from .config import current_config
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+RETRY_CLAIM_SECONDS = 2.0  # on SQLite, or if a notification was missed
+
+
+@dataclass
+class Child:
+    step: StepInfo
+    process: subprocess.Popen
+
+
+def execute_run(run_id: str) -> str | None:
+    """Execute one run if it is STARTING; a duplicate message for it does nothing.
+
+    The STARTING → STARTED update is conditional, so two workers that receive the same
+    message (redelivery after a broker restart) cannot both execute the run.
+    """
+    moved = runs.transition(
+        [run_id],
+        RunStatus.STARTING,
+        RunStatus.STARTED,
+        f"started on {socket.gethostname()}",
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        heartbeat_at=timezone.now(),
+    )
+    if not moved:
+        return None
+    run = Run.objects.get(run_id=run_id)
+    try:
+        return Executor(run).execute()
+    except Exception as exc:  # the executor itself failed: fail the run, keep the worker
+        log.exception("executor failed for run %s", run_id)
+        runs.transition(
+            [run_id],
+            [RunStatus.STARTED, RunStatus.CANCELING],
+            RunStatus.FAILURE,
+            f"executor error: {exc}",
+            failure_reason=f"executor error: {type(exc).__name__}: {exc}",
+        )
+        pools.free_run(run)
+        return RunStatus.FAILURE
+
+
+class Executor:
+    def __init__(self, run: Run):
+        self.run = run
+        self.plan: ExecutionPlan = plan_from_dict(run.plan)
+        execution, _ = validate_run_config(run.run_config)
+        self.max_concurrent = resolve_max_concurrent(execution.max_concurrent, os.cpu_count() or 1)
+        self.tag_limits = execution.tag_limits
+        config = current_config()
+        self.step_claims = config.queue.granularity == "op"
+        self.default_pool_limit = config.default_pool_limit
+        self.infos = {
+            s.key: StepInfo(
+                key=s.key, tags=s.tags, priority=s.priority, plan_index=s.plan_index, pool=s.pool
+            )
+            for s in self.plan.steps
+        }
+        self.deps = {s.key: set(s.deps) for s in self.plan.steps}
+        self.done: dict[str, str] = {}
+        self.running: dict[str, Child] = {}
+        self.wait_reasons: dict[str, str] = {}
+
+    # -- the loop -------------------------------------------------------------------
+    def execute(self) -> str:
+        wakeup = pools.PoolWakeup()
+        last_beat = 0.0
+        last_claim_try = 0.0
+        try_claims = True
+        try:
+            while True:
+                now = time.monotonic()
+                if now - last_beat >= HEARTBEAT_SECONDS:
+                    last_beat = now
+                    runs.heartbeat(self.run.run_id)
+                    if self._cancel_requested():
+                        return self._cancel()
+                if self._reap():
+                    try_claims = True
+                self._skip_unreachable()
+                ready = self._ready()
+                if not ready and not self.running:
+                    break
+                if ready and (try_claims or now - last_claim_try >= RETRY_CLAIM_SECONDS):
+                    last_claim_try = now
+                    try_claims = False
+                    self._start(ready)
+                    continue_ready = self._ready()
+                else:
+                    continue_ready = ready
+                # Sleep until a child may have ended or a pool we wait on has room.
+                woken = wakeup.wait(0.1 if self.running else 0.5)
+                if woken & {s.pool for s in continue_ready if s.pool}:
+                    try_claims = True
+        finally:
+            wakeup.close()
+            # Steps that never got a slot leave the line so they do not block others.
+            pools.free_run(self.run)
+        return self._finish()
+
+    def _ready(self) -> list[StepInfo]:
+        pending = [
+            k for k in self.infos if k not in self.done and k not in self.running
+        ]
+        return [
+            self.infos[k]
+            for k in pending
+            if all(self.done.get(d) == Step.Status.SUCCESS for d in self.deps[k])
+        ]
+
+    def _skip_unreachable(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for key in self.infos:
+                if key in self.done or key in self.running:
+                    continue
+                failed = [d for d in self.deps[key] if self.done.get(d) not in (None, Step.Status.SUCCESS)]
+                if failed:
+                    self.done[key] = Step.Status.SKIPPED
+                    Step.objects.filter(run=self.run, step_key=key).update(
+                        status=Step.Status.SKIPPED,
+                        wait_reason="",
+                        error=f"not executed: upstream step {failed[0]} did not succeed",
+                    )
+                    changed = True
+
+    def _start(self, ready: list[StepInfo]) -> None:
+        def try_claim(step: StepInfo) -> bool:
+            if not self.step_claims or not step.pool:
+                return True
+            result = pools.try_claim(
+                self.run, step.key, step.pool, self.run.priority + step.priority, self.default_pool_limit
+            )
+            if not result.claimed:
+                self._set_waiting(step.key, result.message)
+            return result.claimed
+
+        selection = select_steps(
+            ready, [c.step for c in self.running.values()], self.max_concurrent, self.tag_limits, try_claim
+        )
+        for key, gate in selection.waiting.items():
+            if gate.rule != "pool":
+                self._set_waiting(key, gate.message)
+        for step in selection.started:
+            self._launch(step)
+
+    def _set_waiting(self, key: str, reason: str) -> None:
+        if self.wait_reasons.get(key) == reason:
+            return
+        self.wait_reasons[key] = reason
+        Step.objects.filter(run=self.run, step_key=key).update(
+            status=Step.Status.WAITING, wait_reason=reason
+        )
+
+    def _launch(self, step: StepInfo) -> None:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "queueing.step_process", self.run.run_id, step.key],
+            cwd=str(settings.BASE_DIR),
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "concurrency_ui.settings")},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.running[step.key] = Child(step, process)
+        self.wait_reasons.pop(step.key, None)
+        Step.objects.filter(run=self.run, step_key=step.key).update(
+            status=Step.Status.RUNNING, started_at=timezone.now(), pid=process.pid, wait_reason=""
+        )
+        RunEvent.objects.create(run=self.run, step_key=step.key, kind="step_start")
+
+    def _reap(self) -> int:
+        reaped = 0
+        for key, child in list(self.running.items()):
+            code = child.process.poll()
+            if code is None:
+                continue
+            stderr = child.process.stderr.read().decode(errors="replace") if child.process.stderr else ""
+            del self.running[key]
+            step = Step.objects.get(run=self.run, step_key=key)
+            if step.status == Step.Status.RUNNING:
+                # The child died before reporting (crash, os._exit, kill): fail the step.
+                reason = f"step process exited with code {code} before reporting a result"
+                if stderr.strip():
+                    reason += "\n" + stderr[-4000:]
+                Step.objects.filter(pk=step.pk).update(
+                    status=Step.Status.FAILURE, ended_at=timezone.now(), error=reason
+                )
+                RunEvent.objects.create(run=self.run, step_key=key, kind="step_failure", message=reason[:500])
+                status = Step.Status.FAILURE
+            else:
+                status = step.status
+            self.done[key] = status
+            reaped += 1
+            if self.step_claims and child.step.pool:
+                pools.free_step(self.run, key)
+        return reaped
+
+    # -- ending -----------------------------------------------------------------------
+    def _cancel_requested(self) -> bool:
+        status = Run.objects.filter(pk=self.run.pk).values_list("status", flat=True).first()
+        return status != RunStatus.STARTED
+
+    def _cancel(self) -> str:
+        for child in self.running.values():
+            try:
+                child.process.send_signal(signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 10
+        for child in self.running.values():
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.process.kill()
+        Step.objects.filter(run=self.run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
+            status=Step.Status.CANCELED, ended_at=timezone.now()
+        )
+        self.running.clear()
+        status, reason = Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").first()
+        if status != RunStatus.CANCELING:
+            return status
+        if reason:
+            # Stopped by run monitoring for exceeding its max runtime: a failure, not a cancel.
+            runs.transition([self.run.run_id], RunStatus.CANCELING, RunStatus.FAILURE, reason)
+            return RunStatus.FAILURE
+        runs.transition([self.run.run_id], RunStatus.CANCELING, RunStatus.CANCELED, "steps stopped")
+        return RunStatus.CANCELED
+
+    def _finish(self) -> str:
+        failed = sorted(k for k, s in self.done.items() if s != Step.Status.SUCCESS)
+        if failed:
+            reason = "steps failed or were skipped: " + ", ".join(failed)
+            runs.transition(
+                [self.run.run_id], RunStatus.STARTED, RunStatus.FAILURE, reason, failure_reason=reason
+            )
+            return RunStatus.FAILURE
+        runs.transition([self.run.run_id], RunStatus.STARTED, RunStatus.SUCCESS, "all steps succeeded")
+        close_old_connections()
+        return RunStatus.SUCCESS

@@ -1,0 +1,282 @@
+"""Pool limits and slot claims.
+
+Every claim and free takes the pool row's lock (`SELECT … FOR UPDATE` on PostgreSQL, the
+database write lock on SQLite, whose transactions begin IMMEDIATE), then counts holders and
+marks its entry claimed in the same transaction. No two transactions can both see the last
+free slot, so a pool is never oversubscribed however many workers and hosts claim.
+"""
+
+from __future__ import annotations
+
+import select
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
+from ..errors import InvalidInput, NotFound
+from ..models import Pool, PoolClaim, Run
+from .audit import record
+
+NOTIFY_CHANNEL = "concurrency_ui_pools"
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claimed: bool
+    pool_key: str
+    limit: int | None  # None: the pool has no limit
+    held: int = 0
+    ahead: int = 0  # waiters served before this one
+    holders: tuple[str, ...] = ()
+
+    @property
+    def message(self) -> str:
+        if self.claimed:
+            return ""
+        who = ", ".join(h[:8] for h in self.holders[:3])
+        more = f" +{len(self.holders) - 3} more" if len(self.holders) > 3 else ""
+        text = f"waiting for pool {self.pool_key}: {self.held} of {self.limit} slots held"
+        if who:
+            text += f" by runs {who}{more}"
+        if self.ahead:
+            text += f"; {self.ahead} step(s) ahead in line"
+        return text
+
+
+# --- limits ---------------------------------------------------------------------------
+
+
+def parse_limit(value: object, path: str = "limit") -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidInput.one(path, f"expected an integer between 0 and {MAX_POOL_LIMIT}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput.one(
+            path, f"{value!r} is not an integer: expected a number between 0 and {MAX_POOL_LIMIT}"
+        ) from None
+    try:
+        validate_pool_limit(number)
+    except ValueError as exc:
+        raise InvalidInput.one(path, f"{number}: {exc}") from None
+    return number
+
+
+def validate_key(key: object) -> str:
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        raise InvalidInput.one("key", "a pool key is a non-empty string of at most 200 characters")
+    return key.strip()
+
+
+def set_limit(key: str, limit: object, actor: str) -> Pool:
+    """Set an explicit limit; raising it lets waiting steps claim at once (they are notified)."""
+    key = validate_key(key)
+    number = parse_limit(limit)
+    with transaction.atomic():
+        pool = Pool.objects.select_for_update().filter(key=key).first()
+        old = None if pool is None else pool.limit
+        if pool is None:
+            pool = Pool.objects.create(key=key, limit=number, from_default=False)
+        else:
+            pool.limit = number
+            pool.from_default = False
+            pool.save(update_fields=["limit", "from_default", "updated_at"])
+        record(actor, "pool.set_limit", key, old, number)
+        notify(key)
+    return pool
+
+
+def delete_pool(key: str, actor: str) -> None:
+    with transaction.atomic():
+        pool = Pool.objects.select_for_update().filter(key=key).first()
+        if pool is None:
+            raise NotFound(f"pool {key!r} does not exist")
+        pool.delete()
+        record(actor, "pool.delete", key, pool.limit, None)
+        # Without a limit row the pool is unlimited: waiting steps may start now.
+        notify(key)
+
+
+def ensure_default_pools(keys: Iterable[str], default_limit: int | None) -> None:
+    """Create or refresh the default-limit rows of `keys` before anything evaluates them (Q3)."""
+    keys = set(keys)
+    if not keys:
+        return
+    existing = {p.key: p for p in Pool.objects.filter(key__in=keys)}
+    if default_limit is None:
+        stale = [p.key for p in existing.values() if p.from_default]
+        if stale:
+            Pool.objects.filter(key__in=stale, from_default=True).delete()
+            for key in stale:
+                notify(key)
+        return
+    missing = [k for k in keys if k not in existing]
+    if missing:
+        Pool.objects.bulk_create(
+            [Pool(key=k, limit=default_limit, from_default=True) for k in missing],
+            ignore_conflicts=True,
+        )
+    changed = [p.key for p in existing.values() if p.from_default and p.limit != default_limit]
+    if changed:
+        Pool.objects.filter(key__in=changed, from_default=True).update(limit=default_limit)
+        for key in changed:
+            notify(key)
+
+
+def apply_default_limit(default_limit: int | None) -> None:
+    """After the default changed: every pool that follows it changes now, waiters are woken."""
+    follows = list(Pool.objects.filter(from_default=True).values_list("key", flat=True))
+    if default_limit is None:
+        Pool.objects.filter(from_default=True).delete()
+    else:
+        Pool.objects.filter(from_default=True).update(limit=default_limit)
+    for key in follows:
+        notify(key)
+
+
+def pool_usage() -> dict[str, dict[str, int]]:
+    """Per pool key: slots held and steps waiting (one query)."""
+    rows = PoolClaim.objects.values("pool_key").annotate(
+        held=Count("id", filter=Q(claimed_at__isnull=False)),
+        waiting=Count("id", filter=Q(claimed_at__isnull=True)),
+    )
+    return {r["pool_key"]: {"held": r["held"], "waiting": r["waiting"]} for r in rows}
+
+
+# --- claims ---------------------------------------------------------------------------
+
+
+def try_claim(
+    run: Run, step_key: str, pool_key: str, priority: int, default_limit: int | None
+) -> ClaimResult:
+    """Claim a slot of `pool_key` for one step, or record it as waiting (SEMANTICS 3.4).
+
+    Holds the pool row lock. A waiter may take a free slot only if fewer waiters rank
+    before it (priority desc, then oldest) than there are free slots, so slots go to
+    waiters in priority order whichever executor asks first.
+    """
+    with transaction.atomic():
+        ensure_default_pools([pool_key], default_limit)
+        pool = Pool.objects.select_for_update().filter(key=pool_key).first()
+        if pool is None:
+            # Unlimited: drop any stale waiting entry instead of leaving an orphan (Q11).
+            PoolClaim.objects.filter(pool_key=pool_key, run=run, step_key=step_key).delete()
+            return ClaimResult(True, pool_key, None)
+        now = timezone.now()
+        entry, _ = PoolClaim.objects.get_or_create(
+            pool_key=pool_key,
+            run=run,
+            step_key=step_key,
+            defaults={"priority": priority, "enqueued_at": now},
+        )
+        if entry.claimed_at is not None:
+            return ClaimResult(True, pool_key, pool.limit)
+        holders = list(
+            PoolClaim.objects.filter(pool_key=pool_key, claimed_at__isnull=False).values_list(
+                "run__run_id", flat=True
+            )
+        )
+        ahead = (
+            PoolClaim.objects.filter(pool_key=pool_key, claimed_at__isnull=True)
+            .filter(
+                Q(priority__gt=entry.priority)
+                | Q(priority=entry.priority, enqueued_at__lt=entry.enqueued_at)
+                | Q(priority=entry.priority, enqueued_at=entry.enqueued_at, id__lt=entry.id)
+            )
+            .count()
+        )
+        if len(holders) + ahead >= pool.limit:
+            return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, tuple(holders))
+        entry.claimed_at = now
+        entry.save(update_fields=["claimed_at"])
+        return ClaimResult(True, pool_key, pool.limit, len(holders) + 1, 0)
+
+
+def free_step(run: Run, step_key: str) -> int:
+    """Free the slot (or waiting entry) of one step and wake the pool's waiters."""
+    with transaction.atomic():
+        keys = list(
+            PoolClaim.objects.filter(run=run, step_key=step_key).values_list("pool_key", flat=True)
+        )
+        for key in keys:
+            # Take the pool lock so a concurrent claim never counts a half-freed slot.
+            list(Pool.objects.select_for_update().filter(key=key))
+        deleted, _ = PoolClaim.objects.filter(run=run, step_key=step_key).delete()
+        for key in keys:
+            notify(key)
+    return deleted
+
+
+def free_run(run: Run, step_key: str | None = None, actor: str | None = None) -> int:
+    """Free every slot and waiting entry of a run (or one step of it); audited when manual."""
+    with transaction.atomic():
+        claims = PoolClaim.objects.filter(run=run)
+        if step_key is not None:
+            claims = claims.filter(step_key=step_key)
+        held = list(claims.values("pool_key", "step_key", "claimed_at"))
+        keys = sorted({c["pool_key"] for c in held})
+        list(Pool.objects.select_for_update().filter(key__in=keys).order_by("key"))
+        deleted, _ = claims.delete()
+        if actor is not None:
+            target = run.run_id if step_key is None else f"{run.run_id}:{step_key}"
+            record(
+                actor,
+                "pool.free_slots",
+                target,
+                [f"{c['pool_key']}:{c['step_key']}" for c in held],
+                [],
+            )
+        for key in keys:
+            notify(key)
+    return deleted
+
+
+# --- waking waiters -------------------------------------------------------------------
+
+
+def notify(pool_key: str) -> None:
+    """Tell waiting executors that `pool_key` may have room, once the transaction commits.
+
+    PostgreSQL delivers NOTIFY only on commit, which is exactly when the freed slot becomes
+    visible; other databases have no such channel and their waiters poll briefly.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [NOTIFY_CHANNEL, pool_key])
+
+
+class PoolWakeup:
+    """Blocks an executor until a pool may have room, without polling on PostgreSQL."""
+
+    def __init__(self) -> None:
+        self._conn = None
+        if connection.vendor == "postgresql":
+            import psycopg
+
+            params = connection.get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            self._conn = psycopg.connect(**params, autocommit=True)
+            self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+
+    def wait(self, timeout: float) -> set[str]:
+        """Wait up to `timeout` seconds; return the pool keys notified (empty on timeout)."""
+        if self._conn is None:
+            time.sleep(min(timeout, 0.25))
+            return set()
+        keys: set[str] = set()
+        ready, _, _ = select.select([self._conn.fileno()], [], [], timeout)
+        if ready:
+            for note in self._conn.notifies(timeout=0, stop_after=100):
+                keys.add(note.payload)
+        return keys
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

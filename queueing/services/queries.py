@@ -1,0 +1,123 @@
+"""Read-side helpers shared by the CLI, the API and the dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+
+from ..engine.types import Gate, Launch, RunStatus, Wait
+from ..models import Run
+from .config import current_config
+from .run_queue import evaluate
+
+
+@dataclass
+class RunPage:
+    runs: list[Run]
+    total: int
+    verdicts: dict[str, Launch | Wait]
+
+
+def filter_runs(
+    statuses: Iterable[str] = (), job: str | None = None, tags: dict[str, str] | None = None
+) -> QuerySet[Run]:
+    qs = Run.objects.all()
+    statuses = [s for s in statuses if s]
+    if statuses:
+        qs = qs.filter(status__in=statuses)
+    if job:
+        qs = qs.filter(job_name=job)
+    for key, value in (tags or {}).items():
+        qs = qs.filter(tags__contains={key: value}) if _json_contains() else qs.filter(
+            **{f"tags__{key}": value}
+        )
+    if statuses == [RunStatus.QUEUED]:
+        return qs.in_queue_order()
+    return qs.order_by("-id")
+
+
+def _json_contains() -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql"
+
+
+def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage:
+    """One page of runs, with the live verdict of the queued ones on the page."""
+    total = qs.count()
+    page = list(qs.defer("plan", "run_config")[offset : offset + limit])
+    verdicts: dict[str, Launch | Wait] = {}
+    if any(r.status == RunStatus.QUEUED for r in page):
+        verdicts = dict(evaluate(current_config()).decision.verdicts)
+    return RunPage(page, total, verdicts)
+
+
+def gate_to_dict(gate: Gate) -> dict[str, Any]:
+    return {
+        "rule": gate.rule,
+        "subject": gate.subject,
+        "count": gate.count,
+        "limit": gate.limit,
+        "passed": gate.passed,
+        "holders": list(gate.holders[:50]),
+        "message": gate.message,
+    }
+
+
+def verdict_to_dict(verdict: Launch | Wait | None) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    data: dict[str, Any] = {
+        "launches_next_tick": isinstance(verdict, Launch),
+        "position": verdict.position,
+        "gates": [gate_to_dict(g) for g in verdict.gates],
+    }
+    if isinstance(verdict, Wait):
+        data["blocking"] = gate_to_dict(verdict.blocking)
+        data["message"] = verdict.message
+    else:
+        data["message"] = "launches at the next tick"
+    return data
+
+
+def run_to_dict(run: Run, verdict: Launch | Wait | None = None, steps: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "run_id": run.run_id,
+        "job_name": run.job_name,
+        "location": run.location_name,
+        "status": run.status,
+        "priority": run.priority,
+        "tags": run.tags,
+        "created_at": run.created_at,
+        "enqueued_at": run.enqueued_at,
+        "launched_at": run.launched_at,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "failure_reason": run.failure_reason,
+        "wait_reason": verdict.message if verdict is not None and isinstance(verdict, Wait) else run.wait_reason,
+        "queue": verdict_to_dict(verdict),
+    }
+    if steps:
+        data["run_config"] = run.run_config
+        data["steps"] = [
+            {
+                "step_key": s.step_key,
+                "status": s.status,
+                "pool": s.pool or None,
+                "priority": s.priority,
+                "wait_reason": s.wait_reason,
+                "started_at": s.started_at,
+                "ended_at": s.ended_at,
+                "error": s.error,
+                "logs": s.logs,
+            }
+            for s in run.steps.all().order_by("plan_index")
+        ]
+        data["wait_history"] = [
+            {"rule": w.rule, "message": w.message, "from": w.started_at, "to": w.ended_at}
+            for w in run.waits.all()
+        ]
+    return data

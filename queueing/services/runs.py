@@ -1,0 +1,191 @@
+"""Submitting runs, changing their status, terminating and re-prioritising them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ..engine.config import ConfigError
+from ..engine.plan import plan_to_dict, pool_summary
+from ..engine.statuses import can_transition
+from ..engine.submission import deep_merge, parse_priority, validate_run_config, validate_tags
+from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, RunStatus
+from ..errors import Conflict, InvalidInput, NotFound
+from ..locations import get_workspace
+from ..models import Run, RunEvent, Step
+from .audit import record
+
+
+def get_run(run_id: str) -> Run:
+    run = Run.objects.filter(run_id=run_id).first()
+    if run is None:
+        raise NotFound(f"run {run_id!r} does not exist")
+    return run
+
+
+def submit(
+    job_name: str,
+    tags: Mapping[str, Any] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    actor: str = "system",
+) -> Run:
+    """Validate and enqueue one run of `job_name`. Raises InvalidInput and stores nothing on error."""
+    errors: list[ConfigError] = []
+    found = get_workspace().find_job(job_name) if isinstance(job_name, str) else None
+    if found is None:
+        raise InvalidInput.one("job", f"unknown job {job_name!r}: see /api/jobs/ for the jobs defined")
+    location_name, job = found
+    user_tags, tag_errors = validate_tags(tags)
+    errors += tag_errors
+    merged_tags = {**dict(job.tags), **user_tags}
+    priority, priority_errors = parse_priority(merged_tags)
+    errors += priority_errors
+    plan = job.plan()
+    if run_config is not None and not isinstance(run_config, Mapping):
+        errors.append(ConfigError("run_config", f"expected a mapping, got {type(run_config).__name__}"))
+        run_config = {}
+    merged_config = deep_merge(job.default_run_config or {}, run_config or {})
+    _, config_errors = validate_run_config(merged_config, frozenset(s.key for s in plan.steps))
+    errors += config_errors
+    if errors:
+        raise InvalidInput(errors)
+
+    summary = pool_summary(plan)
+    now = timezone.now()
+    with transaction.atomic():
+        run = Run.objects.create(
+            job_name=job.name,
+            location_name=location_name,
+            status=RunStatus.QUEUED,
+            tags=merged_tags,
+            priority=priority,
+            run_config=merged_config,
+            plan=plan_to_dict(plan),
+            pool_summary=None if summary is None else _summary_to_dict(summary),
+            enqueued_at=now,
+        )
+        Step.objects.bulk_create(
+            [
+                Step(
+                    run=run,
+                    step_key=s.key,
+                    op_name=s.op_name,
+                    plan_index=s.plan_index,
+                    pool=s.pool or "",
+                    priority=s.priority,
+                )
+                for s in plan.steps
+            ]
+        )
+        RunEvent.objects.create(run=run, kind="enqueued", message=f"submitted by {actor}")
+    return run
+
+
+def _summary_to_dict(summary: Any) -> dict[str, Any]:
+    return {
+        "root_pool_counts": dict(summary.root_pool_counts),
+        "all_pools": sorted(summary.all_pools),
+        "has_unconstrained_root": summary.has_unconstrained_root,
+    }
+
+
+def transition(
+    run_ids: Iterable[str],
+    old: RunStatus | Iterable[RunStatus],
+    new: RunStatus,
+    message: str = "",
+    **fields: Any,
+) -> list[str]:
+    """Move runs from `old` to `new` with one conditional UPDATE; return the ids that moved.
+
+    The `WHERE status IN old` makes this safe against a concurrent change: a run that
+    moved meanwhile is simply not updated. Transitions outside SEMANTICS 5.1 are refused.
+    """
+    olds = [old] if isinstance(old, RunStatus) else list(old)
+    for status in olds:
+        if not can_transition(status, new):
+            raise Conflict(f"a run cannot go from {status} to {new}")
+    run_ids = list(run_ids)
+    if not run_ids:
+        return []
+    now = timezone.now()
+    stamp = {
+        RunStatus.STARTING: "launched_at",
+        RunStatus.STARTED: "started_at",
+        RunStatus.CANCELING: "canceling_at",
+        RunStatus.QUEUED: "enqueued_at",
+    }.get(new)
+    if stamp and stamp not in fields:
+        fields[stamp] = now
+    if new in (RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED):
+        fields.setdefault("ended_at", now)
+    with transaction.atomic():
+        moving = list(
+            Run.objects.filter(run_id__in=run_ids, status__in=olds).values_list("id", "run_id")
+        )
+        if not moving:
+            return []
+        ids = [pk for pk, _ in moving]
+        Run.objects.filter(id__in=ids, status__in=olds).update(status=new, updated_at=now, **fields)
+        RunEvent.objects.bulk_create(
+            [RunEvent(run_id=pk, kind=new.lower(), message=message) for pk in ids]
+        )
+    return [rid for _, rid in moving]
+
+
+def terminate(run_id: str, actor: str, force: bool = False) -> Run:
+    """Cancel a queued run at once, ask a running one to stop (CANCELING), or force CANCELED."""
+    from . import pools
+
+    run = get_run(run_id)
+    status = RunStatus(run.status)
+    if status == RunStatus.QUEUED:
+        transition([run_id], RunStatus.QUEUED, RunStatus.CANCELED, f"terminated by {actor} while queued")
+    elif force and status in ACTIVE_STATUSES:
+        transition([run_id], status, RunStatus.CANCELED, f"force-terminated by {actor}")
+        Step.objects.filter(run=run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
+            status=Step.Status.CANCELED, ended_at=timezone.now()
+        )
+        pools.free_run(run)
+    elif status in (RunStatus.STARTING, RunStatus.STARTED):
+        transition([run_id], status, RunStatus.CANCELING, f"termination requested by {actor}")
+    elif status == RunStatus.CANCELING:
+        if not force:
+            raise Conflict("the run is already being canceled; use force to mark it canceled now")
+    else:
+        raise Conflict(f"run {run_id} is {status}: only queued or in-progress runs can be terminated")
+    run.refresh_from_db()
+    return run
+
+
+def set_priority(run_id: str, priority: object, actor: str) -> Run:
+    """Change the priority of a queued run (its `dagster/priority` tag); audited."""
+    _, errors = parse_priority({PRIORITY_TAG: str(priority)}, path="priority")
+    if errors or isinstance(priority, bool):
+        raise InvalidInput(errors or [ConfigError("priority", "expected an integer")])
+    value = int(str(priority).strip())
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(run_id=run_id).first()
+        if run is None:
+            raise NotFound(f"run {run_id!r} does not exist")
+        if run.status != RunStatus.QUEUED:
+            raise Conflict(f"run {run_id} is {run.status}: only a queued run's priority can change")
+        old = run.priority
+        run.priority = value
+        run.tags = {**run.tags, PRIORITY_TAG: str(value)}
+        run.save(update_fields=["priority", "tags", "updated_at"])
+        record(actor, "run.set_priority", run_id, old, value)
+        RunEvent.objects.create(run=run, kind="priority", message=f"priority {old} → {value} by {actor}")
+    return run
+
+
+def heartbeat(run_id: str) -> None:
+    Run.objects.filter(run_id=run_id).update(heartbeat_at=timezone.now())
+
+
+def count_launch(run_ids: list[str]) -> None:
+    Run.objects.filter(run_id__in=run_ids).update(launch_count=F("launch_count") + 1)

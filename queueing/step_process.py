@@ -1,0 +1,96 @@
+"""Entry point of a step's child process: `python -m queueing.step_process RUN_ID STEP_KEY`.
+
+Runs one op with its upstream outputs and stores the result, logs and traceback. The
+parent executor treats a child that exits without reporting as a failed step.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import io
+import logging
+import os
+import pickle
+import signal
+import sys
+import traceback
+
+
+def _die_with_parent() -> None:
+    # A worker killed with SIGKILL must not leave its steps running unobserved.
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def main(run_id: str, step_key: str) -> int:
+    _die_with_parent()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concurrency_ui.settings")
+    import django
+
+    django.setup()
+    from django.utils import timezone
+
+    from queueing.definitions import StepContext
+    from queueing.locations import get_workspace
+    from queueing.models import Run, RunEvent, Step
+
+    run = Run.objects.get(run_id=run_id)
+    step = Step.objects.get(run=run, step_key=step_key)
+    buffer = io.StringIO()
+    logger = logging.getLogger(f"concurrency_ui.step.{step_key}")
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG)
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+
+    def report(status: str, error: str = "", output: bytes | None = None) -> None:
+        Step.objects.filter(pk=step.pk).update(
+            status=status,
+            ended_at=timezone.now(),
+            logs=buffer.getvalue()[-200_000:],
+            error=error,
+            output=output,
+        )
+        kind = "step_success" if status == Step.Status.SUCCESS else "step_failure"
+        RunEvent.objects.create(run=run, step_key=step_key, kind=kind, message=error[-500:])
+
+    def on_term(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt("terminated")
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        found = get_workspace().find_job(run.job_name)
+        if found is None:
+            raise LookupError(f"job {run.job_name!r} is no longer defined in any code location")
+        _, job = found
+        fn, inputs, takes_context = job.get_step_callable(step_key)
+        upstream = {
+            key: pickle.loads(bytes(out)) if out is not None else None
+            for key, out in Step.objects.filter(
+                run=run, step_key__in=[k for _, k in inputs]
+            ).values_list("step_key", "output")
+        }
+        kwargs = {name: upstream.get(key) for name, key in inputs}
+        args = []
+        if takes_context:
+            args.append(StepContext(run.run_id, run.job_name, step_key, run.run_config, logger))
+        with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+            result = fn(*args, **kwargs)
+        try:
+            output = pickle.dumps(result)
+        except Exception:
+            output = pickle.dumps(repr(result))
+        report(Step.Status.SUCCESS, output=output)
+        return 0
+    except BaseException:  # user code may raise anything, SystemExit included
+        report(Step.Status.FAILURE, error=traceback.format_exc())
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

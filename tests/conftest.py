@@ -1,0 +1,60 @@
+"""Test-wide fixtures: real Celery workers on the test database, and the services rule.
+
+Under REQUIRE_SERVICES=1 (CI) a test that needs PostgreSQL or Redis fails instead of
+skipping, and any skip fails the run, so CI cannot go green without its real services.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _broker_is_redis() -> bool:
+    from django.conf import settings
+
+    return settings.CELERY_BROKER_URL.startswith("redis")
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("postgres"):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            message = "needs PostgreSQL: set DATABASE_URL=postgres://…"
+            pytest.fail(message) if REQUIRE_SERVICES else pytest.skip(message)
+    if item.get_closest_marker("redis") and not _broker_is_redis():
+        message = "needs Redis: set CELERY_BROKER_URL=redis://…"
+        pytest.fail(message) if REQUIRE_SERVICES else pytest.skip(message)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if REQUIRE_SERVICES and session.config.pluginmanager.get_plugin("terminalreporter"):
+        skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
+        if skipped and exitstatus == 0:
+            print(f"\nREQUIRE_SERVICES=1 but {len(skipped)} test(s) were skipped")
+            session.exitstatus = 1
+
+
+@pytest.fixture(autouse=True)
+def _fast_demo(monkeypatch):
+    monkeypatch.setenv("DEMO_SLEEP_SCALE", os.environ.get("DEMO_SLEEP_SCALE", "0.05"))
+
+
+@pytest.fixture
+def processes(tmp_path, transactional_db):
+    """Real worker/beat processes sharing the (committed) test database and the broker."""
+    from concurrency_ui.celery import app
+
+    from .support.workers import Processes
+
+    try:
+        app.control.purge()
+    except Exception:
+        pass
+    procs = Processes(tmp_path)
+    yield procs
+    procs.stop_all()

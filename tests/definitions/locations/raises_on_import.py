@@ -1,0 +1,1 @@
+raise RuntimeError("this location is broken at import")

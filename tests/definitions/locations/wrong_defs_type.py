@@ -1,0 +1,1 @@
+defs = {"jobs": ["not", "a", "Definitions"]}
