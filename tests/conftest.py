@@ -11,12 +11,32 @@ import os
 import pytest
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+# Before anything loads the workspace, in this process and in the workers tests start.
+os.environ["CODE_LOCATIONS"] = "queueing.demo.definitions,tests.support.jobs"
 
 
 def _broker_is_redis() -> bool:
     from django.conf import settings
 
     return settings.CELERY_BROKER_URL.startswith("redis")
+
+
+def pytest_configure(config):
+    # pytest-django recreates the SQLite test file but not its WAL side files; stale ones
+    # from an earlier session make every new connection fail with "disk I/O error".
+    try:
+        from django.conf import settings
+
+        settings.DATABASES  # noqa: B018
+    except Exception:  # run with -p no:django for the pure tests
+        return
+    test_name = settings.DATABASES["default"].get("TEST", {}).get("NAME")
+    if test_name and settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.remove(f"{test_name}{suffix}")
+            except FileNotFoundError:
+                pass
 
 
 def pytest_runtest_setup(item):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authtoken.models import Token
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,10 +60,27 @@ def error_response(exc: Exception) -> Response:
 
 
 class ServiceView(APIView):
+    """Bodies are JSON objects; service errors become `{"errors": [...]}` / `{"detail": ...}`."""
+
+    parser_classes = [JSONParser]
+
     def handle_exception(self, exc):
+        if isinstance(exc, RequestDataTooBig):
+            # Django would answer with an HTML page; API clients need the field and the rule.
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            exc = InvalidInput.one("body", f"request body is larger than {limit} bytes")
         if isinstance(exc, InvalidInput | NotFound | Conflict):
             return error_response(exc)
         return super().handle_exception(exc)
+
+
+def _strict_int(data: dict, name: str, rule: str) -> int:
+    """A JSON integer (not a boolean, float or string) from the body, or InvalidInput."""
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        kind = "null" if value is None else type(value).__name__
+        raise InvalidInput.one(name, f"expected an integer {rule}, got {kind}")
+    return value
 
 
 def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
@@ -164,7 +184,8 @@ class RunPriority(ServiceView):
         """Change a queued run's priority (audited)."""
         if not isinstance(request.data, dict) or "priority" not in request.data:
             raise InvalidInput.one("priority", "required: an integer")
-        run = runs.set_priority(run_id, request.data["priority"], actor_name(request.user))
+        priority = _strict_int(request.data, "priority", "in the signed 32-bit range")
+        run = runs.set_priority(run_id, priority, actor_name(request.user))
         return Response(run_to_dict(run))
 
 
@@ -178,6 +199,8 @@ class RunFreeSlots(ServiceView):
         step_key = request.data.get("step_key") if isinstance(request.data, dict) else None
         if step_key is not None and not isinstance(step_key, str):
             raise InvalidInput.one("step_key", "expected a string")
+        if step_key is not None and not run.steps.filter(step_key=step_key).exists():
+            raise InvalidInput.one("step_key", f"run {run.run_id} has no step {step_key!r}")
         freed = pools.free_run(run, step_key=step_key, actor=actor_name(request.user))
         return Response({"freed": freed})
 
@@ -208,7 +231,8 @@ class PoolList(ServiceView):
             raise InvalidInput.one("body", "expected a JSON object")
         if "limit" not in request.data:
             raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
-        pool = pools.set_limit(request.data.get("key"), request.data["limit"], actor_name(request.user))
+        limit = _strict_int(request.data, "limit", "between 0 and 1000")
+        pool = pools.set_limit(request.data.get("key"), limit, actor_name(request.user))
         return Response(pool_to_dict(pool, pools.pool_usage()), status=status.HTTP_201_CREATED)
 
 
@@ -227,7 +251,8 @@ class PoolDetail(ServiceView):
         """Set the pool's limit."""
         if not isinstance(request.data, dict) or "limit" not in request.data:
             raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
-        pool = pools.set_limit(key, request.data["limit"], actor_name(request.user))
+        limit = _strict_int(request.data, "limit", "between 0 and 1000")
+        pool = pools.set_limit(key, limit, actor_name(request.user))
         return Response(pool_to_dict(pool, pools.pool_usage()))
 
     patch = put

@@ -9,7 +9,7 @@ Three generations of run-queue settings are understood (`run_coordinator.config`
 from is remembered in `ConfigLayout`, so `to_instance_dict` writes the same shape back.
 Top-level sections concurrency-ui does not read (storage, compute_logs, ...) are kept verbatim.
 
-Decisions where SEMANTICS leaves a gap (also listed in the module's tests):
+Decisions where SEMANTICS leaves a gap:
 - null is an error where a number or boolean belongs, except where null has a meaning:
   `tag_concurrency_limits` (empty), `dequeue_num_workers` (platform default), `default_limit` /
   `default_op_concurrency_limit` (no default), `free_slots_after_run_end_seconds` (never);
@@ -174,7 +174,9 @@ class InstanceConfig:
             )
         clash = sorted(set(self.ignored) & set(KNOWN_SECTIONS))
         if clash:
-            raise ValueError(f"ignored sections cannot include sections concurrency-ui reads: {clash}")
+            raise ValueError(
+                f"ignored sections cannot include sections concurrency-ui reads: {clash}"
+            )
 
 
 @dataclass(frozen=True)
@@ -206,8 +208,8 @@ _BUFFER_MESSAGE = (
     "{v} is invalid: a buffer must be >= 0 (a negative buffer silently shrinks pool capacity; "
     "lower the pool limit instead)"
 )
-_POOL_LIMIT_MESSAGE = (
-    "{v} is out of range: a default pool limit must be between 0 and " + str(MAX_POOL_LIMIT)
+_POOL_LIMIT_MESSAGE = "{v} is out of range: a default pool limit must be between 0 and " + str(
+    MAX_POOL_LIMIT
 )
 
 
@@ -266,7 +268,10 @@ _LEGACY_KEYS: dict[str, tuple[str, bool]] = {
     "user_code_failure_retry_delay": ("user_code_failure_retry_delay", True),
 }
 _BLOCKING = "block_op_concurrency_limited_runs"
-_BLOCKING_KEYS = {"enabled": "block_op_concurrency_limited_runs", "op_concurrency_slot_buffer": "slot_buffer"}
+_BLOCKING_KEYS = {
+    "enabled": "block_op_concurrency_limited_runs",
+    "op_concurrency_slot_buffer": "slot_buffer",
+}
 _RUNS_KEYS = {"max_concurrent_runs": "max_concurrent_runs", "tag_concurrency_limits": "tag_limits"}
 _POOLS_KEYS = {
     "default_limit": "default_pool_limit",
@@ -410,7 +415,9 @@ def _convert(
         return 0
     low = spec.minimum
     if (low is not None and raw < low) or raw > spec.maximum:
-        if spec.range_message:
+        if raw > INT32_MAX:
+            message = f"{_fmt_int(raw)} is too large: the maximum is {INT32_MAX}"
+        elif spec.range_message:
             message = spec.range_message.format(v=_fmt_int(raw))
         elif raw > spec.maximum:
             message = f"{_fmt_int(raw)} is too large: the maximum is {spec.maximum}"
@@ -441,7 +448,8 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
     if not isinstance(item, Mapping):
         errors.append(
             ConfigError(
-                path, f"expected a mapping with key, limit and optional value, got {_describe(item)}"
+                path,
+                f"expected a mapping with key, limit and optional value, got {_describe(item)}",
             )
         )
         return _INVALID
@@ -455,14 +463,20 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
 
     key = item.get("key")
     if "key" in item and (not isinstance(key, str) or not key.strip()):
-        errors.append(ConfigError(f"{path}.key", f"expected a non-empty string, got {_describe(key)}"))
+        errors.append(
+            ConfigError(f"{path}.key", f"expected a non-empty string, got {_describe(key)}")
+        )
     limit = item.get("limit")
     if "limit" in item:
         if not _is_int(limit):
-            errors.append(ConfigError(f"{path}.limit", f"expected an integer, got {_describe(limit)}"))
+            errors.append(
+                ConfigError(f"{path}.limit", f"expected an integer, got {_describe(limit)}")
+            )
         elif limit < 0:
             errors.append(
-                ConfigError(f"{path}.limit", f"{_fmt_int(limit)} is invalid: a tag limit must be >= 0")
+                ConfigError(
+                    f"{path}.limit", f"{_fmt_int(limit)} is invalid: a tag limit must be >= 0"
+                )
             )
         elif limit > INT32_MAX:
             errors.append(
@@ -574,7 +588,9 @@ class _Reader:
                 sub = self.read_flat(kpath, value, _BLOCKING_KEYS)
                 buffer = (sub or {}).get("op_concurrency_slot_buffer")
                 if buffer is not None:
-                    self.legacy_conflicting.append(("slot_buffer", f"{kpath}.op_concurrency_slot_buffer"))
+                    self.legacy_conflicting.append(
+                        ("slot_buffer", f"{kpath}.op_concurrency_slot_buffer")
+                    )
             elif key in _LEGACY_KEYS:
                 name, env_ok = _LEGACY_KEYS[key]
                 self.setting(name, kpath, value, env_ok=env_ok)
@@ -781,6 +797,14 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], list[ConfigError]]:
+    """A `tag_concurrency_limits` list outside the instance file (executor run config),
+    with the same item rules and messages as the run queue's (SEMANTICS 1.3)."""
+    errors: list[ConfigError] = []
+    limits = _convert_tags(path, raw, errors)
+    return (() if errors else limits), errors
+
+
 def parse_instance_yaml(text: str, env: Mapping[str, str] | None = None) -> ParseResult:
     """Parse the text of a `dagster.yaml`. See `parse_instance_dict` for `env` and the result.
 
@@ -789,7 +813,9 @@ def parse_instance_yaml(text: str, env: Mapping[str, str] | None = None) -> Pars
     """
     size = len(text) if len(text) > MAX_FILE_BYTES else len(text.encode("utf-8", "surrogatepass"))
     if size > MAX_FILE_BYTES:
-        return _file_error(f"file is larger than 1 MB ({size} bytes; the limit is {MAX_FILE_BYTES})")
+        return _file_error(
+            f"file is larger than 1 MB ({size} bytes; the limit is {MAX_FILE_BYTES})"
+        )
     loader = _Loader(text)
     try:
         data = loader.get_single_data()
@@ -1026,15 +1052,24 @@ def check_config(config: InstanceConfig) -> tuple[ConfigError, ...]:
 # --- export -----------------------------------------------------------------------------------
 
 
-def _modern_layout() -> ConfigLayout:
-    """How a configuration built in code is written: the current shape, every value explicit."""
-    paths = dict(_MODERN_PATHS)
+def _home_paths(prefix: str, modern: bool) -> dict[str, str]:
+    """Where each setting but `default_pool_limit` is written; `prefix` is the legacy block."""
+    paths = {
+        name: _MODERN_PATHS[name] if modern else f"{prefix}.{_LEGACY_SUFFIX[name]}"
+        for name in _CONFLICT_GROUP
+    }
     paths["granularity"] = "concurrency.pools.granularity"
-    paths["block_op_concurrency_limited_runs"] = f"run_queue.{_BLOCKING}.enabled"
+    paths["block_op_concurrency_limited_runs"] = f"{prefix}.{_BLOCKING}.enabled"
     for key, (name, _) in _LEGACY_KEYS.items():
-        paths.setdefault(name, f"run_queue.{key}")
+        paths.setdefault(name, f"{prefix}.{key}")
     paths.update({name: f"run_monitoring.{key}" for key, name in _MONITORING_KEYS.items()})
     paths.update({name: f"concurrency_ui.{key}" for key, name in _EXTRA_KEYS.items()})
+    return paths
+
+
+def _modern_layout() -> ConfigLayout:
+    """How a configuration built in code is written: the current shape, every value explicit."""
+    paths = _home_paths("run_queue", modern=True)
     # Settings whose default is null are written only when set.
     del paths["dequeue_num_workers"]
     return ConfigLayout(sources=paths)
@@ -1077,20 +1112,14 @@ def to_instance_dict(config: InstanceConfig) -> dict[str, Any]:
     # once anything needs `pools:` (e.g. granularity edited), those keys move to it.
     modern = needs_pools or runs_sourced or not legacy_group
 
-    paths: dict[str, str] = {}
-    for name in _CONFLICT_GROUP:
-        paths[name] = _MODERN_PATHS[name] if modern else f"{prefix}.{_LEGACY_SUFFIX[name]}"
-    paths["granularity"] = "concurrency.pools.granularity"
-    paths["block_op_concurrency_limited_runs"] = f"{prefix}.{_BLOCKING}.enabled"
-    for key, (name, _) in _LEGACY_KEYS.items():
-        paths.setdefault(name, f"{prefix}.{key}")
-    paths.update({name: f"run_monitoring.{key}" for key, name in _MONITORING_KEYS.items()})
-    paths.update({name: f"concurrency_ui.{key}" for key, name in _EXTRA_KEYS.items()})
+    paths = _home_paths(prefix, modern)
     pools_written = modern and ("granularity" in written or "slot_buffer" in written)
     deprecated_default = "concurrency.default_op_concurrency_limit"
     # `pools:` next to default_op_concurrency_limit is an error; without `pools:` the
     # deprecated key is the only place that does not conflict with legacy run-queue keys.
-    if not modern or (not pools_written and sources.get("default_pool_limit") == deprecated_default):
+    if not modern or (
+        not pools_written and sources.get("default_pool_limit") == deprecated_default
+    ):
         paths["default_pool_limit"] = deprecated_default
     else:
         paths["default_pool_limit"] = "concurrency.pools.default_limit"
@@ -1122,6 +1151,10 @@ def to_instance_dict(config: InstanceConfig) -> dict[str, Any]:
 
 def to_instance_yaml(config: InstanceConfig) -> str:
     """`to_instance_dict` as YAML text."""
-    return yaml.safe_dump(
-        to_instance_dict(config), sort_keys=False, default_flow_style=False, allow_unicode=True
-    )
+    data = to_instance_dict(config)
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
+    # PyYAML mangles some characters written raw (a NEL, U+0085, in a quoted string); escaping
+    # everything outside ASCII is ugly but always reads back the same.
+    if yaml.safe_load(text) != data:
+        text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    return text

@@ -22,7 +22,9 @@ def claim_priority(run_priority: int, op_priority: int) -> int:
     return priority
 
 
-def waiter_sort_key(priority: int, enqueued_at: float, waiter_id: int | str) -> tuple:
+def waiter_sort_key(
+    priority: int, enqueued_at: float, waiter_id: int | str
+) -> tuple[int, float, int | str]:
     """Sort key serving waiters by priority descending, then oldest first, then id."""
     return (-priority, enqueued_at, waiter_id)
 

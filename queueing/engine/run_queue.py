@@ -107,7 +107,11 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def explain(snapshot: QueueSnapshot, run_id: str) -> Launch | Wait | None:
-    """The verdict the next tick would give `run_id`; None if it is not queued."""
+    """The verdict the next tick would give `run_id`; None if it is not queued.
+
+    Runs the whole `decide` (a verdict depends on every run ahead in the queue); to
+    explain many runs, call `decide` once and read `verdicts`.
+    """
     return decide(snapshot).verdicts.get(run_id)
 
 
@@ -237,7 +241,7 @@ class _PoolCounter:
             subject=key,
             count=used,
             limit=limit,
-            passed=used <= limit,
+            passed=used < limit,
             holders=tuple(holders[:HOLDERS_CAP]),
             kind="op" if self._op else "run",
             buffer=self._buffer,

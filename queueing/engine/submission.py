@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, _convert_tags
+from .config import ConfigError, parse_tag_limit_list
 from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, TagLimit
 
 MAX_TAGS = 200
@@ -87,13 +87,6 @@ def parse_tag_pair(text: str) -> tuple[str, str]:
     if not sep or not key.strip():
         raise ValueError(f"{text!r} is not KEY=VALUE with a non-empty key")
     return key.strip(), value
-
-
-def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], list[ConfigError]]:
-    """Executor `tag_concurrency_limits`: the same item rules as the run queue's (SEMANTICS 1.3)."""
-    errors: list[ConfigError] = []
-    limits = _convert_tags(path, raw, errors)
-    return (limits if not errors else ()), errors
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ MESSAGE_HOLDERS = 3
 class Gate:
     """One check of one queued run (or ready step) against one limit, with the live numbers.
 
-    `passed` is `count < limit` for that limit alone. The run-level pool gate of op
+    `passed` is `count < limit` for that limit alone (a `max_concurrent_runs` of -1
+    always passes). The run-level pool gate of op
     granularity is an "any root pool has room" rule, so a launched run may list a full
     root pool next to one that had room; `Wait.blocking` is always the gate that held
     the run back.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from ..engine.types import Gate, Launch, RunStatus, Wait
 from ..models import Run
@@ -30,19 +31,14 @@ def filter_runs(
         qs = qs.filter(status__in=statuses)
     if job:
         qs = qs.filter(job_name=job)
-    for key, value in (tags or {}).items():
-        qs = qs.filter(tags__contains={key: value}) if _json_contains() else qs.filter(
-            **{f"tags__{key}": value}
-        )
+    for index, (key, value) in enumerate((tags or {}).items()):
+        # A key transform, not `tags__<key>`: keys like "contains" or "a__b" stay literal
+        # (and SQLite has no JSON `contains` lookup).
+        alias = f"_tag_{index}"
+        qs = qs.alias(**{alias: KeyTransform(key, "tags")}).filter(**{alias: value})
     if statuses == [RunStatus.QUEUED]:
         return qs.in_queue_order()
     return qs.order_by("-id")
-
-
-def _json_contains() -> bool:
-    from django.db import connection
-
-    return connection.vendor == "postgresql"
 
 
 def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage:

@@ -164,10 +164,12 @@ def terminate(run_id: str, actor: str, force: bool = False) -> Run:
 
 def set_priority(run_id: str, priority: object, actor: str) -> Run:
     """Change the priority of a queued run (its `dagster/priority` tag); audited."""
-    _, errors = parse_priority({PRIORITY_TAG: str(priority)}, path="priority")
-    if errors or isinstance(priority, bool):
-        raise InvalidInput(errors or [ConfigError("priority", "expected an integer")])
-    value = int(str(priority).strip())
+    if isinstance(priority, bool) or not isinstance(priority, int | str):
+        raise InvalidInput.one("priority", f"expected an integer, got {type(priority).__name__}")
+    value, errors = parse_priority({PRIORITY_TAG: str(priority)})
+    if errors:
+        # The error names the tag; here the field is `priority`.
+        raise InvalidInput.one("priority", errors[0].message)
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(run_id=run_id).first()
         if run is None:

@@ -103,6 +103,14 @@ def test_minus_one_launches_every_queued_run():
     assert len(launched(snapshot(queued, [active("a")] * 3, max_concurrent_runs=-1))) == 50
 
 
+def test_unlimited_capacity_gate_passes_and_reports_the_count():
+    verdict = decide(snapshot([run("q1")], [active("a")], max_concurrent_runs=-1)).verdicts["q1"]
+
+    gate = verdict.gates[0]
+    assert gate.passed
+    assert gate.message == "max_concurrent_runs is -1 (no limit): 1 runs in progress"
+
+
 def test_zero_launches_nothing_and_says_so():
     snap = snapshot([run("q1")], max_concurrent_runs=0)
 
@@ -267,11 +275,14 @@ def test_wait_lists_every_gate_including_the_ones_that_passed():
 
 
 def test_launch_carries_the_gates_it_passed():
-    verdict = decide(snapshot([run("q1", tags={"a": "1"})], tag_limits=(TagLimit("a", 5),))).verdicts[
-        "q1"
-    ]
+    verdict = decide(
+        snapshot([run("q1", tags={"a": "1"})], tag_limits=(TagLimit("a", 5),))
+    ).verdicts["q1"]
 
-    assert [(g.rule, g.passed) for g in verdict.gates] == [("max_concurrent_runs", True), ("tag", True)]
+    assert [(g.rule, g.passed) for g in verdict.gates] == [
+        ("max_concurrent_runs", True),
+        ("tag", True),
+    ]
 
 
 def test_one_greedy_pass_over_the_whole_queue():
@@ -291,13 +302,18 @@ def test_one_greedy_pass_over_the_whole_queue():
 
 def test_every_queued_run_gets_a_verdict_in_a_long_queue():
     queued = [run(f"q{i}", tags={"k": str(i % 3)}) for i in range(500)]
-    snap = snapshot(queued, max_concurrent_runs=7, tag_limits=(TagLimit("k", 2, per_unique_value=True),))
+    snap = snapshot(
+        queued, max_concurrent_runs=7, tag_limits=(TagLimit("k", 2, per_unique_value=True),)
+    )
 
     decision = decide(snap)
 
     assert len(decision.verdicts) == 500
     assert len(decision.launch) == 6  # 3 values x 2
-    assert Counter(type(v).__name__ for v in decision.verdicts.values()) == {"Launch": 6, "Wait": 494}
+    assert Counter(type(v).__name__ for v in decision.verdicts.values()) == {
+        "Launch": 6,
+        "Wait": 494,
+    }
 
 
 # --- pools, op granularity (SEMANTICS 2.7) ------------------------------------------
@@ -392,9 +408,7 @@ def test_root_pool_without_a_limit_row_never_blocks():
 
 
 def test_unconstrained_root_never_blocks():
-    snap = snapshot(
-        [run("q1", roots={"p": 1}, unconstrained_root=True)], pools={"p": pool("p", 0)}
-    )
+    snap = snapshot([run("q1", roots={"p": 1}, unconstrained_root=True)], pools={"p": pool("p", 0)})
 
     assert launched(snap) == ["q1"]
 
@@ -518,9 +532,7 @@ tags_st = st.dictionaries(st.sampled_from(TAG_KEYS), st.sampled_from(TAG_VALUES)
 limit_st = st.one_of(
     st.builds(TagLimit, st.sampled_from(TAG_KEYS), st.integers(-1, 3)),
     st.builds(TagLimit, st.sampled_from(TAG_KEYS), st.integers(-1, 3), st.sampled_from(TAG_VALUES)),
-    st.builds(
-        TagLimit, st.sampled_from(TAG_KEYS), st.integers(-1, 3), st.none(), st.just(True)
-    ),
+    st.builds(TagLimit, st.sampled_from(TAG_KEYS), st.integers(-1, 3), st.none(), st.just(True)),
 )
 
 
@@ -558,7 +570,9 @@ def snapshots(draw):
     active_runs = [
         RunInfo(
             run_id=f"a{i}-{r.run_id}",
-            status=draw(st.sampled_from([RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING])),
+            status=draw(
+                st.sampled_from([RunStatus.STARTING, RunStatus.STARTED, RunStatus.CANCELING])
+            ),
             tags=r.tags,
             created_seq=r.created_seq,
             pool_summary=r.pool_summary,
@@ -610,7 +624,9 @@ def test_launched_runs_never_exceed_a_limit_on_top_of_active_runs(snap):
     s = snap.settings
 
     assert set(decision.verdicts) == set(by_id)
-    assert set(decision.launch) == {r for r, v in decision.verdicts.items() if not isinstance(v, Wait)}
+    assert set(decision.launch) == {
+        r for r, v in decision.verdicts.items() if not isinstance(v, Wait)
+    }
 
     if s.max_concurrent_runs != -1:
         assert len(new) <= max(0, s.max_concurrent_runs - len(snap.active))

@@ -53,9 +53,7 @@ def test_key_value_limit_matches_the_exact_value_only():
 
 
 def test_per_unique_value_limit_gives_each_value_its_own_budget():
-    counter = counter_with(
-        [TagLimit("team", 1, per_unique_value=True)], {"r1": {"team": "a"}}
-    )
+    counter = counter_with([TagLimit("team", 1, per_unique_value=True)], {"r1": {"team": "a"}})
 
     assert failed(counter.check({"team": "a"})) == ["team=a"]
     [gate_b] = counter.check({"team": "b"})
@@ -64,7 +62,12 @@ def test_per_unique_value_limit_gives_each_value_its_own_budget():
 
 def test_last_listed_limit_of_the_same_kind_wins():
     counter = counter_with(
-        [TagLimit("db", 1), TagLimit("db", 3), TagLimit("db", 5, value="x"), TagLimit("db", 1, value="x")],
+        [
+            TagLimit("db", 1),
+            TagLimit("db", 3),
+            TagLimit("db", 5, value="x"),
+            TagLimit("db", 1, value="x"),
+        ],
         {"r1": {"db": "x"}},
     )
 
@@ -112,7 +115,9 @@ def test_gates_follow_the_order_the_limits_are_listed():
 
 
 def test_blocking_returns_the_first_full_limit():
-    counter = counter_with([TagLimit("a", 5), TagLimit("b", 1), TagLimit("c", 1)], {"r1": {"b": "1", "c": "1"}})
+    counter = counter_with(
+        [TagLimit("a", 5), TagLimit("b", 1), TagLimit("c", 1)], {"r1": {"b": "1", "c": "1"}}
+    )
 
     gate = counter.blocking({"a": "1", "b": "1", "c": "1"})
 
@@ -164,7 +169,9 @@ def test_messages_name_the_limit_the_numbers_and_the_holders():
 
 
 def test_per_value_message_names_the_value():
-    counter = counter_with([TagLimit("database", 2, per_unique_value=True)], {"r1": {"database": "redshift"}})
+    counter = counter_with(
+        [TagLimit("database", 2, per_unique_value=True)], {"r1": {"database": "redshift"}}
+    )
 
     [gate] = counter.check({"database": "redshift"})
 

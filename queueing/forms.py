@@ -1,0 +1,319 @@
+"""Forms of the dashboard: they turn request data into typed values for the services.
+
+Rules about values (ranges, which keys exist, what a priority may be) live in the engine
+and the services; a form only parses types and shapes, and shows the service's errors
+next to the field they name (see `views._common.add_service_errors`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import yaml
+from django import forms
+from django.core.files.uploadedfile import UploadedFile
+
+from .definitions import JobDefinition
+from .engine.config import MAX_FILE_BYTES, ConfigError
+from .engine.submission import (
+    deep_merge,
+    parse_priority,
+    parse_tag_pair,
+    validate_run_config,
+    validate_tags,
+)
+from .engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, PRIORITY_TAG, RunStatus
+
+# --- runs list ----------------------------------------------------------------------------
+
+TAB_STATUSES: dict[str, tuple[RunStatus, ...]] = {
+    "queued": (RunStatus.QUEUED,),
+    "in_progress": tuple(s for s in RunStatus if s in IN_PROGRESS_STATUSES),
+    "finished": tuple(s for s in RunStatus if s in FINISHED_STATUSES),
+}
+TAB_LABELS = {"queued": "Queued", "in_progress": "In progress", "finished": "Finished"}
+
+
+class RunFilterForm(forms.Form):
+    tab = forms.ChoiceField(choices=list(TAB_LABELS.items()), required=False)
+    job = forms.CharField(required=False, max_length=200)
+    tag = forms.CharField(required=False, max_length=500, help_text="KEY=VALUE")
+    status = forms.ChoiceField(
+        choices=[("", "any")] + [(s.value, s.value) for s in RunStatus], required=False
+    )
+    page = forms.IntegerField(min_value=1, required=False)
+
+    def clean_tag(self) -> tuple[str, str] | None:
+        text = self.cleaned_data["tag"].strip()
+        if not text:
+            return None
+        try:
+            key, value = parse_tag_pair(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if "__" in key:
+            # The key becomes part of a JSON lookup on some databases.
+            raise forms.ValidationError("a tag key to filter on cannot contain '__'")
+        return key, value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        status = data.get("status")
+        if status and status not in TAB_STATUSES[self.current_tab()]:
+            self.add_error("status", f"{status} runs are not shown on this tab")
+        return data
+
+    def value(self, name: str, default: Any = None) -> Any:
+        """The cleaned value, or `default` when missing or invalid (the filter is dropped)."""
+        if not hasattr(self, "cleaned_data"):
+            self.is_valid()
+        value = self.cleaned_data.get(name)
+        return default if value in (None, "") else value
+
+    def current_tab(self) -> str:
+        tab = self.data.get("tab", "")
+        return tab if tab in TAB_STATUSES else "queued"
+
+    def statuses(self) -> list[str]:
+        status = self.value("status")
+        return [status] if status else [s.value for s in TAB_STATUSES[self.current_tab()]]
+
+    def tags(self) -> dict[str, str]:
+        pair = self.value("tag")
+        return {} if pair is None else {pair[0]: pair[1]}
+
+    def status_choices(self) -> list[str]:
+        return [s.value for s in TAB_STATUSES[self.current_tab()]]
+
+
+# --- launchpad ----------------------------------------------------------------------------
+
+EXTRA_TAG_ROWS = 2
+MAX_TAG_ROWS = 200
+
+
+def field_of_launch_error(path: str) -> str:
+    """Which launch field a service error path belongs to."""
+    if path == "priority" or PRIORITY_TAG in path:
+        return "priority"
+    if path.startswith("run_config"):
+        return "run_config"
+    if path.startswith("tags"):
+        return "tags"
+    return "job" if path == "job" else ""
+
+
+class LaunchForm(forms.Form):
+    """A job, a YAML run config and tag rows (`tag_key` / `tag_value` lists) with a priority.
+
+    `errors_by_field()` places problems under job, run_config, tags or priority, the places
+    the launchpad shows them. Valid data gives `job_def`, `run_config` (mapping) and `tags`.
+    """
+
+    job = forms.CharField(max_length=200)
+    run_config = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 16}))
+    priority = forms.CharField(required=False, max_length=20)
+
+    def __init__(self, *args: Any, jobs: Mapping[str, JobDefinition], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.jobs = jobs
+        self.tag_errors: list[str] = []
+        self.job_def: JobDefinition | None = None
+        self.tags: dict[str, str] = {}
+
+    def tag_rows(self) -> list[tuple[str, str]]:
+        """The tag rows to show: the submitted ones, then empty rows to fill."""
+        if not self.is_bound:
+            rows: list[tuple[str, str]] = []
+        else:
+            keys = self.data.getlist("tag_key")[:MAX_TAG_ROWS]
+            values = self.data.getlist("tag_value")[:MAX_TAG_ROWS]
+            rows = [(k, v) for k, v in zip(keys, values, strict=False) if k.strip() or v.strip()]
+        extra = EXTRA_TAG_ROWS + (1 if self.is_bound and "add_row" in self.data else 0)
+        return rows + [("", "")] * extra
+
+    def clean_job(self) -> str:
+        name = self.cleaned_data["job"]
+        self.job_def = self.jobs.get(name)
+        if self.job_def is None:
+            raise forms.ValidationError(f"unknown job {name!r}: pick one of the list")
+        return name
+
+    def clean_run_config(self) -> dict[str, Any]:
+        text = self.cleaned_data["run_config"]
+        try:
+            parsed = yaml.safe_load(text) if text.strip() else {}
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise forms.ValidationError(
+                f"YAML syntax error at {where}{exc.problem or exc}"
+            ) from None
+        except yaml.YAMLError as exc:
+            raise forms.ValidationError(f"YAML syntax error: {exc}") from None
+        if parsed is None:
+            return {}
+        if not isinstance(parsed, dict):
+            raise forms.ValidationError(
+                f"the run config must be a mapping (execution:, ops:, ...), got {type(parsed).__name__}"
+            )
+        return parsed
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        self._clean_tags(data.get("priority", ""))
+        if self.job_def is not None and "run_config" in data:
+            steps = frozenset(s.key for s in self.job_def.plan().steps)
+            merged = deep_merge(self.job_def.default_run_config or {}, data["run_config"])
+            _, errors = validate_run_config(merged, steps)
+            for error in errors:
+                self.add_error("run_config", f"{error.path}: {error.message}")
+        return data
+
+    def _clean_tags(self, priority: str) -> None:
+        raw: dict[str, str] = {}
+        for key, value in self.tag_rows():
+            if not key.strip() and not value.strip():
+                continue
+            if key in raw:
+                self.tag_errors.append(f"tag {key!r} is given twice")
+            raw[key] = value
+        tags, errors = validate_tags(raw)
+        self.tag_errors += [f"{e.path}: {e.message}" for e in errors]
+        if priority.strip():
+            tags[PRIORITY_TAG] = priority.strip()
+        _, priority_errors = parse_priority(tags, path="tags")
+        for error in priority_errors:
+            self.add_error("priority", error.message)
+        self.tags = tags
+
+    def add_service_error(self, error: ConfigError) -> None:
+        field = field_of_launch_error(error.path)
+        if field == "tags":
+            self.tag_errors.append(f"{error.path}: {error.message}")
+        else:
+            self.add_error(
+                field or None, error.message if field else f"{error.path}: {error.message}"
+            )
+
+    def is_ready(self) -> bool:
+        return self.is_valid() and not self.tag_errors
+
+    def errors_by_field(self) -> dict[str, Sequence[str]]:
+        self.is_valid()
+        return {
+            "job": self.errors.get("job", []),
+            "run_config": self.errors.get("run_config", []),
+            "tags": self.tag_errors,
+            "priority": self.errors.get("priority", []),
+            "form": self.non_field_errors(),
+        }
+
+
+# --- concurrency settings -----------------------------------------------------------------
+
+
+class SettingsForm(forms.Form):
+    """A form whose fields are named after settings (`SETTING_PREFIX` + field name)."""
+
+    SETTING_PREFIX = ""
+
+    @classmethod
+    def from_settings(cls, flat: Mapping[str, Any]) -> SettingsForm:
+        initial = {name: flat[cls.SETTING_PREFIX + name] for name in cls.base_fields}
+        return cls(initial=initial)
+
+    def changes(self) -> dict[str, Any]:
+        return {self.SETTING_PREFIX + name: value for name, value in self.cleaned_data.items()}
+
+
+class QueueSettingsForm(SettingsForm):
+    max_concurrent_runs = forms.IntegerField(help_text="-1 for no limit, 0 launches nothing")
+    block_op_concurrency_limited_runs = forms.BooleanField(
+        required=False, label="Pool-aware dequeuing (block_op_concurrency_limited_runs)"
+    )
+    slot_buffer = forms.IntegerField(
+        label="Slot buffer (op_concurrency_slot_buffer)",
+        help_text="extra runs allowed past pool capacity",
+    )
+    granularity = forms.ChoiceField(choices=[("op", "op"), ("run", "run")])
+    default_pool_limit = forms.IntegerField(
+        required=False, help_text="limit of pools without one; empty: unlimited"
+    )
+
+
+class MonitoringForm(SettingsForm):
+    SETTING_PREFIX = "monitoring."
+
+    enabled = forms.BooleanField(required=False, label="Run monitoring enabled")
+    free_slots_after_run_end_seconds = forms.IntegerField(
+        help_text="release slots still held this long after a run ended; 0: never"
+    )
+    start_timeout_seconds = forms.IntegerField(help_text="0: disabled")
+    cancel_timeout_seconds = forms.IntegerField(help_text="0: disabled")
+    max_runtime_seconds = forms.IntegerField(help_text="0: no limit")
+    poll_interval_seconds = forms.IntegerField()
+
+
+TAG_LIMIT_KINDS = [
+    ("key", "every run with the key"),
+    ("key_value", "runs with key = value"),
+    ("per_unique_value", "each value separately"),
+]
+
+
+class TagLimitForm(forms.Form):
+    key = forms.CharField(max_length=255)
+    kind = forms.ChoiceField(choices=TAG_LIMIT_KINDS, initial="key")
+    value = forms.CharField(required=False, max_length=4096)
+    limit = forms.IntegerField()
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("kind") == "key_value" and not data.get("value"):
+            self.add_error("value", "a key = value limit needs the value")
+        return data
+
+    def item(self) -> dict[str, Any]:
+        """The `tag_concurrency_limits` item, as `dagster.yaml` writes it."""
+        data = self.cleaned_data
+        item: dict[str, Any] = {"key": data["key"], "limit": data["limit"]}
+        if data["kind"] == "key_value":
+            item["value"] = data["value"]
+        elif data["kind"] == "per_unique_value":
+            item["value"] = {"applyLimitPerUniqueValue": True}
+        return item
+
+
+class PoolForm(forms.Form):
+    key = forms.CharField(max_length=200)
+    limit = forms.IntegerField()
+
+
+class PoolLimitForm(forms.Form):
+    limit = forms.IntegerField()
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+class ConfigImportForm(forms.Form):
+    text = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 14}), label="dagster.yaml"
+    )
+    file = forms.FileField(required=False, label="or upload a file")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        upload: UploadedFile | None = data.get("file")
+        if upload is not None:
+            if upload.size and upload.size > MAX_FILE_BYTES:
+                raise forms.ValidationError(f"the file is larger than 1 MB ({upload.size} bytes)")
+            try:
+                data["text"] = upload.read().decode("utf-8")
+            except UnicodeDecodeError:
+                raise forms.ValidationError("the file is not UTF-8 text") from None
+        if not data.get("text", "").strip():
+            raise forms.ValidationError("paste a dagster.yaml or choose a file")
+        return data

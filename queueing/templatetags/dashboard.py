@@ -1,0 +1,91 @@
+"""Filters the dashboard templates use to format durations, settings and audit values.
+
+They return plain strings, which the templates escape like any other value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django import template
+from django.utils import timezone
+
+register = template.Library()
+
+
+@register.filter
+def duration(value: timedelta | float | int | None) -> str:
+    """`1h 02m`, `4m 05s`, `12s`, `0.4s`; an empty string for None."""
+    if value is None or value == "":
+        return ""
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 10:
+        return f"{max(seconds, 0):.1f}s"
+    whole = int(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+@register.filter
+def elapsed(start: datetime | None, end: datetime | None = None) -> str:
+    """The time from `start` to `end` (or to now while `end` is None)."""
+    if start is None:
+        return ""
+    return duration((end or timezone.now()) - start)
+
+
+@register.filter
+def tag_limit(item: Mapping[str, Any]) -> str:
+    """A `tag_concurrency_limits` item as one line: `database=redshift: 2`."""
+    value = item.get("value")
+    if isinstance(value, Mapping):
+        subject = f"{item['key']} (each value)"
+    elif value is not None:
+        subject = f"{item['key']}={value}"
+    else:
+        subject = f"{item['key']} (any value)"
+    return f"{subject}: {item['limit']}"
+
+
+@register.filter
+def setting_value(value: Any) -> str:
+    if value is None:
+        return "not set"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        if all(isinstance(v, Mapping) and "key" in v for v in value):
+            return "; ".join(tag_limit(v) for v in value) or "none"
+        return json.dumps(value, default=str)
+    return str(value)
+
+
+@register.filter
+def audit_value(value: Any) -> str:
+    """An audit entry's old or new value, compactly (`—` for nothing)."""
+    if value is None or value == [] or value == {}:
+        return "—"
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}: {setting_value(v)}" for k, v in value.items())
+    return setting_value(value)
+
+
+@register.filter
+def iso_datetime(value: str) -> datetime | str:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value
+
+
+@register.filter
+def milliseconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f} ms"

@@ -1,0 +1,1 @@
+"""The server-rendered dashboard, one module per page (see queueing/urls.py)."""

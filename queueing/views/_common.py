@@ -1,0 +1,155 @@
+"""What every dashboard view shares: fragment-or-page rendering, role checks, action replies.
+
+The pattern: a page template `{% include %}`s the fragment an htmx request gets back, so the
+page works without JavaScript and htmx only swaps parts of it. Write views check a role,
+call one service function, then either answer htmx (fragment + flash + an event other parts
+of the page listen to) or redirect (post/redirect/get) with a message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from functools import wraps
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from ..engine.config import ConfigError
+from ..errors import InvalidInput
+from ..services.audit import actor_name
+
+View = Callable[..., HttpResponse]
+
+
+def page_or_fragment(
+    request: HttpRequest,
+    page: str,
+    fragment: str,
+    context: Mapping[str, Any],
+    status: int = 200,
+) -> HttpResponse:
+    """The whole page, or for htmx only the fragment the page includes."""
+    template = fragment if request.htmx else page
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def requires(check: Callable[[Any], bool], role: str) -> Callable[[View], View]:
+    """Refuse (403) a user for whom `check(user)` is false; `role` names who may."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not check(request.user):
+                raise PermissionDenied(f"this needs the {role} role")
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def actor(request: HttpRequest) -> str:
+    return actor_name(request.user)
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    """The `next` the form carried if it points back into this site, else `fallback`."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
+
+
+def htmx_reply(
+    request: HttpRequest,
+    template: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    event: str | None = None,
+) -> HttpResponse:
+    """An htmx answer to an action: the swapped fragment, the flash messages out of band,
+    and `event` (HX-Trigger) so the parts of the page showing the changed data reload."""
+    html = render_to_string(template, dict(context or {}), request) if template else ""
+    html += render_to_string("queueing/_flash.html", {"oob": True}, request)
+    response = HttpResponse(html)
+    if event:
+        response["HX-Trigger"] = event
+    return response
+
+
+def done(request: HttpRequest, fallback: str, event: str | None = None) -> HttpResponse:
+    """After an action whose outcome is told by flash messages only."""
+    if request.htmx:
+        return htmx_reply(request, event=event)
+    return HttpResponseRedirect(safe_next(request, fallback))
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """htmx asked with `hx-confirm` already; a plain form shows a confirmation page first."""
+    return bool(request.htmx) or request.POST.get("confirmed") == "1"
+
+
+def confirm_page(
+    request: HttpRequest,
+    *,
+    title: str,
+    message: str,
+    fields: Iterable[tuple[str, str]],
+    button: str,
+    cancel: str,
+) -> HttpResponse:
+    """The no-JavaScript twin of `hx-confirm`: the same POST again, with `confirmed=1`."""
+    context = {
+        "title": title,
+        "message": message,
+        "action": request.path,
+        "fields": [(k, v) for k, v in fields if k not in ("confirmed", "csrfmiddlewaretoken")],
+        "button": button,
+        "cancel": safe_next(request, cancel),
+    }
+    return render(request, "queueing/confirm.html", context)
+
+
+def error_text(error: ConfigError) -> str:
+    return f"{error.path}: {error.message}"
+
+
+def add_service_errors(
+    form: forms.Form, exc: InvalidInput, field_of: Callable[[str], str | None] | None = None
+) -> None:
+    """Put each problem of `exc` next to the form field its path names (else on the form).
+
+    By default a path names a field when the field's name is the path,
+    its last dotted segment (`monitoring.poll_interval_seconds`, `tag_limits[2].limit`) or
+    its first one.
+    """
+    for error in exc.errors:
+        name = field_of(error.path) if field_of else default_field(form, error.path)
+        if name is not None and name in form.fields:
+            form.add_error(name, error.message)
+        else:
+            form.add_error(None, error_text(error))
+
+
+def default_field(form: forms.Form, path: str) -> str | None:
+    plain = re.sub(r"\[\d+\]", "", path)
+    for candidate in (path, plain.rsplit(".", 1)[-1], plain.split(".")[0]):
+        if candidate in form.fields:
+            return candidate
+    return None
+
+
+def flash_errors(request: HttpRequest, exc: InvalidInput) -> None:
+    for error in exc.errors:
+        messages.error(request, error_text(error))

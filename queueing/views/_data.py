@@ -1,0 +1,265 @@
+"""Read-only queries the dashboard needs and the services do not offer (yet).
+
+Nothing here writes. Each function answers one page's question with a bounded number of
+queries (never one per run), so pages stay fast with thousands of runs and claims.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Max, Q
+from django.db.models.functions import TruncMinute
+
+from ..definitions import JobDefinition
+from ..engine.config import InstanceConfig
+from ..engine.submission import deep_merge
+from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
+from ..locations import get_workspace
+from ..models import AuditEntry, DaemonHeartbeat, Pool, PoolClaim, Run, Step, TickRecord
+from ..services.pools import pool_usage
+
+RUN_QUEUE = DaemonHeartbeat.Daemon.RUN_QUEUE
+# Slots held or claimed at this share of a pool's limit count as "near the limit".
+NEAR_LIMIT_SHARE = 0.8
+# The executor block the launchpad scaffolds into every run config.
+EXECUTION_SCAFFOLD = {
+    "execution": {"config": {"multiprocess": {"max_concurrent": 4, "tag_concurrency_limits": []}}}
+}
+CELERY_WAIT_SECONDS = 1.5
+
+
+def live_runs_exist() -> bool:
+    """Whether any run is queued or in progress: only then can a runs table change."""
+    statuses = [RunStatus.QUEUED, *IN_PROGRESS_STATUSES]
+    return Run.objects.filter(status__in=statuses).exists()
+
+
+# --- overview ---------------------------------------------------------------------------
+
+
+def run_counts(now: datetime) -> dict[str, int]:
+    finished = Run.objects.finished().filter(ended_at__gte=now - timedelta(hours=1))
+    by_status = dict(finished.values_list("status").annotate(n=Count("id")))
+    return {
+        "queued": Run.objects.queued().count(),
+        "in_progress": Run.objects.filter(status__in=list(IN_PROGRESS_STATUSES)).count(),
+        "active": Run.objects.active().count(),
+        "finished": sum(by_status.values()),
+        "succeeded": by_status.get(RunStatus.SUCCESS, 0),
+        "failed": by_status.get(RunStatus.FAILURE, 0),
+        "canceled": by_status.get(RunStatus.CANCELED, 0),
+    }
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Queued runs and free capacity, yet nothing launched for `window_seconds`."""
+
+    queued: int
+    free: int | None  # None: max_concurrent_runs is -1 (no limit)
+    window_seconds: int
+    last_launch: datetime | None
+    frozen: bool = False  # max_concurrent_runs is 0
+
+
+def queue_stall(now: datetime, config: InstanceConfig, queued: int, active: int) -> Stall | None:
+    """The "queue is not moving" warning, from the run-queue daemon's tick records.
+
+    Fires when runs are queued, `max_concurrent_runs` is not reached, the oldest queued run
+    has waited three dequeue intervals and no tick launched anything in that window.
+    """
+    limit = config.queue.max_concurrent_runs
+    window = 3 * config.dequeue_interval_seconds
+    if queued == 0:
+        return None
+    if limit == 0:
+        return Stall(queued, 0, window, None, frozen=True)
+    if limit > 0 and active >= limit:
+        return None
+    since = now - timedelta(seconds=window)
+    oldest = Run.objects.queued().order_by("id").values_list("created_at", flat=True).first()
+    if oldest is not None and oldest > since:
+        return None
+    launches = TickRecord.objects.filter(daemon=RUN_QUEUE, launched__gt=0)
+    if launches.filter(started_at__gte=since).exists():
+        return None
+    last = launches.order_by("-started_at").values_list("started_at", flat=True).first()
+    return Stall(queued, None if limit < 0 else limit - active, window, last)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Queue depth and in-progress runs per minute, as SVG polyline points."""
+
+    width: int
+    height: int
+    top: int
+    queued_points: str
+    active_points: str
+    samples: int
+
+
+CHART_WIDTH, CHART_HEIGHT, CHART_MINUTES = 600, 160, 60
+
+
+def tick_chart(now: datetime) -> Chart:
+    """One point per minute of the last hour: the highest queued/active count a tick saw."""
+    start = now - timedelta(minutes=CHART_MINUTES)
+    rows = list(
+        TickRecord.objects.filter(daemon=RUN_QUEUE, started_at__gte=start, error="")
+        .annotate(minute=TruncMinute("started_at"))
+        .values("minute")
+        .annotate(queued=Max("queued"), active=Max("active"))
+        .order_by("minute")
+    )
+    top = max([1, *(max(r["queued"], r["active"]) for r in rows)])
+
+    def points(column: str) -> str:
+        coords = []
+        for row in rows:
+            x = (row["minute"] - start).total_seconds() / (CHART_MINUTES * 60) * CHART_WIDTH
+            y = CHART_HEIGHT - row[column] / top * CHART_HEIGHT
+            coords.append(f"{max(0.0, x):.1f},{y:.1f}")
+        return " ".join(coords)
+
+    return Chart(CHART_WIDTH, CHART_HEIGHT, top, points("queued"), points("active"), len(rows))
+
+
+# --- pools ------------------------------------------------------------------------------
+
+
+@dataclass
+class PoolRow:
+    key: str
+    limit: int | None  # None: no limit row (unlimited)
+    pk: int | None = None
+    from_default: bool = False
+    held: int = 0
+    waiting: int = 0
+    holders: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def near_limit(self) -> bool:
+        if self.limit is None:
+            return False
+        return self.waiting > 0 or self.held >= max(1, self.limit * NEAR_LIMIT_SHARE)
+
+
+def pool_rows(keys: Iterable[str] | None = None) -> list[PoolRow]:
+    """Pools with a limit, plus any pool a claim names; slots in use, waiters and holders."""
+    limits = Pool.objects.all() if keys is None else Pool.objects.filter(key__in=list(keys))
+    rows = {p.key: PoolRow(p.key, p.limit, p.pk, p.from_default) for p in limits}
+    claims = PoolClaim.objects.filter(claimed_at__isnull=False)
+    if keys is not None:
+        claims = claims.filter(pool_key__in=list(keys))
+    for key, counts in pool_usage().items():
+        if keys is None or key in rows:
+            row = rows.setdefault(key, PoolRow(key, None))
+            row.held, row.waiting = counts["held"], counts["waiting"]
+    holders = claims.order_by("pool_key", "claimed_at", "id").values(
+        "pool_key", "step_key", "claimed_at", "run__run_id", "run__job_name", "run__status"
+    )
+    for claim in holders:
+        if claim["pool_key"] in rows:
+            # A finished run still holding a slot is a leak monitoring has not released yet.
+            claim["run_finished"] = claim["run__status"] in FINISHED_STATUSES
+            rows[claim["pool_key"]].holders.append(claim)
+    return sorted(rows.values(), key=lambda r: r.key)
+
+
+def pools_near_limit() -> list[PoolRow]:
+    return [row for row in pool_rows() if row.near_limit]
+
+
+def limit_history(limit: int = 50) -> list[AuditEntry]:
+    changes = Q(action__startswith="pool.") | Q(action__startswith="config.")
+    return list(AuditEntry.objects.filter(changes)[:limit])
+
+
+# --- runs -------------------------------------------------------------------------------
+
+
+def run_activity(run_pks: Iterable[int]) -> dict[int, dict[str, int]]:
+    """Per run: steps running and pool slots held (two queries for a whole page)."""
+    pks = list(run_pks)
+    activity: dict[int, dict[str, int]] = defaultdict(lambda: {"running_steps": 0, "slots_held": 0})
+    running = Step.objects.filter(run_id__in=pks, status=Step.Status.RUNNING)
+    for pk, n in running.values_list("run_id").annotate(n=Count("id")):
+        activity[pk]["running_steps"] = n
+    held = PoolClaim.objects.filter(run_id__in=pks, claimed_at__isnull=False)
+    for pk, n in held.values_list("run_id").annotate(n=Count("id")):
+        activity[pk]["slots_held"] = n
+    return activity
+
+
+def claims_by_step(run: Run) -> dict[str, list[PoolClaim]]:
+    claims: dict[str, list[PoolClaim]] = defaultdict(list)
+    for claim in run.claims.order_by("id"):
+        claims[claim.step_key].append(claim)
+    return claims
+
+
+# --- launchpad ----------------------------------------------------------------------------
+
+
+def jobs_by_location() -> list[tuple[str, str | None, list[JobDefinition]]]:
+    """(location, load error or None, its jobs) for every code location."""
+    return [
+        (loc.name, loc.error, list(loc.defs.jobs) if loc.defs is not None else [])
+        for loc in get_workspace().locations
+    ]
+
+
+def find_job(name: str) -> JobDefinition | None:
+    found = get_workspace().find_job(name) if name else None
+    return None if found is None else found[1]
+
+
+def scaffold_run_config(job: JobDefinition) -> dict[str, Any]:
+    """The job's default run config, plus a multiprocess executor block if it names none."""
+    config = job.default_run_config or {}
+    if "execution" in config:
+        return config
+    return deep_merge(config, EXECUTION_SCAFFOLD)
+
+
+# --- daemons ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Workers:
+    replies: dict[str, Any] = field(default_factory=dict)  # worker name -> ping reply
+    active: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    problem: str = ""  # why the broker could not be asked
+
+
+def _ask_workers() -> Workers:
+    from concurrency_ui.celery import app
+
+    inspect = app.control.inspect(timeout=0.6)
+    replies = inspect.ping() or {}
+    active = (inspect.active() or {}) if replies else {}
+    return Workers(replies, active)
+
+
+def celery_workers(wait: float = CELERY_WAIT_SECONDS) -> Workers:
+    """The Celery workers that answer a ping within `wait` seconds, and their active tasks.
+
+    Asked from a thread so an unreachable broker (whose client retries) costs at most `wait`.
+    """
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    future = pool.submit(_ask_workers)
+    try:
+        return future.result(timeout=wait)
+    except concurrent.futures.TimeoutError:
+        return Workers(problem=f"the broker did not answer within {wait:g} s")
+    except Exception as exc:  # any broker or transport failure is shown, never a 500
+        return Workers(problem=f"the broker is unreachable: {type(exc).__name__}: {exc}")
+    finally:
+        pool.shutdown(wait=False)

@@ -1,0 +1,299 @@
+"""Concurrency limits: run-queue settings, tag limits, pools and their holders, history.
+
+Viewers see everything read-only; every change needs `can_change_limits` and goes through
+`services.config.update_document` or `services.pools`, which audit it. With htmx, an action
+swaps its own section and fires `limits-changed`, on which the history reloads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from ..engine.config import config_to_flat
+from ..errors import InvalidInput, NotFound
+from ..forms import MonitoringForm, PoolForm, PoolLimitForm, QueueSettingsForm, TagLimitForm
+from ..models import Pool
+from ..roles import can_change_limits
+from ..services import config as config_service
+from ..services import pools, runs
+from . import _data
+from ._common import (
+    actor,
+    add_service_errors,
+    confirm_page,
+    confirmed,
+    flash_errors,
+    htmx_reply,
+    page_or_fragment,
+    requires,
+    safe_next,
+)
+from ._settings import edit_settings, set_values
+
+LIMITS_CHANGED = "limits-changed"
+PARTS = {
+    "settings": "queueing/_queue_settings.html",
+    "monitoring": "queueing/_monitoring_settings.html",
+    "pools": "queueing/_pools.html",
+    "history": "queueing/_history.html",
+}
+admin_only = requires(can_change_limits, "admin")
+
+
+def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
+    flat = config_to_flat(config_service.current_config())
+    context: dict[str, Any] = {
+        "tag_limits": flat["tag_limits"],
+        "queue_form": QueueSettingsForm.from_settings(flat),
+        "monitoring_form": MonitoringForm.from_settings(flat),
+        "tag_form": TagLimitForm(),
+        "pool_form": PoolForm(),
+        "pool_limit_form": PoolLimitForm(),
+        "edit_pool": None,
+        "pools": _data.pool_rows(),
+        "history": _data.limit_history(),
+        "can_edit": can_change_limits(request.user),
+    }
+    return {**context, **overrides}
+
+
+@require_GET
+@login_required
+def concurrency(request: HttpRequest) -> HttpResponse:
+    """The page; htmx asks for one section with `?part=` (settings, monitoring, pools, history)."""
+    fragment = PARTS.get(request.GET.get("part", ""), "queueing/concurrency.html")
+    edit = request.GET.get("edit", "")
+    editing = int(edit) if edit.isdigit() and can_change_limits(request.user) else None
+    context = _context(request, edit_pool=editing)
+    return page_or_fragment(request, "queueing/concurrency.html", fragment, context)
+
+
+def _answer(request: HttpRequest, part: str, ok: bool, **overrides: Any) -> HttpResponse:
+    """Swap the section (htmx), or redirect after success / show the page with errors."""
+    if request.htmx:
+        event = LIMITS_CHANGED if ok else None
+        return htmx_reply(request, PARTS[part], _context(request, **overrides), event=event)
+    if ok:
+        return redirect(safe_next(request, reverse("concurrency") + f"#{part}"))
+    return render(request, "queueing/concurrency.html", _context(request, **overrides), status=400)
+
+
+def _update(request: HttpRequest, mutate: Any, what: str) -> InvalidInput | None:
+    """Apply a settings change through the service; return its refusal, if any."""
+    try:
+        _, diff = config_service.update_document(mutate, actor(request), source="browser")
+    except InvalidInput as exc:
+        return exc
+    messages.success(
+        request, f"{what}: {len(diff)} setting(s) changed." if diff else f"{what}: no change."
+    )
+    return None
+
+
+def _settings_form_post(
+    request: HttpRequest, form: Any, part: str, name: str, what: str
+) -> HttpResponse:
+    """Save a form whose fields are settings (`changes()`); errors stay next to the fields."""
+    if form.is_valid():
+        refused = _update(request, set_values(form.changes()), what)
+        if refused is None:
+            return _answer(request, part, True)
+        add_service_errors(form, refused)
+    return _answer(request, part, False, **{name: form})
+
+
+@require_POST
+@login_required
+@admin_only
+def queue_settings(request: HttpRequest) -> HttpResponse:
+    form = QueueSettingsForm(request.POST)
+    return _settings_form_post(request, form, "settings", "queue_form", "Run queue")
+
+
+@require_POST
+@login_required
+@admin_only
+def monitoring_settings(request: HttpRequest) -> HttpResponse:
+    form = MonitoringForm(request.POST)
+    return _settings_form_post(request, form, "monitoring", "monitoring_form", "Run monitoring")
+
+
+@require_POST
+@login_required
+@admin_only
+def tag_limit_add(request: HttpRequest) -> HttpResponse:
+    form = TagLimitForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, "settings", False, tag_form=form)
+    item = form.item()
+    mutate = edit_settings(lambda current: {"tag_limits": [*current["tag_limits"], item]})
+    refused = _update(request, mutate, f"Tag limit on {item['key']}")
+    if refused is None:
+        return _answer(request, "settings", True)
+    add_service_errors(form, refused)
+    return _answer(request, "settings", False, tag_form=form)
+
+
+@require_POST
+@login_required
+@admin_only
+def tag_limit_delete(request: HttpRequest) -> HttpResponse:
+    """Delete the limit at `index`, only if it still has `key` (the list may have changed)."""
+    index, key = request.POST.get("index", ""), request.POST.get("key", "")
+    if not confirmed(request):
+        fields = request.POST.items()
+        cancel = reverse("concurrency")
+        return confirm_page(
+            request,
+            title="Delete tag limit",
+            message=f"Delete the tag limit on {key}?",
+            fields=fields,
+            button="Delete",
+            cancel=cancel,
+        )
+
+    def without(current: dict[str, Any]) -> dict[str, Any]:
+        limits = list(current["tag_limits"])
+        if not index.isdigit() or int(index) >= len(limits) or limits[int(index)]["key"] != key:
+            raise InvalidInput.one(
+                "tag_limits", "that tag limit changed meanwhile: reload the page"
+            )
+        del limits[int(index)]
+        return {"tag_limits": limits}
+
+    refused = _update(request, edit_settings(without), f"Tag limit on {key}")
+    if refused is not None:
+        flash_errors(request, refused)
+    return _answer(request, "settings", refused is None)
+
+
+@require_POST
+@login_required
+@admin_only
+def pool_add(request: HttpRequest) -> HttpResponse:
+    """Create a pool limit (or set it, if the pool has one)."""
+    form = PoolForm(request.POST)
+    if form.is_valid():
+        try:
+            pool = pools.set_limit(
+                form.cleaned_data["key"], form.cleaned_data["limit"], actor(request)
+            )
+            messages.success(request, f"Pool {pool.key} now has a limit of {pool.limit}.")
+            return _answer(request, "pools", True)
+        except InvalidInput as exc:
+            add_service_errors(form, exc)
+    return _answer(request, "pools", False, pool_form=form)
+
+
+@require_GET
+@login_required
+def pool_row(request: HttpRequest, pk: int) -> HttpResponse:
+    """One pool's row (what "Cancel" swaps back in place of the edit row)."""
+    pool = get_object_or_404(Pool, pk=pk)
+    context = {"pool": _data.pool_rows([pool.key])[0], "can_edit": can_change_limits(request.user)}
+    return page_or_fragment(
+        request,
+        "queueing/concurrency.html",
+        "queueing/_pool_row.html",
+        {**_context(request), **context},
+    )
+
+
+@require_GET
+@login_required
+@admin_only
+def pool_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """The pool's row with its limit in an input (the page with `?edit=` without htmx)."""
+    pool = get_object_or_404(Pool, pk=pk)
+    context = {"pool": _data.pool_rows([pool.key])[0], "edit_pool": pk}
+    return page_or_fragment(
+        request,
+        "queueing/concurrency.html",
+        "queueing/_pool_row_edit.html",
+        _context(request, **context),
+    )
+
+
+@require_POST
+@login_required
+@admin_only
+def pool_limit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Save a limit edited in place; the row swaps back, or stays open with the error."""
+    pool = get_object_or_404(Pool, pk=pk)
+    form = PoolLimitForm(request.POST)
+    if form.is_valid():
+        try:
+            pools.set_limit(pool.key, form.cleaned_data["limit"], actor(request))
+        except InvalidInput as exc:
+            add_service_errors(form, exc)
+    ok = not form.errors
+    if ok:
+        messages.success(request, f"Pool {pool.key}: limit {form.cleaned_data['limit']}.")
+    context = {
+        "pool": _data.pool_rows([pool.key])[0],
+        "pool_limit_form": form,
+        "edit_pool": None if ok else pk,
+    }
+    if request.htmx:
+        template = "queueing/_pool_row.html" if ok else "queueing/_pool_row_edit.html"
+        return htmx_reply(
+            request, template, _context(request, **context), event=LIMITS_CHANGED if ok else None
+        )
+    return _answer(request, "pools", ok, **context)
+
+
+@require_POST
+@login_required
+@admin_only
+def pool_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    pool = get_object_or_404(Pool, pk=pk)
+    if not confirmed(request):
+        message = f"Delete the limit of pool {pool.key}? Its steps then run without a limit (or the default limit)."
+        return confirm_page(
+            request,
+            title="Delete pool",
+            message=message,
+            fields=request.POST.items(),
+            button="Delete",
+            cancel=reverse("concurrency"),
+        )
+    try:
+        pools.delete_pool(pool.key, actor(request))
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+    messages.success(request, f"Pool {pool.key} deleted.")
+    return _answer(request, "pools", True)
+
+
+@require_POST
+@login_required
+@admin_only
+def free_slots(request: HttpRequest) -> HttpResponse:
+    """Free the slots (and waiting entries) of one step, or of a whole run."""
+    run_id, step_key = request.POST.get("run_id", ""), request.POST.get("step_key") or None
+    what = f"step {step_key} of run {run_id[:8]}" if step_key else f"run {run_id[:8]}"
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            title="Free pool slots",
+            message=f"Free the pool slots of {what}?",
+            fields=request.POST.items(),
+            button="Free slots",
+            cancel=reverse("concurrency"),
+        )
+    try:
+        freed = pools.free_run(runs.get_run(run_id), step_key=step_key, actor=actor(request))
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+    messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
+    if request.htmx:  # also sent from a run's page, which reloads on runs-changed
+        event = f"{LIMITS_CHANGED}, runs-changed"
+        return htmx_reply(request, PARTS["pools"], _context(request), event=event)
+    return _answer(request, "pools", True)

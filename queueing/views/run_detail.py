@@ -1,0 +1,76 @@
+"""One run: timeline, steps, logs, config, wait history and, while queued, why it waits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
+from ..errors import NotFound
+from ..roles import can_change_limits, can_launch
+from ..services import run_queue, runs
+from . import _data
+from ._common import page_or_fragment
+
+
+@dataclass(frozen=True)
+class GateRow:
+    gate: Gate
+    blocking: bool
+    holders: list[tuple[str, str | None]]  # (run id, link to it or None)
+
+
+def gate_rows(verdict: Launch | Wait | None) -> list[GateRow]:
+    if verdict is None:
+        return []
+    blocking = verdict.blocking if isinstance(verdict, Wait) else None
+    return [GateRow(g, g == blocking, [(h, _run_url(h)) for h in g.holders]) for g in verdict.gates]
+
+
+def _run_url(run_id: str) -> str | None:
+    try:
+        return reverse("run-detail", args=[run_id])
+    except NoReverseMatch:
+        return None
+
+
+@require_GET
+@login_required
+def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+    """The live part re-polls itself until the run is finished (then htmx gets 286)."""
+    try:
+        run = runs.get_run(run_id)
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+    verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
+    claims = _data.claims_by_step(run)
+    finished = run.status in FINISHED_STATUSES
+    context = {
+        "run": run,
+        "now": timezone.now(),
+        "verdict": verdict,
+        "gates": gate_rows(verdict),
+        "steps": [(s, claims.get(s.step_key, [])) for s in run.steps.defer("output")],
+        "holds_claims": bool(claims),
+        "events": run.events.all(),
+        "waits": run.waits.all(),
+        "run_config_yaml": yaml.safe_dump(run.run_config, sort_keys=False)
+        if run.run_config
+        else "",
+        "live": not finished,
+        "terminable": run.status == RunStatus.QUEUED or run.status in ACTIVE_STATUSES,
+        "forceable": run.status in ACTIVE_STATUSES,
+        "can_launch": can_launch(request.user),
+        "can_change_limits": can_change_limits(request.user),
+        "next_url": request.get_full_path(),
+    }
+    status = 286 if request.htmx and finished else 200
+    return page_or_fragment(
+        request, "queueing/run_detail.html", "queueing/_run_detail.html", context, status
+    )

@@ -1,0 +1,179 @@
+"""Runs: the three tabs, and the run actions (terminate, terminate selected, set priority)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from ..engine.types import Launch, Wait
+from ..errors import Conflict, InvalidInput, NotFound
+from ..forms import TAB_LABELS, RunFilterForm
+from ..models import Run
+from ..roles import can_launch
+from ..services import runs
+from ..services.queries import filter_runs, page_of_runs
+from . import _data
+from ._common import (
+    actor,
+    confirm_page,
+    confirmed,
+    done,
+    htmx_reply,
+    page_or_fragment,
+    requires,
+    safe_next,
+)
+
+PAGE_SIZE = 50
+# Terminating is one service call per run; a selection larger than this is refused.
+MAX_SELECTED = 500
+RUNS_CHANGED = "runs-changed"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: Run
+    verdict: Launch | Wait | None
+    running_steps: int = 0
+    slots_held: int = 0
+
+
+@require_GET
+@login_required
+def run_list(request: HttpRequest) -> HttpResponse:
+    """One page of one tab; the table re-polls itself while any run is queued or in progress."""
+    form = RunFilterForm(request.GET)
+    form.is_valid()
+    number = form.value("page", 1)
+    qs = filter_runs(form.statuses(), job=form.value("job"), tags=form.tags())
+    page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    activity = (
+        _data.run_activity(r.pk for r in page.runs) if form.current_tab() == "in_progress" else {}
+    )
+    rows = [RunRow(r, page.verdicts.get(r.run_id), **activity.get(r.pk, {})) for r in page.runs]
+    live = _data.live_runs_exist()
+    context = {
+        "form": form,
+        "tab": form.current_tab(),
+        "tabs": TAB_LABELS,
+        "rows": rows,
+        "total": page.total,
+        "page_number": number,
+        "pages": max(1, -(-page.total // PAGE_SIZE)),
+        "live": live,
+        "can_launch": can_launch(request.user),
+        "job_names": sorted({j.name for _, _, jobs in _data.jobs_by_location() for j in jobs}),
+    }
+    status = 286 if request.htmx and not live else 200  # 286: htmx stops polling
+    return page_or_fragment(
+        request, "queueing/runs.html", "queueing/_runs_table.html", context, status
+    )
+
+
+def _post_fields(request: HttpRequest) -> list[tuple[str, str]]:
+    return [(key, value) for key, values in request.POST.lists() for value in values]
+
+
+@require_POST
+@login_required
+@requires(can_launch, "operator")
+def terminate(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Terminate one run (`force=1` marks an in-progress run CANCELED at once)."""
+    force = request.POST.get("force") == "1"
+    if not confirmed(request):
+        verb = "Force-terminate" if force else "Terminate"
+        return confirm_page(
+            request,
+            title=f"{verb} run",
+            message=f"{verb} run {run_id}?",
+            fields=_post_fields(request),
+            button=verb,
+            cancel=reverse("run-detail", args=[run_id]),
+        )
+    try:
+        run = runs.terminate(run_id, actor(request), force=force)
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Run {run_id[:8]} is now {run.status}.")
+    return done(request, reverse("run-detail", args=[run_id]), event=RUNS_CHANGED)
+
+
+@require_POST
+@login_required
+@requires(can_launch, "operator")
+def terminate_selected(request: HttpRequest) -> HttpResponse:
+    """Terminate every run whose box was ticked; each one that cannot be is reported."""
+    run_ids = list(dict.fromkeys(request.POST.getlist("run_id")))
+    if not run_ids or len(run_ids) > MAX_SELECTED:
+        messages.error(request, f"Select between 1 and {MAX_SELECTED} runs to terminate.")
+        return done(request, reverse("runs"))
+    if not confirmed(request):
+        return confirm_page(
+            request,
+            title="Terminate selected runs",
+            message=f"Terminate {len(run_ids)} selected run(s)?",
+            fields=_post_fields(request),
+            button="Terminate all",
+            cancel=reverse("runs"),
+        )
+    ended = 0
+    for run_id in run_ids:
+        try:
+            runs.terminate(run_id, actor(request))
+            ended += 1
+        except (NotFound, Conflict) as exc:
+            messages.error(request, str(exc))
+    messages.success(request, f"Terminated {ended} of {len(run_ids)} run(s).")
+    return done(request, reverse("runs"), event=RUNS_CHANGED)
+
+
+@require_POST
+@login_required
+@requires(can_launch, "operator")
+def set_priority(request: HttpRequest, run_id: str) -> HttpResponse:
+    """Change a queued run's priority; a refused value is shown under the priority field."""
+    value = request.POST.get("priority", "")
+    if not confirmed(request):
+        return _priority_confirm(request, run_id, value, [])
+    try:
+        run = runs.set_priority(run_id, value, actor(request))
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+    except (InvalidInput, Conflict) as exc:
+        problems = [e.message for e in exc.errors] if isinstance(exc, InvalidInput) else [str(exc)]
+        if not request.htmx:
+            return _priority_confirm(request, run_id, value, problems, status=400)
+        run = runs.get_run(run_id)
+        context = {"run": run, "priority_value": value, "priority_errors": problems}
+        context["next_url"] = safe_next(request, reverse("runs"))
+        return htmx_reply(request, "queueing/_priority_form.html", context)
+    messages.success(request, f"Run {run_id[:8]} now has priority {run.priority}.")
+    if request.htmx:
+        context = {"run": run, "next_url": safe_next(request, reverse("runs"))}
+        return htmx_reply(request, "queueing/_priority_form.html", context, event=RUNS_CHANGED)
+    return done(request, reverse("run-detail", args=[run_id]))
+
+
+def _priority_confirm(
+    request: HttpRequest, run_id: str, value: str, problems: list[str], status: int = 200
+) -> HttpResponse:
+    """The no-JavaScript confirmation, with the priority editable next to its errors."""
+    context = {
+        "title": "Change priority",
+        "message": f"Change the priority of queued run {run_id}?",
+        "action": request.path,
+        "fields": [("next", safe_next(request, reverse("runs")))],
+        "edit": {"name": "priority", "label": "Priority", "value": value, "errors": problems},
+        "button": "Set priority",
+        "cancel": safe_next(request, reverse("run-detail", args=[run_id])),
+    }
+    return render(request, "queueing/confirm.html", context, status=status)

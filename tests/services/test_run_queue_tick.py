@@ -1,0 +1,126 @@
+"""The dequeue tick on a real database: it launches exactly what the engine decides."""
+
+from __future__ import annotations
+
+import pytest
+
+from queueing.engine.types import RunStatus
+from queueing.models import DaemonHeartbeat, Pool, Run, RunEvent, RunWait
+from queueing.services import run_queue, runs
+from queueing.services.config import current_config
+
+from .helpers import load_config, submit
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    sent: list[str] = []
+    monkeypatch.setattr(run_queue, "send_launches", lambda ids: sent.extend(ids))
+    return sent
+
+
+def test_tick_launches_what_the_engine_decided(no_broker, django_capture_on_commit_callbacks):
+    load_config({"concurrency": {"runs": {"max_concurrent_runs": 2}}})
+    first, second, third = submit(), submit(), submit()
+    expected = run_queue.evaluate(current_config()).decision.launch
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run_queue.tick()
+    assert result.launched == expected == (first.run_id, second.run_id)
+    assert no_broker == [first.run_id, second.run_id]
+    third.refresh_from_db()
+    assert third.status == RunStatus.QUEUED
+    assert third.wait_rule == "max_concurrent_runs:max_concurrent_runs"
+    assert "2 of 2" in third.wait_reason
+    assert Run.objects.filter(status=RunStatus.STARTING).count() == 2
+    assert RunEvent.objects.filter(kind="starting").count() == 2
+
+
+def test_zero_max_concurrent_runs_launches_nothing():
+    load_config({"run_queue": {"max_concurrent_runs": 0}})
+    run = submit()
+    assert run_queue.tick().launched == ()
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED
+
+
+def test_priority_runs_launch_first_and_fifo_inside_a_priority():
+    load_config({"run_queue": {"max_concurrent_runs": 2}})
+    low = submit()
+    high = submit(**{"dagster/priority": "5"})
+    low_2 = submit()
+    assert run_queue.tick().launched == (high.run_id, low.run_id)
+    low_2.refresh_from_db()
+    assert low_2.status == RunStatus.QUEUED
+
+
+def test_tag_limit_holds_runs_and_counts_active_runs_across_ticks():
+    load_config(
+        {"run_queue": {"tag_concurrency_limits": [{"key": "database", "value": "redshift", "limit": 1}]}}
+    )
+    a = submit(database="redshift")
+    b = submit(database="redshift")
+    c = submit(database="snowflake")
+    assert set(run_queue.tick().launched) == {a.run_id, c.run_id}
+    assert run_queue.tick().launched == ()
+    b.refresh_from_db()
+    assert b.wait_rule == "tag:database=redshift"
+    assert a.run_id[:8] in b.wait_reason
+    runs.transition([a.run_id], RunStatus.STARTING, RunStatus.STARTED)
+    runs.transition([a.run_id], RunStatus.STARTED, RunStatus.SUCCESS)
+    assert run_queue.tick().launched == (b.run_id,)
+
+
+def test_wait_history_stores_only_changes_of_rule():
+    load_config({"run_queue": {"max_concurrent_runs": 1}})
+    submit()
+    waiting = submit(team="x")
+    run_queue.tick()
+    run_queue.tick()
+    run_queue.tick()
+    assert RunWait.objects.filter(run=waiting).count() == 1
+    # Room in the queue now, but a tag limit of 0 on `team` holds the run instead.
+    load_config(
+        {"run_queue": {"max_concurrent_runs": 5, "tag_concurrency_limits": [{"key": "team", "limit": 0}]}}
+    )
+    run_queue.tick()
+    history = list(RunWait.objects.filter(run=waiting).order_by("id"))
+    assert [w.rule for w in history] == ["max_concurrent_runs:max_concurrent_runs", "tag:team"]
+    assert history[0].ended_at is not None
+    assert history[1].ended_at is None
+
+
+def test_first_tick_applies_a_default_pool_limit_to_a_new_pool():
+    # Q3 fixed: the default is initialised before the pool is evaluated.
+    load_config({"concurrency": {"pools": {"default_limit": 1}}})
+    runs_on_pool = [submit("api_ingest") for _ in range(3)]
+    launched = run_queue.tick().launched
+    assert Pool.objects.get(key="api").limit == 1
+    assert Pool.objects.get(key="api").from_default is True
+    # api_ingest has three roots on pool `api`: one run uses the pool's room.
+    assert launched == (runs_on_pool[0].run_id,)
+
+
+def test_tick_records_heartbeat_with_launch_count():
+    submit()
+    run_queue.tick()
+    beat = DaemonHeartbeat.objects.get(daemon="run_queue")
+    assert beat.last_launched == 1
+    assert beat.last_tick_duration_ms is not None
+    assert beat.errors == []
+
+
+def test_tick_not_due_is_skipped_without_force():
+    run_queue.tick()
+    submit()
+    assert run_queue.tick(force=False).ran is False
+    assert Run.objects.filter(status=RunStatus.QUEUED).count() == 1
+
+
+def test_canceled_queued_run_is_never_launched():
+    run = submit()
+    runs.terminate(run.run_id, actor="test")
+    assert run_queue.tick().launched == ()
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELED
