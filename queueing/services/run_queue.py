@@ -203,7 +203,8 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
             [RunEvent(run_id=pk, kind="starting", message="launched by the run queue") for pk in pks]
         )
         RunWait.objects.filter(run_id__in=pks, ended_at__isnull=True).update(ended_at=now)
-        launched = [rid for _, rid in ids]
+        moved = {rid for _, rid in ids}
+        launched = [rid for rid in decision.launch if rid in moved]
 
     # Store a waiting reason only when the rule holding a run changed (wait history).
     changed: dict[tuple[str, str], list[str]] = defaultdict(list)
