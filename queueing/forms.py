@@ -264,6 +264,8 @@ TAG_LIMIT_KINDS = [
 
 
 class TagLimitForm(forms.Form):
+    prefix = "tag"  # shares the page with the pool form
+
     key = forms.CharField(max_length=255)
     kind = forms.ChoiceField(choices=TAG_LIMIT_KINDS, initial="key")
     value = forms.CharField(required=False, max_length=4096)
@@ -287,6 +289,8 @@ class TagLimitForm(forms.Form):
 
 
 class PoolForm(forms.Form):
+    prefix = "pool"
+
     key = forms.CharField(max_length=200)
     limit = forms.IntegerField()
 

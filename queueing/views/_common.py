@@ -79,7 +79,10 @@ def htmx_reply(
     event: str | None = None,
 ) -> HttpResponse:
     """An htmx answer to an action: the swapped fragment, the flash messages out of band,
-    and `event` (HX-Trigger) so the parts of the page showing the changed data reload."""
+    and `event` (HX-Trigger) so the parts of the page showing the changed data reload.
+
+    The flash comes wrapped in a <template>, so it survives next to a table-row fragment.
+    """
     html = render_to_string(template, dict(context or {}), request) if template else ""
     html += render_to_string("queueing/_flash.html", {"oob": True}, request)
     response = HttpResponse(html)

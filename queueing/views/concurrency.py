@@ -2,7 +2,8 @@
 
 Viewers see everything read-only; every change needs `can_change_limits` and goes through
 `services.config.update_document` or `services.pools`, which audit it. With htmx, an action
-swaps its own section and fires `limits-changed`, on which the history reloads.
+swaps its own section and fires an event (`EVENTS`) on which the sections showing the
+changed data reload.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from ._common import (
 )
 from ._settings import edit_settings, set_values
 
-LIMITS_CHANGED = "limits-changed"
+# Events that make other sections reload (HX-Trigger); the history listens to both.
+EVENTS = {"settings": "settings-changed", "monitoring": "settings-changed", "pools": "pools-changed"}
 PARTS = {
     "settings": "queueing/_queue_settings.html",
     "monitoring": "queueing/_monitoring_settings.html",
@@ -78,7 +80,7 @@ def concurrency(request: HttpRequest) -> HttpResponse:
 def _answer(request: HttpRequest, part: str, ok: bool, **overrides: Any) -> HttpResponse:
     """Swap the section (htmx), or redirect after success / show the page with errors."""
     if request.htmx:
-        event = LIMITS_CHANGED if ok else None
+        event = EVENTS[part] if ok else None
         return htmx_reply(request, PARTS[part], _context(request, **overrides), event=event)
     if ok:
         return redirect(safe_next(request, reverse("concurrency") + f"#{part}"))
@@ -244,7 +246,7 @@ def pool_limit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.htmx:
         template = "queueing/_pool_row.html" if ok else "queueing/_pool_row_edit.html"
         return htmx_reply(
-            request, template, _context(request, **context), event=LIMITS_CHANGED if ok else None
+            request, template, _context(request, **context), event=EVENTS["pools"] if ok else None
         )
     return _answer(request, "pools", ok, **context)
 
@@ -294,6 +296,6 @@ def free_slots(request: HttpRequest) -> HttpResponse:
         raise Http404(str(exc)) from None
     messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
     if request.htmx:  # also sent from a run's page, which reloads on runs-changed
-        event = f"{LIMITS_CHANGED}, runs-changed"
+        event = f"{EVENTS['pools']}, runs-changed"
         return htmx_reply(request, PARTS["pools"], _context(request), event=event)
     return _answer(request, "pools", True)

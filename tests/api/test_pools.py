@@ -1,0 +1,136 @@
+"""Contract of /api/pools/ and /api/pools/{key}/: list, create, update the limit, delete."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from queueing.models import AuditEntry, Pool, PoolClaim, Run
+
+from .conftest import errors_of, snapshot
+
+
+def test_list_shows_each_limited_pool_with_slots_held_and_waiting(viewer_client):
+    Pool.objects.create(key="redshift", limit=2)
+    Pool.objects.create(key="api", limit=5, from_default=True)
+    run = Run.objects.create(job_name="quick", location_name="x")
+    now = timezone.now()
+    PoolClaim.objects.create(pool_key="redshift", run=run, step_key="a", enqueued_at=now, claimed_at=now)
+    PoolClaim.objects.create(pool_key="redshift", run=run, step_key="b", enqueued_at=now)
+
+    response = viewer_client.get("/api/pools/")
+
+    assert response.status_code == 200
+    assert response.json() == [
+        {"key": "api", "limit": 5, "from_default": True, "held": 0, "waiting": 0},
+        {"key": "redshift", "limit": 2, "from_default": False, "held": 1, "waiting": 1},
+    ]
+
+
+def test_create_sets_a_limit_and_audits_it(admin_client):
+    response = admin_client.post("/api/pools/", {"key": "redshift", "limit": 3}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["limit"] == 3
+    assert Pool.objects.get(key="redshift").limit == 3
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.action, entry.target, entry.old_value, entry.new_value) == (
+        "admin-user",
+        "pool.set_limit",
+        "redshift",
+        None,
+        3,
+    )
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_update_changes_the_limit_and_audits_old_and_new(admin_client, method):
+    Pool.objects.create(key="redshift", limit=3, from_default=True)
+
+    response = getattr(admin_client, method)("/api/pools/redshift/", {"limit": 0}, format="json")
+
+    assert response.status_code == 200
+    pool = Pool.objects.get(key="redshift")
+    # An explicit limit no longer follows the default.
+    assert (pool.limit, pool.from_default) == (0, False)
+    entry = AuditEntry.objects.get()
+    assert (entry.old_value, entry.new_value) == (3, 0)
+
+
+def test_update_of_a_pool_without_a_limit_creates_it(admin_client):
+    response = admin_client.put("/api/pools/snowflake/", {"limit": 1000}, format="json")
+
+    assert response.status_code == 200
+    assert Pool.objects.get(key="snowflake").limit == 1000
+
+
+def test_delete_makes_the_pool_unlimited_and_audits_it(admin_client):
+    Pool.objects.create(key="redshift", limit=3)
+
+    response = admin_client.delete("/api/pools/redshift/")
+
+    assert response.status_code == 204
+    assert not Pool.objects.exists()
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.target, entry.old_value, entry.new_value) == (
+        "pool.delete",
+        "redshift",
+        3,
+        None,
+    )
+
+
+def test_delete_or_get_an_unknown_pool_is_404(admin_client, unchanged):
+    assert admin_client.delete("/api/pools/nope/").status_code == 404
+    assert admin_client.get("/api/pools/nope/").status_code == 404
+    unchanged()
+
+
+@pytest.mark.parametrize(
+    ("limit", "words"),
+    [
+        (-2, "negative"),
+        (1001, "more than 1000"),
+        ("abc", "expected an integer"),
+        ("5", "expected an integer"),
+        (True, "expected an integer"),
+        (2.5, "expected an integer"),
+        (None, "expected an integer"),
+        ([1], "expected an integer"),
+        (10**40, "more than 1000"),
+    ],
+)
+def test_an_invalid_limit_is_refused_and_nothing_changes(admin_client, limit, words):
+    Pool.objects.create(key="redshift", limit=3)
+    check = snapshot()
+
+    for response in (
+        admin_client.post("/api/pools/", {"key": "redshift", "limit": limit}, format="json"),
+        admin_client.post("/api/pools/", {"key": "new", "limit": limit}, format="json"),
+        admin_client.put("/api/pools/redshift/", {"limit": limit}, format="json"),
+        admin_client.patch("/api/pools/new/", {"limit": limit}, format="json"),
+    ):
+        errors = errors_of(response)
+        assert len(errors) == 1
+        assert errors[0][0] == "limit"
+        assert words in errors[0][1]
+        assert "1000" in errors[0][1]  # the message states the allowed range
+    check()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"limit": 1}, {"key": "", "limit": 1}, {"key": "   ", "limit": 1}, {"key": 7, "limit": 1}, {"key": "x" * 201, "limit": 1}],
+)
+def test_create_refuses_a_bad_key(admin_client, unchanged, body):
+    errors = errors_of(admin_client.post("/api/pools/", body, format="json"))
+
+    assert errors[0][0] == "key"
+    unchanged()
+
+
+def test_create_without_a_limit_is_refused(admin_client, unchanged):
+    errors = errors_of(admin_client.post("/api/pools/", {"key": "x"}, format="json"))
+
+    assert errors == [("limit", "required: an integer between 0 and 1000")]
+    unchanged()
