@@ -112,7 +112,10 @@ class LaunchForm(forms.Form):
     """
 
     job = forms.CharField(max_length=200)
-    run_config = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 16}))
+    # Not stripped: YAML error positions must match the lines of the textarea.
+    run_config = forms.CharField(
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 16})
+    )
     priority = forms.CharField(required=False, max_length=20)
 
     def __init__(self, *args: Any, jobs: Mapping[str, JobDefinition], **kwargs: Any) -> None:
@@ -304,7 +307,7 @@ class PoolLimitForm(forms.Form):
 
 class ConfigImportForm(forms.Form):
     text = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 14}), label="dagster.yaml"
+        required=False, strip=False, widget=forms.Textarea(attrs={"rows": 14}), label="dagster.yaml"
     )
     file = forms.FileField(required=False, label="or upload a file")
 

@@ -52,6 +52,7 @@ def pytest_runtest_setup(item):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    pytest_configure(session.config)  # the per-session SQLite test file goes too
     if REQUIRE_SERVICES and session.config.pluginmanager.get_plugin("terminalreporter"):
         skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
         if skipped and exitstatus == 0:

@@ -56,9 +56,17 @@ class StepSerializer(serializers.Serializer):
 
 
 class WaitSerializer(serializers.Serializer):
+    """One stretch of waiting on one rule: `from` .. `to` (null while it still holds)."""
+
     rule = serializers.CharField()
     message = serializers.CharField()
     to = serializers.DateTimeField(allow_null=True)
+
+    def get_fields(self):
+        # `from` is a Python keyword, so it cannot be declared as a class attribute.
+        fields = super().get_fields()
+        fields["from"] = serializers.DateTimeField()
+        return fields
 
 
 class RunDetailSerializer(RunSerializer):
@@ -121,28 +129,78 @@ class ConfigWriteSerializer(serializers.Serializer):
     document = serializers.DictField(required=False)
 
 
+class ErrorSerializer(serializers.Serializer):
+    path = serializers.CharField(help_text="dotted path of the offending field or setting")
+    message = serializers.CharField(help_text="what is wrong and the rule it breaks")
+
+
+class ErrorsSerializer(serializers.Serializer):
+    """A refused request: every problem found; nothing was changed."""
+
+    errors = ErrorSerializer(many=True)
+
+
+class DetailSerializer(serializers.Serializer):
+    """Not found, not allowed, or a conflict with the object's state."""
+
+    detail = serializers.CharField()
+
+
+class ChangeSerializer(serializers.Serializer):
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+
+
+class ConfigChangeSerializer(serializers.Serializer):
+    document = serializers.DictField()
+    yaml = serializers.CharField()
+    changes = serializers.DictField(child=ChangeSerializer())
+    ignored_sections = serializers.ListField(child=serializers.CharField())
+    warnings = ErrorSerializer(many=True)
+    dry_run = serializers.BooleanField()
+
+
 class DaemonSerializer(serializers.Serializer):
     daemon = serializers.CharField()
     label = serializers.CharField()
     healthy = serializers.BooleanField()
+    interval_seconds = serializers.IntegerField()
     last_heartbeat = serializers.DateTimeField(allow_null=True)
+    last_tick_started = serializers.DateTimeField(allow_null=True)
     last_tick_duration_ms = serializers.FloatField(allow_null=True)
     last_launched = serializers.IntegerField()
+    last_success_at = serializers.DateTimeField(allow_null=True)
+    instance_id = serializers.CharField(allow_null=True)
+    host = serializers.CharField(allow_null=True)
     errors = serializers.ListField(child=serializers.DictField())
+
+
+class JobStepSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    pool = serializers.CharField(allow_null=True)
+    deps = serializers.ListField(child=serializers.CharField())
+
+
+class JobDefinitionSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    tags = serializers.DictField(child=serializers.CharField())
+    description = serializers.CharField()
+    default_run_config = serializers.DictField()
+    steps = JobStepSerializer(many=True)
 
 
 class JobSerializer(serializers.Serializer):
     location = serializers.CharField()
     error = serializers.CharField(allow_null=True)
-    jobs = serializers.ListField(child=serializers.DictField())
+    jobs = JobDefinitionSerializer(many=True)
 
 
 class AuditSerializer(serializers.Serializer):
     actor = serializers.CharField()
     action = serializers.CharField()
     target = serializers.CharField()
-    old = serializers.JSONField()
-    new = serializers.JSONField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
     at = serializers.DateTimeField()
 
 

@@ -1,10 +1,16 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.permissions import IsAuthenticated
 
 from . import views
 
 urlpatterns = [
-    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Like every other endpoint, the schema is for logged-in users only.
+    path(
+        "schema/",
+        SpectacularAPIView.as_view(permission_classes=[IsAuthenticated]),
+        name="api-schema",
+    ),
     path("runs/", views.RunList.as_view(), name="api-runs"),
     path("runs/<str:run_id>/", views.RunDetail.as_view(), name="api-run"),
     path("runs/<str:run_id>/terminate/", views.RunTerminate.as_view(), name="api-run-terminate"),

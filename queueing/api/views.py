@@ -26,6 +26,11 @@ from ..services.daemons import daemon_status
 from ..services.queries import filter_runs, page_of_runs, run_to_dict
 from . import serializers as s
 
+# Documented error answers (see `error_response`).
+BAD = {400: s.ErrorsSerializer}
+MISSING = {404: s.DetailSerializer}
+CONFLICT = {409: s.DetailSerializer}
+
 
 class ReadOrLaunch(permissions.BasePermission):
     """Anyone logged in reads; writes need the operator role (launch_run)."""
@@ -117,7 +122,8 @@ class RunList(ServiceView):
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
-        responses=s.RunPageSerializer,
+        responses={200: s.RunPageSerializer, **BAD},
+        operation_id="runs_list",
     )
     def get(self, request: Request) -> Response:
         """Runs, newest first; with `status=QUEUED` alone, in the order the next tick considers them."""
@@ -136,7 +142,7 @@ class RunList(ServiceView):
             }
         )
 
-    @extend_schema(request=s.SubmitSerializer, responses={201: s.RunSerializer})
+    @extend_schema(request=s.SubmitSerializer, responses={201: s.RunSerializer, **BAD})
     def post(self, request: Request) -> Response:
         """Submit a run to the queue."""
         data = request.data if isinstance(request.data, dict) else {}
@@ -155,7 +161,7 @@ class RunList(ServiceView):
 class RunDetail(ServiceView):
     permission_classes = [ReadOrLaunch]
 
-    @extend_schema(responses=s.RunDetailSerializer)
+    @extend_schema(responses={200: s.RunDetailSerializer, **MISSING})
     def get(self, request: Request, run_id: str) -> Response:
         """A run with its steps, wait history and, if queued, the full explanation."""
         run = runs.get_run(run_id)
@@ -166,7 +172,10 @@ class RunDetail(ServiceView):
 class RunTerminate(ServiceView):
     permission_classes = [ReadOrLaunch]
 
-    @extend_schema(request=s.TerminateSerializer, responses=s.RunSerializer)
+    @extend_schema(
+        request=s.TerminateSerializer,
+        responses={200: s.RunSerializer, **BAD, **MISSING, **CONFLICT},
+    )
     def post(self, request: Request, run_id: str) -> Response:
         """Cancel a queued run at once, or ask a running one to stop; `force` marks it CANCELED now."""
         force = request.data.get("force", False) if isinstance(request.data, dict) else False
@@ -179,7 +188,10 @@ class RunTerminate(ServiceView):
 class RunPriority(ServiceView):
     permission_classes = [ReadOrLaunch]
 
-    @extend_schema(request=s.PrioritySerializer, responses=s.RunSerializer)
+    @extend_schema(
+        request=s.PrioritySerializer,
+        responses={200: s.RunSerializer, **BAD, **MISSING, **CONFLICT},
+    )
     def post(self, request: Request, run_id: str) -> Response:
         """Change a queued run's priority (audited)."""
         if not isinstance(request.data, dict) or "priority" not in request.data:
@@ -192,7 +204,9 @@ class RunPriority(ServiceView):
 class RunFreeSlots(ServiceView):
     permission_classes = [ReadOrChangeLimits]
 
-    @extend_schema(request=s.FreeSlotsSerializer, responses=s.FreedSerializer)
+    @extend_schema(
+        request=s.FreeSlotsSerializer, responses={200: s.FreedSerializer, **BAD, **MISSING}
+    )
     def post(self, request: Request, run_id: str) -> Response:
         """Free the pool slots (and waiting entries) of a run, or of one of its steps; audited."""
         run = runs.get_run(run_id)
@@ -224,7 +238,7 @@ class PoolList(ServiceView):
         usage = pools.pool_usage()
         return Response([pool_to_dict(p, usage) for p in Pool.objects.all()])
 
-    @extend_schema(request=s.PoolWriteSerializer, responses={201: s.PoolSerializer})
+    @extend_schema(request=s.PoolWriteSerializer, responses={201: s.PoolSerializer, **BAD})
     def post(self, request: Request) -> Response:
         """Create a pool limit (or set it if it exists)."""
         if not isinstance(request.data, dict):
@@ -239,16 +253,16 @@ class PoolList(ServiceView):
 class PoolDetail(ServiceView):
     permission_classes = [ReadOrChangeLimits]
 
-    @extend_schema(responses=s.PoolSerializer)
+    @extend_schema(responses={200: s.PoolSerializer, **MISSING})
     def get(self, request: Request, key: str) -> Response:
         pool = Pool.objects.filter(key=key).first()
         if pool is None:
             raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
         return Response(pool_to_dict(pool, pools.pool_usage()))
 
-    @extend_schema(request=s.PoolLimitSerializer, responses=s.PoolSerializer)
+    @extend_schema(request=s.PoolLimitSerializer, responses={200: s.PoolSerializer, **BAD})
     def put(self, request: Request, key: str) -> Response:
-        """Set the pool's limit."""
+        """Set the pool's limit (creating the pool's row if it had none)."""
         if not isinstance(request.data, dict) or "limit" not in request.data:
             raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
         limit = _strict_int(request.data, "limit", "between 0 and 1000")
@@ -257,6 +271,7 @@ class PoolDetail(ServiceView):
 
     patch = put
 
+    @extend_schema(responses={204: None, **MISSING})
     def delete(self, request: Request, key: str) -> Response:
         """Remove the limit: the pool becomes unlimited (or follows the default limit)."""
         pools.delete_pool(key, actor_name(request.user))
@@ -281,7 +296,7 @@ class ConfigView(ServiceView):
     @extend_schema(
         request=s.ConfigWriteSerializer,
         parameters=[OpenApiParameter("dry_run", bool)],
-        responses=s.ConfigSerializer,
+        responses={200: s.ConfigChangeSerializer, **BAD},
     )
     def put(self, request: Request) -> Response:
         """Replace the configuration with a `dagster.yaml` (as `yaml` text or a `document`)."""
@@ -347,7 +362,7 @@ class JobList(ServiceView):
                                 for st in job.plan().steps
                             ],
                         }
-                        for job in location.defs.jobs()
+                        for job in location.defs.jobs
                     ],
                 }
             )

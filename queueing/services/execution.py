@@ -22,6 +22,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from ..engine.plan import ExecutionPlan, plan_from_dict
+from ..engine.pools import claim_priority
 from ..engine.steps import StepInfo, resolve_max_concurrent, select_steps
 from ..engine.submission import validate_run_config
 from ..engine.types import RunStatus
@@ -162,9 +163,12 @@ class Executor:
         def try_claim(step: StepInfo) -> bool:
             if not self.step_claims or not step.pool:
                 return True
-            result = pools.try_claim(
-                self.run, step.key, step.pool, self.run.priority + step.priority, self.default_pool_limit
-            )
+            try:
+                priority = claim_priority(self.run.priority, step.priority)
+            except ValueError as exc:
+                self._fail_step(step.key, str(exc))
+                return False
+            result = pools.try_claim(self.run, step.key, step.pool, priority, self.default_pool_limit)
             if not result.claimed:
                 self._set_waiting(step.key, result.message)
             return result.claimed
@@ -173,10 +177,17 @@ class Executor:
             ready, [c.step for c in self.running.values()], self.max_concurrent, self.tag_limits, try_claim
         )
         for key, gate in selection.waiting.items():
-            if gate.rule != "pool":
+            if gate.rule != "pool" and key not in self.done:
                 self._set_waiting(key, gate.message)
         for step in selection.started:
             self._launch(step)
+
+    def _fail_step(self, key: str, reason: str) -> None:
+        self.done[key] = Step.Status.FAILURE
+        Step.objects.filter(run=self.run, step_key=key).update(
+            status=Step.Status.FAILURE, ended_at=timezone.now(), error=reason, wait_reason=""
+        )
+        RunEvent.objects.create(run=self.run, step_key=key, kind="step_failure", message=reason[:500])
 
     def _set_waiting(self, key: str, reason: str) -> None:
         if self.wait_reasons.get(key) == reason:
@@ -216,10 +227,7 @@ class Executor:
                 reason = f"step process exited with code {code} before reporting a result"
                 if stderr.strip():
                     reason += "\n" + stderr[-4000:]
-                Step.objects.filter(pk=step.pk).update(
-                    status=Step.Status.FAILURE, ended_at=timezone.now(), error=reason
-                )
-                RunEvent.objects.create(run=self.run, step_key=key, kind="step_failure", message=reason[:500])
+                self._fail_step(key, reason)
                 status = Step.Status.FAILURE
             else:
                 status = step.status

@@ -57,13 +57,15 @@ def parse_limit(value: object, path: str = "limit") -> int:
     try:
         number = int(value)
     except ValueError:
+        shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
         raise InvalidInput.one(
-            path, f"{value!r} is not an integer: expected a number between 0 and {MAX_POOL_LIMIT}"
+            path, f"{shown} is not an integer: expected a number between 0 and {MAX_POOL_LIMIT}"
         ) from None
     try:
         validate_pool_limit(number)
     except ValueError as exc:
-        raise InvalidInput.one(path, f"{number}: {exc}") from None
+        # The engine's message says which bound was crossed; add the whole rule.
+        raise InvalidInput.one(path, f"{exc}: a limit is between 0 and {MAX_POOL_LIMIT}") from None
     return number
 
 

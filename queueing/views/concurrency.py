@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from ..engine.config import config_to_flat
@@ -39,7 +40,11 @@ from ._common import (
 from ._settings import edit_settings, set_values
 
 # Events that make other sections reload (HX-Trigger); the history listens to both.
-EVENTS = {"settings": "settings-changed", "monitoring": "settings-changed", "pools": "pools-changed"}
+EVENTS = {
+    "settings": "settings-changed",
+    "monitoring": "settings-changed",
+    "pools": "pools-changed",
+}
 PARTS = {
     "settings": "queueing/_queue_settings.html",
     "monitoring": "queueing/_monitoring_settings.html",
@@ -150,15 +155,13 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
     """Delete the limit at `index`, only if it still has `key` (the list may have changed)."""
     index, key = request.POST.get("index", ""), request.POST.get("key", "")
     if not confirmed(request):
-        fields = request.POST.items()
-        cancel = reverse("concurrency")
         return confirm_page(
             request,
             title="Delete tag limit",
             message=f"Delete the tag limit on {key}?",
-            fields=fields,
+            fields=request.POST.items(),
             button="Delete",
-            cancel=cancel,
+            cancel=reverse("concurrency"),
         )
 
     def without(current: dict[str, Any]) -> dict[str, Any]:
@@ -194,33 +197,31 @@ def pool_add(request: HttpRequest) -> HttpResponse:
     return _answer(request, "pools", False, pool_form=form)
 
 
+def _row(request: HttpRequest, pk: int, template: str, **extra: Any) -> HttpResponse:
+    """A pool's table row for htmx; without htmx, the page scrolled to it (in edit mode)."""
+    pool = get_object_or_404(Pool, pk=pk)
+    if not request.htmx:
+        edit = f"?edit={pk}" if "edit" in template else ""
+        return redirect(reverse("concurrency") + f"{edit}#pool-{pk}")
+    context = {"pool": _data.pool_rows([pool.key])[0], "can_edit": can_change_limits(request.user)}
+    response = render(request, template, {**context, **extra})
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
 @require_GET
 @login_required
 def pool_row(request: HttpRequest, pk: int) -> HttpResponse:
-    """One pool's row (what "Cancel" swaps back in place of the edit row)."""
-    pool = get_object_or_404(Pool, pk=pk)
-    context = {"pool": _data.pool_rows([pool.key])[0], "can_edit": can_change_limits(request.user)}
-    return page_or_fragment(
-        request,
-        "queueing/concurrency.html",
-        "queueing/_pool_row.html",
-        {**_context(request), **context},
-    )
+    """One pool's row: what "Cancel" swaps back in place of the edit row."""
+    return _row(request, pk, "queueing/_pool_row.html")
 
 
 @require_GET
 @login_required
 @admin_only
 def pool_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    """The pool's row with its limit in an input (the page with `?edit=` without htmx)."""
-    pool = get_object_or_404(Pool, pk=pk)
-    context = {"pool": _data.pool_rows([pool.key])[0], "edit_pool": pk}
-    return page_or_fragment(
-        request,
-        "queueing/concurrency.html",
-        "queueing/_pool_row_edit.html",
-        _context(request, **context),
-    )
+    """The pool's row with its limit in an input."""
+    return _row(request, pk, "queueing/_pool_row_edit.html", pool_limit_form=PoolLimitForm())
 
 
 @require_POST
@@ -233,22 +234,15 @@ def pool_limit(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             pools.set_limit(pool.key, form.cleaned_data["limit"], actor(request))
+            messages.success(request, f"Pool {pool.key}: limit {form.cleaned_data['limit']}.")
         except InvalidInput as exc:
             add_service_errors(form, exc)
     ok = not form.errors
-    if ok:
-        messages.success(request, f"Pool {pool.key}: limit {form.cleaned_data['limit']}.")
-    context = {
-        "pool": _data.pool_rows([pool.key])[0],
-        "pool_limit_form": form,
-        "edit_pool": None if ok else pk,
-    }
-    if request.htmx:
-        template = "queueing/_pool_row.html" if ok else "queueing/_pool_row_edit.html"
-        return htmx_reply(
-            request, template, _context(request, **context), event=EVENTS["pools"] if ok else None
-        )
-    return _answer(request, "pools", ok, **context)
+    if not request.htmx:
+        return _answer(request, "pools", ok, pool_limit_form=form, edit_pool=None if ok else pk)
+    row = {"pool": _data.pool_rows([pool.key])[0], "pool_limit_form": form, "can_edit": True}
+    template = "queueing/_pool_row.html" if ok else "queueing/_pool_row_edit.html"
+    return htmx_reply(request, template, row, event=EVENTS["pools"] if ok else None)
 
 
 @require_POST

@@ -126,3 +126,18 @@ def test_worker_killed_mid_step_fails_its_run_frees_its_slot_and_the_queue_moves
     wait_until(lambda: not PoolClaim.objects.filter(run__run_id=long.run_id).exists(), timeout=30, message="slots freed")
     wait_until(_finished([later.run_id]), timeout=60, message="queued work to continue")
     assert Run.objects.get(run_id=later.run_id).status == RunStatus.SUCCESS
+
+
+def test_max_concurrent_limits_parallel_steps_inside_a_run(processes):
+    load_config(FAST)
+    config = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
+    run = runs.submit("parallel_fanout", run_config=config, actor="test")
+    processes.worker()
+    processes.beat()
+    wait_until(_finished([run.run_id]), timeout=120, message="the fan-out run to finish")
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCESS
+    shards = [s for s in run.steps.all() if s.step_key.startswith("process_shard")]
+    assert len(shards) == 4
+    all_steps = list(run.steps.all())
+    assert _max_overlap([(s.started_at, s.ended_at) for s in all_steps]) == 2

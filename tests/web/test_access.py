@@ -28,7 +28,9 @@ LIMIT_ACTIONS = [
 def no_broker(monkeypatch):
     from queueing.views import _data
 
-    monkeypatch.setattr(_data, "celery_workers", lambda: _data.Workers(problem="not asked in tests"))
+    monkeypatch.setattr(
+        _data, "celery_workers", lambda: _data.Workers(problem="not asked in tests")
+    )
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ def test_a_viewer_reads_every_page(as_viewer, run, pool):
     for url in all_get_urls(run, pool):
         if "edit" in url:
             continue
-        assert as_viewer.get(url).status_code == 200, url
+        assert as_viewer.get(url, follow=True).status_code == 200, url
 
 
 def test_a_viewer_gets_403_on_every_change_and_nothing_changes(as_viewer, run, pool):
@@ -104,8 +106,13 @@ def test_a_viewer_gets_403_on_every_change_and_nothing_changes(as_viewer, run, p
 def test_an_operator_may_not_change_limits_or_the_configuration(as_operator, run, pool):
     for name in LIMIT_ACTIONS:
         assert as_operator.post(reverse(name), {"confirmed": "1"}).status_code == 403, name
-    assert as_operator.post(reverse("pool-limit", args=[pool.pk]), {"limit": "9"}).status_code == 403
-    assert as_operator.post(reverse("pool-delete", args=[pool.pk]), {"confirmed": "1"}).status_code == 403
+    assert (
+        as_operator.post(reverse("pool-limit", args=[pool.pk]), {"limit": "9"}).status_code == 403
+    )
+    assert (
+        as_operator.post(reverse("pool-delete", args=[pool.pk]), {"confirmed": "1"}).status_code
+        == 403
+    )
     pool.refresh_from_db()
     assert pool.limit == 2
 
@@ -121,7 +128,9 @@ def test_login_page_logs_a_user_in_and_logout_is_a_post(client, user_with_role):
     user_with_role("viewer")
     page = client.get(reverse("login"))
     assert page.status_code == 200 and 'name="password"' in html(page)
-    response = client.post(reverse("login"), {"username": "viewer-user", "password": "secret-pass-1"})
+    response = client.post(
+        reverse("login"), {"username": "viewer-user", "password": "secret-pass-1"}
+    )
     assert response.status_code == 302 and response["Location"] == reverse("overview")
     assert client.get(reverse("overview")).status_code == 200
     assert client.post(reverse("logout")).status_code == 302
@@ -130,7 +139,7 @@ def test_login_page_logs_a_user_in_and_logout_is_a_post(client, user_with_role):
 
 def test_every_page_carries_the_csrf_header_for_htmx_and_the_navigation(as_viewer):
     page = html(as_viewer.get(reverse("overview")))
-    assert "hx-headers='{\"X-CSRFToken\": \"" in page
+    assert 'hx-headers=\'{"X-CSRFToken": "' in page
     for name in ["overview", "runs", "launchpad", "concurrency", "configuration", "daemons"]:
         assert f'href="{reverse(name)}"' in page
     assert "viewer-user" in page and reverse("logout") in page

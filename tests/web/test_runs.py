@@ -144,7 +144,9 @@ def test_terminate_with_htmx_answers_with_the_flash_and_an_event(as_operator, su
 def test_terminating_a_finished_run_is_refused_with_a_message(as_operator, submit):
     run = submit("quick")
     runs.terminate(run.run_id, actor="t")
-    response = as_operator.post(reverse("run-terminate", args=[run.run_id]), {"confirmed": "1"}, follow=True)
+    response = as_operator.post(
+        reverse("run-terminate", args=[run.run_id]), {"confirmed": "1"}, follow=True
+    )
     assert "only queued or in-progress runs can be terminated" in html(response)
 
 
@@ -176,7 +178,9 @@ def test_terminate_selected_without_a_selection_changes_nothing(as_operator, sub
 
 def test_an_operator_changes_a_queued_runs_priority_and_it_is_audited(as_operator, submit):
     run = submit("quick")
-    response = as_operator.post(reverse("run-priority", args=[run.run_id]), {"priority": "7"}, **HTMX)
+    response = as_operator.post(
+        reverse("run-priority", args=[run.run_id]), {"priority": "7"}, **HTMX
+    )
     assert response.status_code == 200 and response["HX-Trigger"] == "runs-changed"
     assert 'value="7"' in html(response)
     run.refresh_from_db()
@@ -205,7 +209,9 @@ def test_a_refused_priority_is_shown_next_to_the_field(as_operator, submit, valu
 def test_the_priority_of_a_running_run_cannot_change(as_operator, submit):
     run = submit("quick")
     run_queue.tick()
-    fragment = html(as_operator.post(reverse("run-priority", args=[run.run_id]), {"priority": "3"}, **HTMX))
+    fragment = html(
+        as_operator.post(reverse("run-priority", args=[run.run_id]), {"priority": "3"}, **HTMX)
+    )
     assert "only a queued run" in fragment
     run.refresh_from_db()
     assert run.priority == 0

@@ -1,0 +1,85 @@
+"""Slot benchmark processes: a claim/free loop, or an observer counting holders.
+
+`slot_worker.py cycle POOL START_AT SECONDS OUT RUN_ID`: from monotonic time START_AT for
+SECONDS, claim a slot of POOL for a new step (retrying at once while blocked), then free
+it; writes one line per cycle, "<claimed ns> <freed ns>" (CLOCK_MONOTONIC is shared by
+every process of the machine, so the intervals of all workers can be merged).
+`slot_worker.py observe POOL START_AT SECONDS OUT`: count the holders of POOL in the
+database in a loop for the same window; writes {"samples", "max_holders", "over_limit"}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def cycle(pool: str, start_at: float, seconds: float, out: str, run_id: str) -> None:
+    from queueing.models import Run
+    from queueing.services import pools
+
+    run = Run.objects.get(run_id=run_id)
+    lines = []
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    deadline = start_at + seconds
+    step = 0
+    while time.monotonic() < deadline:
+        step_key = f"s{step}"
+        if not pools.try_claim(run, step_key, pool, 0, None).claimed:
+            continue
+        claimed = time.monotonic_ns()
+        freed = time.monotonic_ns()
+        pools.free_step(run, step_key)
+        lines.append(f"{claimed} {freed}\n")
+        step += 1
+    # A step still waiting when time ran out leaves an entry: drop it.
+    pools.free_run(run)
+    with open(out, "w") as fh:
+        fh.writelines(lines)
+
+
+def observe(pool: str, start_at: float, seconds: float, out: str) -> None:
+    from django.db import connection
+
+    from queueing.models import Pool, PoolClaim
+
+    limit = Pool.objects.get(key=pool).limit
+    table = PoolClaim._meta.db_table
+    sql = f"SELECT COUNT(*) FROM {table} WHERE pool_key = %s AND claimed_at IS NOT NULL"
+    samples = over = highest = 0
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    deadline = start_at + seconds
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            # One statement reads one snapshot, so a count above the limit is real.
+            cursor.execute(sql, [pool])
+            holders = cursor.fetchone()[0]
+            samples += 1
+            highest = max(highest, holders)
+            if holders > limit:
+                over += 1
+    with open(out, "w") as fh:
+        json.dump({"samples": samples, "max_holders": highest, "over_limit": over}, fh)
+
+
+def main(argv: list[str]) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concurrency_ui.settings")
+    import django
+
+    django.setup()
+    mode, pool, start_at, seconds, out = argv[:5]
+    if mode == "cycle":
+        cycle(pool, float(start_at), float(seconds), out, argv[5])
+    else:
+        observe(pool, float(start_at), float(seconds), out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
