@@ -29,6 +29,11 @@ from ..services.audit import actor_name
 View = Callable[..., HttpResponse]
 
 
+def is_partial(request: HttpRequest) -> bool:
+    """htmx wants a fragment; a history restore (back button after `hx-push-url`) does not."""
+    return bool(request.htmx) and not request.htmx.history_restore_request
+
+
 def page_or_fragment(
     request: HttpRequest,
     page: str,
@@ -37,7 +42,7 @@ def page_or_fragment(
     status: int = 200,
 ) -> HttpResponse:
     """The whole page, or for htmx only the fragment the page includes."""
-    template = fragment if request.htmx else page
+    template = fragment if is_partial(request) else page
     response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response

@@ -95,14 +95,25 @@ def queue_stall(now: datetime, config: InstanceConfig, queued: int, active: int)
 
 @dataclass(frozen=True)
 class Chart:
-    """Queue depth and in-progress runs per minute, as SVG polyline points."""
+    """Queue depth and in-progress runs per minute, as SVG coordinates."""
 
     width: int
     height: int
     top: int
-    queued_points: str
-    active_points: str
-    samples: int
+    queued: tuple[tuple[float, float], ...]
+    active: tuple[tuple[float, float], ...]
+
+    @property
+    def samples(self) -> int:
+        return len(self.queued)
+
+    @property
+    def queued_points(self) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in self.queued)
+
+    @property
+    def active_points(self) -> str:
+        return " ".join(f"{x:.1f},{y:.1f}" for x, y in self.active)
 
 
 CHART_WIDTH, CHART_HEIGHT, CHART_MINUTES = 600, 160, 60
@@ -120,15 +131,17 @@ def tick_chart(now: datetime) -> Chart:
     )
     top = max([1, *(max(r["queued"], r["active"]) for r in rows)])
 
-    def points(column: str) -> str:
-        coords = []
-        for row in rows:
-            x = (row["minute"] - start).total_seconds() / (CHART_MINUTES * 60) * CHART_WIDTH
-            y = CHART_HEIGHT - row[column] / top * CHART_HEIGHT
-            coords.append(f"{max(0.0, x):.1f},{y:.1f}")
-        return " ".join(coords)
+    def coords(column: str) -> tuple[tuple[float, float], ...]:
+        span = CHART_MINUTES * 60
+        return tuple(
+            (
+                max(0.0, (r["minute"] - start).total_seconds() / span * CHART_WIDTH),
+                CHART_HEIGHT - r[column] / top * CHART_HEIGHT,
+            )
+            for r in rows
+        )
 
-    return Chart(CHART_WIDTH, CHART_HEIGHT, top, points("queued"), points("active"), len(rows))
+    return Chart(CHART_WIDTH, CHART_HEIGHT, top, coords("queued"), coords("active"))
 
 
 # --- pools ------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from ..errors import NotFound
 from ..roles import can_change_limits, can_launch
 from ..services import run_queue, runs
 from . import _data
-from ._common import page_or_fragment
+from ._common import is_partial, page_or_fragment
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "can_change_limits": can_change_limits(request.user),
         "next_url": request.get_full_path(),
     }
-    status = 286 if request.htmx and finished else 200
+    status = 286 if is_partial(request) and finished else 200  # 286: htmx stops polling
     return page_or_fragment(
         request, "queueing/run_detail.html", "queueing/_run_detail.html", context, status
     )
