@@ -150,6 +150,9 @@ class RunEvent(models.Model):
         ordering = ["id"]
         indexes = [models.Index(fields=["run", "id"], name="runevent_run")]
 
+    def __str__(self) -> str:
+        return f"{self.kind} {self.step_key}".strip()
+
 
 class RunWait(models.Model):
     """One stretch of time a queued run waited on one rule; only changes are stored."""
@@ -163,6 +166,9 @@ class RunWait(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["run", "id"], name="runwait_run")]
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class Pool(models.Model):
@@ -209,8 +215,14 @@ class PoolClaim(models.Model):
         ]
         indexes = [
             # Next waiter: WHERE pool_key=P AND claimed_at IS NULL ORDER BY -priority, enqueued_at, id
-            models.Index(fields=["pool_key", "-priority", "enqueued_at", "id"], name="poolclaim_order")
+            models.Index(
+                fields=["pool_key", "-priority", "enqueued_at", "id"], name="poolclaim_order"
+            )
         ]
+
+    def __str__(self) -> str:
+        state = "holds" if self.claimed_at else "waits for"
+        return f"{self.step_key} {state} {self.pool_key}"
 
 
 class DaemonHeartbeat(models.Model):
@@ -248,6 +260,9 @@ class TickRecord(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["daemon", "-started_at"], name="tick_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.daemon} tick at {self.started_at}"
 
 
 class AuditEntry(models.Model):

@@ -20,7 +20,9 @@ def ensure_roles(**kwargs: Any) -> None:
 
     for name, codenames in ROLE_PERMISSIONS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        perms = list(Permission.objects.filter(content_type__app_label="queueing", codename__in=codenames))
+        perms = list(
+            Permission.objects.filter(content_type__app_label="queueing", codename__in=codenames)
+        )
         group.permissions.set(perms)
 
 

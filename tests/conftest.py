@@ -54,7 +54,9 @@ def pytest_runtest_setup(item):
 def pytest_sessionfinish(session, exitstatus):
     pytest_configure(session.config)  # the per-session SQLite test file goes too
     if REQUIRE_SERVICES and session.config.pluginmanager.get_plugin("terminalreporter"):
-        skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get("skipped", [])
+        skipped = session.config.pluginmanager.get_plugin("terminalreporter").stats.get(
+            "skipped", []
+        )
         if skipped and exitstatus == 0:
             print(f"\nREQUIRE_SERVICES=1 but {len(skipped)} test(s) were skipped")
             session.exitstatus = 1

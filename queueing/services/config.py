@@ -77,7 +77,9 @@ def load_yaml(text: str, actor: str, dry_run: bool = False) -> tuple[ParseResult
         flat = engine_config.config_to_flat(result.config)
         row.sources = {k: "imported" for k, v in flat.items() if DEFAULT_FLAT.get(k) != v}
         row.save()
-        record(actor, "config.import", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1))
+        record(
+            actor, "config.import", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1)
+        )
         _after_change(old, result.config)
     return result, diff
 
@@ -103,7 +105,9 @@ def update_document(
         row.document = engine_config.to_instance_dict(result.config)
         row.sources = {**row.sources, **{k: source for k in diff}}
         row.save()
-        record(actor, "config.update", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1))
+        record(
+            actor, "config.update", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1)
+        )
         _after_change(old, result.config)
     return result.config, diff
 

@@ -133,9 +133,7 @@ class Executor:
         return self._finish()
 
     def _ready(self) -> list[StepInfo]:
-        pending = [
-            k for k in self.infos if k not in self.done and k not in self.running
-        ]
+        pending = [k for k in self.infos if k not in self.done and k not in self.running]
         return [
             self.infos[k]
             for k in pending
@@ -149,7 +147,9 @@ class Executor:
             for key in self.infos:
                 if key in self.done or key in self.running:
                     continue
-                failed = [d for d in self.deps[key] if self.done.get(d) not in (None, Step.Status.SUCCESS)]
+                failed = [
+                    d for d in self.deps[key] if self.done.get(d) not in (None, Step.Status.SUCCESS)
+                ]
                 if failed:
                     self.done[key] = Step.Status.SKIPPED
                     Step.objects.filter(run=self.run, step_key=key).update(
@@ -168,13 +168,19 @@ class Executor:
             except ValueError as exc:
                 self._fail_step(step.key, str(exc))
                 return False
-            result = pools.try_claim(self.run, step.key, step.pool, priority, self.default_pool_limit)
+            result = pools.try_claim(
+                self.run, step.key, step.pool, priority, self.default_pool_limit
+            )
             if not result.claimed:
                 self._set_waiting(step.key, result.message)
             return result.claimed
 
         selection = select_steps(
-            ready, [c.step for c in self.running.values()], self.max_concurrent, self.tag_limits, try_claim
+            ready,
+            [c.step for c in self.running.values()],
+            self.max_concurrent,
+            self.tag_limits,
+            try_claim,
         )
         for key, gate in selection.waiting.items():
             if gate.rule != "pool" and key not in self.done:
@@ -187,7 +193,9 @@ class Executor:
         Step.objects.filter(run=self.run, step_key=key).update(
             status=Step.Status.FAILURE, ended_at=timezone.now(), error=reason, wait_reason=""
         )
-        RunEvent.objects.create(run=self.run, step_key=key, kind="step_failure", message=reason[:500])
+        RunEvent.objects.create(
+            run=self.run, step_key=key, kind="step_failure", message=reason[:500]
+        )
 
     def _set_waiting(self, key: str, reason: str) -> None:
         if self.wait_reasons.get(key) == reason:
@@ -201,7 +209,12 @@ class Executor:
         process = subprocess.Popen(
             [sys.executable, "-m", "queueing.step_process", self.run.run_id, step.key],
             cwd=str(settings.BASE_DIR),
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "concurrency_ui.settings")},
+            env={
+                **os.environ,
+                "DJANGO_SETTINGS_MODULE": os.environ.get(
+                    "DJANGO_SETTINGS_MODULE", "concurrency_ui.settings"
+                ),
+            },
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -219,7 +232,9 @@ class Executor:
             code = child.process.poll()
             if code is None:
                 continue
-            stderr = child.process.stderr.read().decode(errors="replace") if child.process.stderr else ""
+            stderr = (
+                child.process.stderr.read().decode(errors="replace") if child.process.stderr else ""
+            )
             del self.running[key]
             step = Step.objects.get(run=self.run, step_key=key)
             if step.status == Step.Status.RUNNING:
@@ -258,7 +273,9 @@ class Executor:
             status=Step.Status.CANCELED, ended_at=timezone.now()
         )
         self.running.clear()
-        status, reason = Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").first()
+        status, reason = (
+            Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").first()
+        )
         if status != RunStatus.CANCELING:
             return status
         if reason:
@@ -273,9 +290,15 @@ class Executor:
         if failed:
             reason = "steps failed or were skipped: " + ", ".join(failed)
             runs.transition(
-                [self.run.run_id], RunStatus.STARTED, RunStatus.FAILURE, reason, failure_reason=reason
+                [self.run.run_id],
+                RunStatus.STARTED,
+                RunStatus.FAILURE,
+                reason,
+                failure_reason=reason,
             )
             return RunStatus.FAILURE
-        runs.transition([self.run.run_id], RunStatus.STARTED, RunStatus.SUCCESS, "all steps succeeded")
+        runs.transition(
+            [self.run.run_id], RunStatus.STARTED, RunStatus.SUCCESS, "all steps succeeded"
+        )
         close_old_connections()
         return RunStatus.SUCCESS

@@ -27,7 +27,11 @@ def instance_id() -> str:
 
 
 def due(daemon: str, interval_seconds: float, now: datetime) -> bool:
-    row = DaemonHeartbeat.objects.filter(daemon=daemon).values_list("last_tick_started", flat=True).first()
+    row = (
+        DaemonHeartbeat.objects.filter(daemon=daemon)
+        .values_list("last_tick_started", flat=True)
+        .first()
+    )
     return row is None or (now - row).total_seconds() >= interval_seconds
 
 
@@ -99,7 +103,9 @@ def _recent(error: dict, now: datetime) -> bool:
         return False
 
 
-def is_healthy(row: DaemonHeartbeat | None, interval_seconds: float, tolerance_seconds: float, now: datetime) -> bool:
+def is_healthy(
+    row: DaemonHeartbeat | None, interval_seconds: float, tolerance_seconds: float, now: datetime
+) -> bool:
     """Healthy while the last heartbeat is no older than one interval plus the tolerance."""
     if row is None:
         return False

@@ -58,8 +58,11 @@ def tick(force: bool = True, now: datetime | None = None) -> MonitoringResult:
             daemon=DaemonHeartbeat.Daemon.RUN_MONITORING, defaults={"last_heartbeat": now}
         )
         row = DaemonHeartbeat.objects.select_for_update().get(pk=row.pk)
-        if not force and row.last_tick_started and (now - row.last_tick_started) < timedelta(
-            seconds=config.monitoring.poll_interval_seconds
+        if (
+            not force
+            and row.last_tick_started
+            and (now - row.last_tick_started)
+            < timedelta(seconds=config.monitoring.poll_interval_seconds)
         ):
             return MonitoringResult(False)
         row.last_tick_started = now
@@ -103,8 +106,17 @@ def _run(config, now: datetime) -> tuple:
             holds_slots=r.id in holding,
         )
         for r in rows.only(
-            "id", "run_id", "status", "created_at", "launched_at", "started_at", "ended_at",
-            "canceling_at", "heartbeat_at", "tags", "updated_at",
+            "id",
+            "run_id",
+            "status",
+            "created_at",
+            "launched_at",
+            "started_at",
+            "ended_at",
+            "canceling_at",
+            "heartbeat_at",
+            "tags",
+            "updated_at",
         )
     ]
     actions = engine.decide_monitoring(settings, monitored, now.timestamp())
@@ -119,7 +131,9 @@ def _run(config, now: datetime) -> tuple:
     return tuple(applied)
 
 
-def _apply(action: engine.MonitoringAction, settings: engine.MonitoringSettings, now: datetime) -> bool:
+def _apply(
+    action: engine.MonitoringAction, settings: engine.MonitoringSettings, now: datetime
+) -> bool:
     run_id = action.run_id
     if isinstance(action, engine.FailRun):
         moved = runs.transition(
@@ -143,13 +157,19 @@ def _apply(action: engine.MonitoringAction, settings: engine.MonitoringSettings,
         # The executor sees CANCELING within seconds and stops its steps; the run ends
         # FAILURE, as in the reference, because it was stopped for running too long.
         moved = runs.transition(
-            [run_id], RunStatus.STARTED, RunStatus.CANCELING, action.reason, failure_reason=action.reason
+            [run_id],
+            RunStatus.STARTED,
+            RunStatus.CANCELING,
+            action.reason,
+            failure_reason=action.reason,
         )
         return bool(moved)
     if isinstance(action, engine.FreeSlots):
         freed = pools.free_run(Run.objects.get(run_id=run_id))
         if freed:
-            RunEvent.objects.create(run=Run.objects.get(run_id=run_id), kind="slots_freed", message=action.reason)
+            RunEvent.objects.create(
+                run=Run.objects.get(run_id=run_id), kind="slots_freed", message=action.reason
+            )
         return bool(freed)
     if isinstance(action, engine.ResendLaunch):
         # Re-send at most once per resend interval; the execution task is idempotent.

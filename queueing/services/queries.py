@@ -79,7 +79,9 @@ def verdict_to_dict(verdict: Launch | Wait | None) -> dict[str, Any] | None:
     return data
 
 
-def run_to_dict(run: Run, verdict: Launch | Wait | None = None, steps: bool = False) -> dict[str, Any]:
+def run_to_dict(
+    run: Run, verdict: Launch | Wait | None = None, steps: bool = False
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "run_id": run.run_id,
         "job_name": run.job_name,
@@ -93,7 +95,9 @@ def run_to_dict(run: Run, verdict: Launch | Wait | None = None, steps: bool = Fa
         "started_at": run.started_at,
         "ended_at": run.ended_at,
         "failure_reason": run.failure_reason,
-        "wait_reason": verdict.message if verdict is not None and isinstance(verdict, Wait) else run.wait_reason,
+        "wait_reason": verdict.message
+        if verdict is not None and isinstance(verdict, Wait)
+        else run.wait_reason,
         "queue": verdict_to_dict(verdict),
     }
     if steps:

@@ -69,15 +69,15 @@ class Evaluation:
     stored_rules: dict[str, str] = field(default_factory=dict)
 
 
-def evaluate(config: InstanceConfig, now: float | None = None, init_defaults: bool = False) -> Evaluation:
+def evaluate(
+    config: InstanceConfig, now: float | None = None, init_defaults: bool = False
+) -> Evaluation:
     """Read the queue, the active runs and the pools, and ask the engine (one query each).
 
     With `init_defaults` (the tick, under its lock) pools named by queued runs get their
     default limit first, so the first tick that sees a pool already applies it (Q3).
     """
-    queued_rows = list(
-        Run.objects.queued().in_queue_order().values_list(*RUN_FIELDS, "wait_rule")
-    )
+    queued_rows = list(Run.objects.queued().in_queue_order().values_list(*RUN_FIELDS, "wait_rule"))
     active_rows = list(
         Run.objects.filter(status__in=list(ACTIVE_STATUSES)).values_list(*RUN_FIELDS)
     )
@@ -200,7 +200,10 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
             wait_reason="",
         )
         RunEvent.objects.bulk_create(
-            [RunEvent(run_id=pk, kind="starting", message="launched by the run queue") for pk in pks]
+            [
+                RunEvent(run_id=pk, kind="starting", message="launched by the run queue")
+                for pk in pks
+            ]
         )
         RunWait.objects.filter(run_id__in=pks, ended_at__isnull=True).update(ended_at=now)
         moved = {rid for _, rid in ids}
@@ -216,7 +219,9 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
     if changed:
         all_ids = [rid for ids in changed.values() for rid in ids]
         pk_of = dict(Run.objects.filter(run_id__in=all_ids).values_list("run_id", "id"))
-        RunWait.objects.filter(run_id__in=pk_of.values(), ended_at__isnull=True).update(ended_at=now)
+        RunWait.objects.filter(run_id__in=pk_of.values(), ended_at__isnull=True).update(
+            ended_at=now
+        )
         waits = []
         for (key, message), run_ids in changed.items():
             Run.objects.filter(run_id__in=run_ids, status=RunStatus.QUEUED).update(
@@ -240,4 +245,6 @@ def send_launches(run_ids: list[str]) -> None:
         try:
             execute_run.delay(run_id)
         except Exception:
-            log.exception("could not send run %s to the workers; monitoring will re-send it", run_id)
+            log.exception(
+                "could not send run %s to the workers; monitoring will re-send it", run_id
+            )

@@ -37,7 +37,9 @@ def submit(
     errors: list[ConfigError] = []
     found = get_workspace().find_job(job_name) if isinstance(job_name, str) else None
     if found is None:
-        raise InvalidInput.one("job", f"unknown job {job_name!r}: see /api/jobs/ for the jobs defined")
+        raise InvalidInput.one(
+            "job", f"unknown job {job_name!r}: see /api/jobs/ for the jobs defined"
+        )
     location_name, job = found
     user_tags, tag_errors = validate_tags(tags)
     errors += tag_errors
@@ -46,7 +48,9 @@ def submit(
     errors += priority_errors
     plan = job.plan()
     if run_config is not None and not isinstance(run_config, Mapping):
-        errors.append(ConfigError("run_config", f"expected a mapping, got {type(run_config).__name__}"))
+        errors.append(
+            ConfigError("run_config", f"expected a mapping, got {type(run_config).__name__}")
+        )
         run_config = {}
     merged_config = deep_merge(job.default_run_config or {}, run_config or {})
     _, config_errors = validate_run_config(merged_config, frozenset(s.key for s in plan.steps))
@@ -144,7 +148,9 @@ def terminate(run_id: str, actor: str, force: bool = False) -> Run:
     run = get_run(run_id)
     status = RunStatus(run.status)
     if status == RunStatus.QUEUED:
-        transition([run_id], RunStatus.QUEUED, RunStatus.CANCELED, f"terminated by {actor} while queued")
+        transition(
+            [run_id], RunStatus.QUEUED, RunStatus.CANCELED, f"terminated by {actor} while queued"
+        )
     elif force and status in ACTIVE_STATUSES:
         transition([run_id], status, RunStatus.CANCELED, f"force-terminated by {actor}")
         Step.objects.filter(run=run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
@@ -157,7 +163,9 @@ def terminate(run_id: str, actor: str, force: bool = False) -> Run:
         if not force:
             raise Conflict("the run is already being canceled; use force to mark it canceled now")
     else:
-        raise Conflict(f"run {run_id} is {status}: only queued or in-progress runs can be terminated")
+        raise Conflict(
+            f"run {run_id} is {status}: only queued or in-progress runs can be terminated"
+        )
     run.refresh_from_db()
     return run
 
@@ -181,7 +189,9 @@ def set_priority(run_id: str, priority: object, actor: str) -> Run:
         run.tags = {**run.tags, PRIORITY_TAG: str(value)}
         run.save(update_fields=["priority", "tags", "updated_at"])
         record(actor, "run.set_priority", run_id, old, value)
-        RunEvent.objects.create(run=run, kind="priority", message=f"priority {old} → {value} by {actor}")
+        RunEvent.objects.create(
+            run=run, kind="priority", message=f"priority {old} → {value} by {actor}"
+        )
     return run
 
 

@@ -53,7 +53,15 @@ def test_eight_processes_never_hold_more_than_the_limit(tmp_path):
     observer.start()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.support.slot_worker", run_id, "warehouse", "4", str(tmp_path / f"{i}.txt")],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.slot_worker",
+                run_id,
+                "warehouse",
+                "4",
+                str(tmp_path / f"{i}.txt"),
+            ],
             cwd=str(ROOT),
             env=child_env(),
         )
@@ -90,7 +98,11 @@ def test_waiters_are_served_by_priority_then_age():
     current = (holder, "h")
     for _ in range(3):
         pools.free_step(*current)
-        winners = [r for r in (low, high_old, high_new) if r not in served and pools.try_claim(r, "s", "one", 0, None).claimed]
+        winners = [
+            r
+            for r in (low, high_old, high_new)
+            if r not in served and pools.try_claim(r, "s", "one", 0, None).claimed
+        ]
         assert len(winners) == 1
         served.append(winners[0])
         current = (winners[0], "s")

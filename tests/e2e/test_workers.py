@@ -69,12 +69,19 @@ def test_thirty_runs_with_max_three_never_exceed_three_in_progress(processes):
 def test_steps_on_a_pool_of_two_never_overlap_more_than_two(processes):
     load_config(FAST)
     pools.set_limit("shared", 2, actor="test")
-    config = {"ops": {"pooled_sleep": {"config": {"seconds": 0.6}}, "pooled_sleep_b": {"config": {"seconds": 0.6}}}}
+    config = {
+        "ops": {
+            "pooled_sleep": {"config": {"seconds": 0.6}},
+            "pooled_sleep_b": {"config": {"seconds": 0.6}},
+        }
+    }
     run_ids = [runs.submit("pooled_pair", run_config=config, actor="test").run_id for _ in range(6)]
     processes.worker(concurrency=8)
     processes.beat()
     wait_until(_finished(run_ids), timeout=180, interval=0.5, message="6 runs to finish")
-    assert set(Run.objects.filter(run_id__in=run_ids).values_list("status", flat=True)) == {RunStatus.SUCCESS}
+    assert set(Run.objects.filter(run_id__in=run_ids).values_list("status", flat=True)) == {
+        RunStatus.SUCCESS
+    }
     steps = Step.objects.filter(run__run_id__in=run_ids)
     assert steps.count() == 12
     assert _max_overlap([(s.started_at, s.ended_at) for s in steps]) <= 2
@@ -106,14 +113,18 @@ def test_worker_killed_mid_step_fails_its_run_frees_its_slot_and_the_queue_moves
     )
     pools.set_limit("shared", 1, actor="test")
     long = runs.submit(
-        "pooled_pair", run_config={"ops": {"pooled_sleep": {"config": {"seconds": 60}}}}, actor="test"
+        "pooled_pair",
+        run_config={"ops": {"pooled_sleep": {"config": {"seconds": 60}}}},
+        actor="test",
     )
     later = runs.submit("quick", actor="test")
     processes.worker("doomed", queues="runs")
     processes.worker("control", queues="control", concurrency=1)
     processes.beat()
     wait_until(
-        lambda: PoolClaim.objects.filter(run__run_id=long.run_id, claimed_at__isnull=False).exists(),
+        lambda: PoolClaim.objects.filter(
+            run__run_id=long.run_id, claimed_at__isnull=False
+        ).exists(),
         timeout=60,
         message="the long step to hold its slot",
     )
@@ -123,7 +134,11 @@ def test_worker_killed_mid_step_fails_its_run_frees_its_slot_and_the_queue_moves
     long.refresh_from_db()
     assert long.status == RunStatus.FAILURE
     assert "heartbeat" in long.failure_reason
-    wait_until(lambda: not PoolClaim.objects.filter(run__run_id=long.run_id).exists(), timeout=30, message="slots freed")
+    wait_until(
+        lambda: not PoolClaim.objects.filter(run__run_id=long.run_id).exists(),
+        timeout=30,
+        message="slots freed",
+    )
     wait_until(_finished([later.run_id]), timeout=60, message="queued work to continue")
     assert Run.objects.get(run_id=later.run_id).status == RunStatus.SUCCESS
 

@@ -25,7 +25,13 @@ SECONDS = float(os.environ.get("DOUBLE_TICK_SECONDS", "15"))
 def _run_tickers(tmp_path, count: int, finish: bool) -> list[int]:
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.support.tick_loop", str(SECONDS), "finish" if finish else "tick"],
+            [
+                sys.executable,
+                "-m",
+                "tests.support.tick_loop",
+                str(SECONDS),
+                "finish" if finish else "tick",
+            ],
             cwd=str(ROOT),
             env=child_env(),
             stdout=open(tmp_path / f"tick{i}.log", "wb"),  # noqa: SIM115
@@ -56,7 +62,12 @@ def _observe(stop: threading.Event, samples: list[tuple[int, int]]) -> None:
 @pytest.mark.postgres
 def test_three_tick_loops_racing_keep_every_limit_and_launch_each_run_once(tmp_path):
     load_config(
-        {"run_queue": {"max_concurrent_runs": 4, "tag_concurrency_limits": [{"key": "db", "limit": 2}]}}
+        {
+            "run_queue": {
+                "max_concurrent_runs": 4,
+                "tag_concurrency_limits": [{"key": "db", "limit": 2}],
+            }
+        }
     )
     for i in range(300):
         runs.submit("quick", tags={"db": "x"} if i % 2 else {}, actor="test")

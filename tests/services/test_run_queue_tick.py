@@ -57,7 +57,11 @@ def test_priority_runs_launch_first_and_fifo_inside_a_priority():
 
 def test_tag_limit_holds_runs_and_counts_active_runs_across_ticks():
     load_config(
-        {"run_queue": {"tag_concurrency_limits": [{"key": "database", "value": "redshift", "limit": 1}]}}
+        {
+            "run_queue": {
+                "tag_concurrency_limits": [{"key": "database", "value": "redshift", "limit": 1}]
+            }
+        }
     )
     a = submit(database="redshift")
     b = submit(database="redshift")
@@ -82,7 +86,12 @@ def test_wait_history_stores_only_changes_of_rule():
     assert RunWait.objects.filter(run=waiting).count() == 1
     # Room in the queue now, but a tag limit of 0 on `team` holds the run instead.
     load_config(
-        {"run_queue": {"max_concurrent_runs": 5, "tag_concurrency_limits": [{"key": "team", "limit": 0}]}}
+        {
+            "run_queue": {
+                "max_concurrent_runs": 5,
+                "tag_concurrency_limits": [{"key": "team", "limit": 0}],
+            }
+        }
     )
     run_queue.tick()
     history = list(RunWait.objects.filter(run=waiting).order_by("id"))

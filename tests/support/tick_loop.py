@@ -25,7 +25,9 @@ def main(seconds: float, finish: bool) -> int:
     while time.monotonic() < deadline:
         run_queue.tick()
         if finish:
-            starting = list(Run.objects.filter(status=RunStatus.STARTING).values_list("run_id", flat=True)[:5])
+            starting = list(
+                Run.objects.filter(status=RunStatus.STARTING).values_list("run_id", flat=True)[:5]
+            )
             started = runs.transition(starting, RunStatus.STARTING, RunStatus.STARTED)
             time.sleep(0.02)
             runs.transition(started, RunStatus.STARTED, RunStatus.SUCCESS)

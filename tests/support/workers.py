@@ -58,19 +58,46 @@ class Processes:
         self.procs[name] = proc
         return proc
 
-    def worker(self, name: str = "w1", queues: str = "control,runs", concurrency: int = 8) -> subprocess.Popen:
+    def worker(
+        self, name: str = "w1", queues: str = "control,runs", concurrency: int = 8
+    ) -> subprocess.Popen:
         return self.start(
             name,
-            ["-m", "celery", "-A", "concurrency_ui", "worker", "-Q", queues, "-P", "threads",
-             "-c", str(concurrency), "-n", f"{name}@%h", "-l", "INFO", "--without-gossip",
-             "--without-mingle"],
+            [
+                "-m",
+                "celery",
+                "-A",
+                "concurrency_ui",
+                "worker",
+                "-Q",
+                queues,
+                "-P",
+                "threads",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"{name}@%h",
+                "-l",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
         )
 
     def beat(self, name: str = "beat") -> subprocess.Popen:
         return self.start(
             name,
-            ["-m", "celery", "-A", "concurrency_ui", "beat", "-l", "INFO",
-             "-s", str(self.log_dir / f"{name}-schedule")],
+            [
+                "-m",
+                "celery",
+                "-A",
+                "concurrency_ui",
+                "beat",
+                "-l",
+                "INFO",
+                "-s",
+                str(self.log_dir / f"{name}-schedule"),
+            ],
         )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:

@@ -20,14 +20,20 @@ class Command(BaseCommand):
         user = User.objects.filter(username="admin").first()
         if user is None:
             password = os.environ.get("ADMIN_PASSWORD") or secrets.token_urlsafe(9)
-            user = User.objects.create_user("admin", password=password, is_staff=True, is_superuser=True)
+            user = User.objects.create_user(
+                "admin", password=password, is_staff=True, is_superuser=True
+            )
             user.groups.add(Group.objects.get(name="admin"))
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
         password = password_file.read_text().strip() if password_file.exists() else "(set by you)"
         for location in get_workspace().locations:
             if location.error:
-                self.stderr.write(f"code location {location.name}: failed to load\n{location.error}")
+                self.stderr.write(
+                    f"code location {location.name}: failed to load\n{location.error}"
+                )
             else:
-                self.stdout.write(f"code location {location.name}: {len(location.defs.job_names())} jobs")
+                self.stdout.write(
+                    f"code location {location.name}: {len(location.defs.job_names())} jobs"
+                )
         self.stdout.write(f"Log in as admin / {password}  (stored in {password_file})")

@@ -22,12 +22,25 @@ def process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
     return [
         ("web", [python, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
         # Ticks get their own worker so long-running runs can never delay them.
-        ("control", [*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO"]),
+        (
+            "control",
+            [*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO"],
+        ),
         (
             "runs",
             [
-                *celery, "worker", "-Q", "runs", "-P", "threads",
-                "-c", str(settings.RUN_WORKER_CONCURRENCY), "-n", "runs@%h", "-l", "INFO",
+                *celery,
+                "worker",
+                "-Q",
+                "runs",
+                "-P",
+                "threads",
+                "-c",
+                str(settings.RUN_WORKER_CONCURRENCY),
+                "-n",
+                "runs@%h",
+                "-l",
+                "INFO",
             ],
         ),
         ("beat", [*celery, "beat", "-l", "INFO", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
@@ -55,7 +68,9 @@ class Command(BaseCommand):
                 start_new_session=True,
             )
             children.append((name, proc))
-            selector.register(proc.stdout, selectors.EVENT_READ, (name, COLORS[index % len(COLORS)]))
+            selector.register(
+                proc.stdout, selectors.EVENT_READ, (name, COLORS[index % len(COLORS)])
+            )
         self.stdout.write(
             f"concurrency-ui is running at http://{options['host']}:{options['port']}/ "
             "(Ctrl-C stops everything)"
@@ -79,7 +94,9 @@ class Command(BaseCommand):
                     name, color = key.data
                     line = key.fileobj.readline()
                     if line:
-                        sys.stdout.write(f"{color}{name:>8} |{RESET} {line.decode(errors='replace')}")
+                        sys.stdout.write(
+                            f"{color}{name:>8} |{RESET} {line.decode(errors='replace')}"
+                        )
                         sys.stdout.flush()
         finally:
             self._stop(children)

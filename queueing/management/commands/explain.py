@@ -26,8 +26,14 @@ class Command(QueueCommand):
                 extra = f"  {step['wait_reason']}" if step["wait_reason"] else ""
                 lines.append(f"  step {step['step_key']:<24} {step['status']}{extra}")
         else:
-            state = f"waits: {verdict.message}" if isinstance(verdict, Wait) else "launches at the next tick"
-            lines.append(f"  position {verdict.position} in the queue, priority {run.priority}; {state}")
+            state = (
+                f"waits: {verdict.message}"
+                if isinstance(verdict, Wait)
+                else "launches at the next tick"
+            )
+            lines.append(
+                f"  position {verdict.position} in the queue, priority {run.priority}; {state}"
+            )
             for gate in verdict.gates:
                 mark = "ok     " if gate.passed else "BLOCKED"
                 lines.append(f"  [{mark}] {gate.message}")

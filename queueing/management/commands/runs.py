@@ -11,7 +11,9 @@ class Command(QueueCommand):
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("--status", action="append", default=[], choices=[s.value for s in RunStatus])
+        parser.add_argument(
+            "--status", action="append", default=[], choices=[s.value for s in RunStatus]
+        )
         parser.add_argument("--job")
         parser.add_argument("--limit", type=int, default=100)
 
