@@ -17,7 +17,8 @@ urlpatterns = [
     path("runs/<str:run_id>/priority/", views.RunPriority.as_view(), name="api-run-priority"),
     path("runs/<str:run_id>/free_slots/", views.RunFreeSlots.as_view(), name="api-run-free-slots"),
     path("pools/", views.PoolList.as_view(), name="api-pools"),
-    path("pools/<str:key>/", views.PoolDetail.as_view(), name="api-pool"),
+    # `path:`: pool keys may contain "/" (e.g. "warehouse/load") and must stay addressable.
+    path("pools/<path:key>/", views.PoolDetail.as_view(), name="api-pool"),
     path("config/", views.ConfigView.as_view(), name="api-config"),
     path("daemons/", views.DaemonList.as_view(), name="api-daemons"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import permissions, status
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..engine.config import to_instance_dict, to_instance_yaml
+from ..engine.config import ConfigError, to_instance_dict, to_instance_yaml
 from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locations import get_workspace
 from ..models import AuditEntry, Pool
 from ..roles import can_change_limits, can_launch
+from ..serializers_troubleshooting import ConfigChangeWithSimulationSerializer, SimulationSerializer
 from ..services import config as config_service
 from ..services import pools, run_queue, runs
 from ..services.audit import actor_name
@@ -74,9 +79,43 @@ class ServiceView(APIView):
             # Django would answer with an HTML page; API clients need the field and the rule.
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             exc = InvalidInput.one("body", f"request body is larger than {limit} bytes")
+        elif isinstance(exc, ParseError):
+            exc = InvalidInput.one("body", str(exc.detail))
         if isinstance(exc, InvalidInput | NotFound | Conflict):
             return error_response(exc)
         return super().handle_exception(exc)
+
+
+def _body(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
+    """The JSON object sent; InvalidInput for anything else, or for fields not in `allowed`."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise InvalidInput.one("body", "expected a JSON object")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        expected = ", ".join(allowed)
+        raise InvalidInput([ConfigError(k, f"unknown field: expected {expected}") for k in unknown])
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON may spell lone surrogates (\ud800); no database column can store them.
+        raise InvalidInput.one(
+            "body", "contains a lone surrogate: not valid Unicode text"
+        ) from None
+    return data
+
+
+def _bool_param(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    # A misspelt dry_run must not apply the change.
+    raise InvalidInput.one(name, f"{raw[:40]!r} is not a boolean: use 1/true or 0/false")
 
 
 def _strict_int(data: dict, name: str, rule: str) -> int:
@@ -130,7 +169,10 @@ class RunList(ServiceView):
         statuses = request.query_params.getlist("status")
         bad = [x for x in statuses if x not in RunStatus.__members__]
         if bad:
-            raise InvalidInput.one("status", f"unknown status {bad[0]!r}")
+            known = ", ".join(RunStatus.__members__)
+            raise InvalidInput.one(
+                "status", f"unknown status {bad[0][:40]!r}: expected one of {known}"
+            )
         qs = filter_runs(statuses, job=request.query_params.get("job"), tags=_tag_filters(request))
         limit = _int_param(request, "limit", 50, 1000)
         offset = _int_param(request, "offset", 0, 10**9)
@@ -145,16 +187,13 @@ class RunList(ServiceView):
     @extend_schema(request=s.SubmitSerializer, responses={201: s.RunSerializer, **BAD})
     def post(self, request: Request) -> Response:
         """Submit a run to the queue."""
-        data = request.data if isinstance(request.data, dict) else {}
-        if not isinstance(request.data, dict):
-            raise InvalidInput.one("body", "expected a JSON object")
-        unknown = set(data) - {"job", "tags", "run_config"}
-        if unknown:
-            raise InvalidInput.one(sorted(unknown)[0], "unknown field: expected job, tags, run_config")
+        data = _body(request, ("job", "tags", "run_config"))
         job = data.get("job")
         if not isinstance(job, str) or not job:
             raise InvalidInput.one("job", "required: the name of a job")
-        run = runs.submit(job, data.get("tags"), data.get("run_config"), actor=actor_name(request.user))
+        run = runs.submit(
+            job, data.get("tags"), data.get("run_config"), actor=actor_name(request.user)
+        )
         return Response(run_to_dict(run), status=status.HTTP_201_CREATED)
 
 
@@ -178,7 +217,7 @@ class RunTerminate(ServiceView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         """Cancel a queued run at once, or ask a running one to stop; `force` marks it CANCELED now."""
-        force = request.data.get("force", False) if isinstance(request.data, dict) else False
+        force = _body(request, ("force",)).get("force", False)
         if not isinstance(force, bool):
             raise InvalidInput.one("force", "expected true or false")
         run = runs.terminate(run_id, actor_name(request.user), force=force)
@@ -194,9 +233,10 @@ class RunPriority(ServiceView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         """Change a queued run's priority (audited)."""
-        if not isinstance(request.data, dict) or "priority" not in request.data:
+        data = _body(request, ("priority",))
+        if "priority" not in data:
             raise InvalidInput.one("priority", "required: an integer")
-        priority = _strict_int(request.data, "priority", "in the signed 32-bit range")
+        priority = _strict_int(data, "priority", "in the signed 32-bit range")
         run = runs.set_priority(run_id, priority, actor_name(request.user))
         return Response(run_to_dict(run))
 
@@ -209,8 +249,8 @@ class RunFreeSlots(ServiceView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         """Free the pool slots (and waiting entries) of a run, or of one of its steps; audited."""
+        step_key = _body(request, ("step_key",)).get("step_key")
         run = runs.get_run(run_id)
-        step_key = request.data.get("step_key") if isinstance(request.data, dict) else None
         if step_key is not None and not isinstance(step_key, str):
             raise InvalidInput.one("step_key", "expected a string")
         if step_key is not None and not run.steps.filter(step_key=step_key).exists():
@@ -229,6 +269,20 @@ def pool_to_dict(pool: Pool, usage: dict) -> dict:
     }
 
 
+# With `dry_run` a pool write answers with the simulator's prediction instead.
+POOL_OR_SIMULATION = PolymorphicProxySerializer(
+    component_name="PoolOrSimulation",
+    serializers=[s.PoolSerializer, SimulationSerializer],
+    resource_type_field_name=None,
+)
+
+
+def _predict(**change) -> dict:
+    from ..services import simulate
+
+    return simulate.simulation_to_dict(simulate.simulate(**change))
+
+
 class PoolList(ServiceView):
     permission_classes = [ReadOrChangeLimits]
 
@@ -238,15 +292,21 @@ class PoolList(ServiceView):
         usage = pools.pool_usage()
         return Response([pool_to_dict(p, usage) for p in Pool.objects.all()])
 
-    @extend_schema(request=s.PoolWriteSerializer, responses={201: s.PoolSerializer, **BAD})
+    @extend_schema(
+        request=s.PoolWriteSerializer,
+        parameters=[OpenApiParameter("dry_run", bool)],
+        responses={201: s.PoolSerializer, 200: SimulationSerializer, **BAD},
+    )
     def post(self, request: Request) -> Response:
-        """Create a pool limit (or set it if it exists)."""
-        if not isinstance(request.data, dict):
-            raise InvalidInput.one("body", "expected a JSON object")
-        if "limit" not in request.data:
+        """Create a pool limit (or set it if it exists); `dry_run` answers with the simulator's
+        prediction of the next tick (see /api/simulate/) and saves nothing."""
+        data = _body(request, ("key", "limit"))
+        if "limit" not in data:
             raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
-        limit = _strict_int(request.data, "limit", "between 0 and 1000")
-        pool = pools.set_limit(request.data.get("key"), limit, actor_name(request.user))
+        limit = _strict_int(data, "limit", "between 0 and 1000")
+        if _bool_param(request, "dry_run"):
+            return Response(_predict(pool_limits={data.get("key"): limit}))
+        pool = pools.set_limit(data.get("key"), limit, actor_name(request.user))
         return Response(pool_to_dict(pool, pools.pool_usage()), status=status.HTTP_201_CREATED)
 
 
@@ -260,12 +320,20 @@ class PoolDetail(ServiceView):
             raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
         return Response(pool_to_dict(pool, pools.pool_usage()))
 
-    @extend_schema(request=s.PoolLimitSerializer, responses={200: s.PoolSerializer, **BAD})
+    @extend_schema(
+        request=s.PoolLimitSerializer,
+        parameters=[OpenApiParameter("dry_run", bool)],
+        responses={200: POOL_OR_SIMULATION, **BAD},
+    )
     def put(self, request: Request, key: str) -> Response:
-        """Set the pool's limit (creating the pool's row if it had none)."""
-        if not isinstance(request.data, dict) or "limit" not in request.data:
+        """Set the pool's limit (creating the pool's row if it had none); `dry_run` answers
+        with the simulator's prediction of the next tick and saves nothing."""
+        data = _body(request, ("limit",))
+        if "limit" not in data:
             raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
-        limit = _strict_int(request.data, "limit", "between 0 and 1000")
+        limit = _strict_int(data, "limit", "between 0 and 1000")
+        if _bool_param(request, "dry_run"):
+            return Response(_predict(pool_limits={key: limit}))
         pool = pools.set_limit(key, limit, actor_name(request.user))
         return Response(pool_to_dict(pool, pools.pool_usage()))
 
@@ -296,14 +364,16 @@ class ConfigView(ServiceView):
     @extend_schema(
         request=s.ConfigWriteSerializer,
         parameters=[OpenApiParameter("dry_run", bool)],
-        responses={200: s.ConfigChangeSerializer, **BAD},
+        responses={200: ConfigChangeWithSimulationSerializer, **BAD},
     )
     def put(self, request: Request) -> Response:
         """Replace the configuration with a `dagster.yaml` (as `yaml` text or a `document`)."""
-        data = request.data if isinstance(request.data, dict) else None
-        if data is None or ("yaml" in data) == ("document" in data):
-            raise InvalidInput.one("body", "send exactly one of 'yaml' (text) or 'document' (object)")
-        dry_run = request.query_params.get("dry_run") in ("1", "true")
+        data = _body(request, ("yaml", "document"))
+        if ("yaml" in data) == ("document" in data):
+            raise InvalidInput.one(
+                "body", "send exactly one of 'yaml' (text) or 'document' (object)"
+            )
+        dry_run = _bool_param(request, "dry_run")
         if "yaml" in data:
             if not isinstance(data["yaml"], str):
                 raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
@@ -326,6 +396,8 @@ class ConfigView(ServiceView):
                 "ignored_sections": list(result.ignored_sections),
                 "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
                 "dry_run": dry_run,
+                # What the next tick would launch under the new file (nothing is saved).
+                **({"simulation": _predict(yaml_text=text)} if dry_run else {}),
             }
         )
 
@@ -401,4 +473,3 @@ class TokenView(APIView):
     def delete(self, request: Request) -> Response:
         Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
-

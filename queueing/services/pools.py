@@ -170,38 +170,73 @@ def try_claim(
             PoolClaim.objects.filter(pool_key=pool_key, run=run, step_key=step_key).delete()
             return ClaimResult(True, pool_key, None)
         now = timezone.now()
-        entry, _ = PoolClaim.objects.get_or_create(
-            pool_key=pool_key,
-            run=run,
-            step_key=step_key,
-            defaults={"priority": priority, "enqueued_at": now},
-        )
+        entry = PoolClaim.objects.filter(pool_key=pool_key, run=run, step_key=step_key).first()
+        if entry is None:
+            # Only this function creates entries, always under the pool lock held here, so
+            # no savepoint is needed against a concurrent insert of the same entry.
+            entry = PoolClaim.objects.create(
+                pool_key=pool_key, run=run, step_key=step_key, priority=priority, enqueued_at=now
+            )
         if entry.claimed_at is not None:
             return ClaimResult(True, pool_key, pool.limit)
-        holders = list(
-            PoolClaim.objects.filter(pool_key=pool_key, claimed_at__isnull=False).values_list(
-                "run__run_id", flat=True
-            )
-        )
-        ahead = (
-            PoolClaim.objects.filter(pool_key=pool_key, claimed_at__isnull=True)
-            .filter(
-                Q(priority__gt=entry.priority)
-                | Q(priority=entry.priority, enqueued_at__lt=entry.enqueued_at)
-                | Q(priority=entry.priority, enqueued_at=entry.enqueued_at, id__lt=entry.id)
-            )
-            .count()
-        )
-        if len(holders) + ahead >= pool.limit:
-            return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, tuple(holders))
+        held, ahead = _standing(pool_key, entry)
+        if held + ahead >= pool.limit:
+            # No slot changed hands; at most a waiting entry was written, which a step
+            # re-creates on its next attempt if a crash loses it.
+            _commit_without_flush()
+            holders = _holders(pool_key)
+            return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, holders)
         entry.claimed_at = now
         entry.save(update_fields=["claimed_at"])
-        return ClaimResult(True, pool_key, pool.limit, len(holders) + 1, 0)
+        return ClaimResult(True, pool_key, pool.limit, held + 1, 0)
+
+
+def _standing(pool_key: str, entry: PoolClaim) -> tuple[int, int]:
+    """(slots held, waiters served before `entry`) in one query."""
+    ranks_before = (
+        Q(priority__gt=entry.priority)
+        | Q(priority=entry.priority, enqueued_at__lt=entry.enqueued_at)
+        | Q(priority=entry.priority, enqueued_at=entry.enqueued_at, id__lt=entry.id)
+    )
+    counts = PoolClaim.objects.filter(pool_key=pool_key).aggregate(
+        held=Count("id", filter=Q(claimed_at__isnull=False)),
+        ahead=Count("id", filter=Q(claimed_at__isnull=True) & ranks_before),
+    )
+    return counts["held"], counts["ahead"]
+
+
+def _holders(pool_key: str) -> tuple[str, ...]:
+    return tuple(
+        PoolClaim.objects.filter(pool_key=pool_key, claimed_at__isnull=False).values_list(
+            "run__run_id", flat=True
+        )
+    )
+
+
+def _commit_without_flush() -> None:
+    """Let the current transaction commit without waiting for its WAL flush (PostgreSQL).
+
+    Claims and frees on one pool are serialised by the pool row lock, which is released
+    only when the commit returns; a flushed commit (3.5 ms against 0.05 ms unflushed on
+    the benchmark machine) then dominates every claim, free and blocked attempt. Only
+    transactions whose loss in a database crash cannot add a holder use it: a free, or an
+    attempt that claimed nothing. WAL is flushed in order, so a later durable commit (a
+    claim that used the freed slot) makes everything before it durable too.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def free_step(run: Run, step_key: str) -> int:
-    """Free the slot (or waiting entry) of one step and wake the pool's waiters."""
+    """Free the slot (or waiting entry) of one step and wake the pool's waiters.
+
+    The commit does not wait for its WAL flush (`_commit_without_flush`): a crash can
+    only lose a free that no durable commit depended on, leaving the slot looking held
+    until the run-end release frees it, never an extra holder.
+    """
     with transaction.atomic():
+        _commit_without_flush()
         keys = list(
             PoolClaim.objects.filter(run=run, step_key=step_key).values_list("pool_key", flat=True)
         )
@@ -253,32 +288,58 @@ def notify(pool_key: str) -> None:
 
 
 class PoolWakeup:
-    """Blocks an executor until a pool may have room, without polling on PostgreSQL."""
+    """Blocks an executor until a pool may have room, without polling on PostgreSQL.
+
+    The LISTEN connection is the executor's own; if it dies (database restart, failover),
+    `wait` listens again on a new one. A notification sent while it was down is missed,
+    which the executor's periodic claim retry (`RETRY_CLAIM_SECONDS`) makes up for.
+    """
 
     def __init__(self) -> None:
         self._conn = None
-        if connection.vendor == "postgresql":
-            import psycopg
+        self._listen = connection.vendor == "postgresql"
+        if self._listen:
+            self._connect()
 
-            params = connection.get_connection_params()
-            params.pop("cursor_factory", None)
-            params.pop("context", None)
-            self._conn = psycopg.connect(**params, autocommit=True)
-            self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    def _connect(self) -> None:
+        import psycopg
+
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params.pop("context", None)
+        self._conn = psycopg.connect(**params, autocommit=True)
+        self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
     def wait(self, timeout: float) -> set[str]:
         """Wait up to `timeout` seconds; return the pool keys notified (empty on timeout)."""
-        if self._conn is None:
+        if not self._listen:
             time.sleep(min(timeout, 0.25))
             return set()
+        import psycopg
+
         keys: set[str] = set()
-        ready, _, _ = select.select([self._conn.fileno()], [], [], timeout)
-        if ready:
-            for note in self._conn.notifies(timeout=0, stop_after=100):
-                keys.add(note.payload)
+        try:
+            if self._conn is None:
+                self._connect()
+            ready, _, _ = select.select([self._conn.fileno()], [], [], timeout)
+            if ready:
+                for note in self._conn.notifies(timeout=0, stop_after=100):
+                    keys.add(note.payload)
+        except (psycopg.Error, OSError, ValueError):
+            # The connection is gone (ValueError: a closed socket has no fileno). Drop it,
+            # wait as a poller would, and listen again on the next call.
+            self._drop()
+            time.sleep(min(timeout, 0.25))
         return keys
 
-    def close(self) -> None:
+    def _drop(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except Exception:  # already broken: nothing left to close cleanly
+                pass
             self._conn = None
+
+    def close(self) -> None:
+        self._listen = False
+        self._drop()

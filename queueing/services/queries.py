@@ -46,8 +46,15 @@ def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage
     total = qs.count()
     page = list(qs.defer("plan", "run_config")[offset : offset + limit])
     verdicts: dict[str, Launch | Wait] = {}
-    if any(r.status == RunStatus.QUEUED for r in page):
-        verdicts = dict(evaluate(current_config()).decision.verdicts)
+    queued = [r for r in page if r.status == RunStatus.QUEUED]
+    if queued:
+        # Verdicts depend only on the runs ahead in the queue: decide up to the last run of
+        # the page in queue order, not the whole queue (the profile of the Queued tab at
+        # 10,000 queued runs was mostly the engine deciding runs on later pages).
+        last = max(queued, key=lambda r: (-r.priority, r.pk))
+        evaluation = evaluate(current_config(), through=(last.priority, last.pk))
+        wanted = {r.run_id for r in queued}
+        verdicts = {k: v for k, v in evaluation.decision.verdicts.items() if k in wanted}
     return RunPage(page, total, verdicts)
 
 

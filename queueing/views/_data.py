@@ -66,6 +66,7 @@ class Stall:
     window_seconds: int
     last_launch: datetime | None
     frozen: bool = False  # max_concurrent_runs is 0
+    held: bool = False  # ticks run, but a tag limit or a pool holds every queued run
 
 
 def queue_stall(now: datetime, config: InstanceConfig, queued: int, active: int) -> Stall | None:
@@ -90,7 +91,13 @@ def queue_stall(now: datetime, config: InstanceConfig, queued: int, active: int)
     if launches.filter(started_at__gte=since).exists():
         return None
     last = launches.order_by("-started_at").values_list("started_at", flat=True).first()
-    return Stall(queued, None if limit < 0 else limit - active, window, last)
+    # Ticks that launch nothing because tag limits or pools hold every run old enough to
+    # have been judged (each has a `wait_rule` from a tick) are the limits at work, not a
+    # dead daemon: say so instead of "not moving".
+    ticking = TickRecord.objects.filter(daemon=RUN_QUEUE, started_at__gte=since, error="")
+    unjudged = Run.objects.queued().filter(created_at__lte=since, wait_rule="")
+    held = ticking.exists() and not unjudged.exists()
+    return Stall(queued, None if limit < 0 else limit - active, window, last, held=held)
 
 
 @dataclass(frozen=True)

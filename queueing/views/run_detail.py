@@ -50,13 +50,15 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         raise Http404(str(exc)) from None
     verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
     claims = _data.claims_by_step(run)
+    steps = [(s, claims.get(s.step_key, [])) for s in run.steps.defer("output")]
     finished = run.status in FINISHED_STATUSES
     context = {
         "run": run,
         "now": timezone.now(),
         "verdict": verdict,
         "gates": gate_rows(verdict),
-        "steps": [(s, claims.get(s.step_key, [])) for s in run.steps.defer("output")],
+        "steps": steps,
+        "has_logs": any(step.logs or step.error for step, _ in steps),
         "holds_claims": bool(claims),
         "events": run.events.all(),
         "waits": run.waits.all(),

@@ -20,6 +20,12 @@ def _no_broker(monkeypatch):
     return sent
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    # The real hasher costs ~0.3 s per user; these tests are not about hashing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def make_user(role: str) -> User:
     user = User.objects.create_user(f"{role}-user", password="pw-for-tests")
     user.groups.add(Group.objects.get(name=role))
@@ -56,7 +62,9 @@ def db_state() -> dict:
     """Everything a refused request must leave alone."""
     row = DeploymentSettings.objects.filter(pk=1).first()
     return {
-        "runs": list(Run.objects.order_by("id").values_list("run_id", "status", "priority", "tags")),
+        "runs": list(
+            Run.objects.order_by("id").values_list("run_id", "status", "priority", "tags")
+        ),
         "steps": Step.objects.count(),
         "pools": list(Pool.objects.order_by("key").values_list("key", "limit", "from_default")),
         "claims": PoolClaim.objects.count(),

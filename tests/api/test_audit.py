@@ -15,7 +15,9 @@ def test_the_audit_log_lists_changes_made_through_the_api_newest_first(
     admin_client.post("/api/pools/", {"key": "redshift", "limit": 2}, format="json")
     admin_client.put("/api/pools/redshift/", {"limit": 4}, format="json")
     operator_client.post(f"/api/runs/{run_id}/priority/", {"priority": 9}, format="json")
-    admin_client.put("/api/config/", {"yaml": "run_queue:\n  max_concurrent_runs: 3\n"}, format="json")
+    admin_client.put(
+        "/api/config/", {"yaml": "run_queue:\n  max_concurrent_runs: 3\n"}, format="json"
+    )
     admin_client.post(f"/api/runs/{run_id}/free_slots/", {}, format="json")
     admin_client.delete("/api/pools/redshift/")
 
@@ -44,7 +46,9 @@ def test_refused_changes_write_no_audit_entry(admin_client, operator_client):
     admin_client.post("/api/pools/", {"key": "redshift", "limit": -2}, format="json")
     admin_client.put("/api/pools/redshift/", {"limit": "abc"}, format="json")
     operator_client.post(f"/api/runs/{run_id}/priority/", {"priority": 2**31}, format="json")
-    admin_client.put("/api/config/", {"yaml": 'run_queue:\n  max_concurrent_runs: "5"\n'}, format="json")
+    admin_client.put(
+        "/api/config/", {"yaml": 'run_queue:\n  max_concurrent_runs: "5"\n'}, format="json"
+    )
     admin_client.post(f"/api/runs/{run_id}/free_slots/", {}, format="json")  # allowed, audited
     operator_client.post(f"/api/runs/{run_id}/free_slots/", {}, format="json")  # no role
 

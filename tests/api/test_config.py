@@ -39,8 +39,15 @@ def test_put_yaml_replaces_the_configuration_and_audits_the_change(admin_client)
     assert body["dry_run"] is False
     assert config_service.current_config().queue.max_concurrent_runs == 2
     entry = AuditEntry.objects.get()
-    assert (entry.actor, entry.action, entry.target) == ("admin-user", "config.import", "deployment")
-    assert (entry.old_value, entry.new_value) == ({"max_concurrent_runs": 10}, {"max_concurrent_runs": 2})
+    assert (entry.actor, entry.action, entry.target) == (
+        "admin-user",
+        "config.import",
+        "deployment",
+    )
+    assert (entry.old_value, entry.new_value) == (
+        {"max_concurrent_runs": 10},
+        {"max_concurrent_runs": 2},
+    )
 
 
 def test_put_document_is_the_same_as_put_yaml(admin_client):
@@ -106,7 +113,12 @@ def test_the_exported_yaml_loads_back_without_any_change(admin_client):
     [
         (
             "run_queue:\n  max_concurrent_runs: -2\n",
-            [("run_queue.max_concurrent_runs", "-2 is invalid: use -1 for no limit or a number >= 0")],
+            [
+                (
+                    "run_queue.max_concurrent_runs",
+                    "-2 is invalid: use -1 for no limit or a number >= 0",
+                )
+            ],
         ),
         (
             'run_queue:\n  max_concurrent_runs: "5"\n',
@@ -115,10 +127,15 @@ def test_the_exported_yaml_loads_back_without_any_change(admin_client):
         ("run_queue: [\n", [("<file>", "invalid YAML at line 2, column 1")]),
         ("- a\n- b\n", [("<file>", "the top level must be a mapping")]),
         ("run_queue:\n  max_runs: 3\n", [("run_queue.max_runs", "unknown key 'max_runs'")]),
-        ("concurrency:\n  pools:\n    default_limit: 1001\n", [("concurrency.pools.default_limit", "between 0 and 1000")]),
+        (
+            "concurrency:\n  pools:\n    default_limit: 1001\n",
+            [("concurrency.pools.default_limit", "between 0 and 1000")],
+        ),
     ],
 )
-def test_an_invalid_file_is_refused_with_every_error_and_nothing_changes(admin_client, text, expected):
+def test_an_invalid_file_is_refused_with_every_error_and_nothing_changes(
+    admin_client, text, expected
+):
     config_service.load_yaml("run_queue:\n  max_concurrent_runs: 3\n", actor="test")
     check = snapshot()
 
@@ -132,7 +149,9 @@ def test_an_invalid_file_is_refused_with_every_error_and_nothing_changes(admin_c
 
 
 def test_a_file_with_many_errors_reports_each_one_with_its_path(admin_client, unchanged):
-    errors = errors_of(put(admin_client, {"yaml": (FIXTURES / "invalid_many_errors.yaml").read_text()}))
+    errors = errors_of(
+        put(admin_client, {"yaml": (FIXTURES / "invalid_many_errors.yaml").read_text()})
+    )
 
     paths = [p for p, _ in errors]
     assert "run_queue.max_concurrent_runs" in paths
@@ -185,3 +204,31 @@ def test_lowering_the_default_pool_limit_changes_pools_that_follow_it(admin_clie
     put(admin_client, {"yaml": "concurrency:\n  pools:\n    default_limit: 1\n"})
 
     assert dict(Pool.objects.values_list("key", "limit")) == {"api": 1, "redshift": 9}
+
+
+@pytest.mark.parametrize("flag", ["True", "yes", "1"])
+def test_dry_run_accepts_the_usual_spellings_of_true(admin_client, flag):
+    check = snapshot()
+
+    response = put(
+        admin_client, {"yaml": "run_queue:\n  max_concurrent_runs: 2\n"}, f"?dry_run={flag}"
+    )
+
+    assert response.json()["dry_run"] is True
+    check()
+
+
+def test_a_misspelt_dry_run_is_refused_rather_than_applied(admin_client, unchanged):
+    response = put(
+        admin_client, {"yaml": "run_queue:\n  max_concurrent_runs: 2\n"}, "?dry_run=maybe"
+    )
+
+    assert errors_of(response) == [("dry_run", "'maybe' is not a boolean: use 1/true or 0/false")]
+    unchanged()
+
+
+def test_put_refuses_unknown_fields(admin_client, unchanged):
+    errors = errors_of(put(admin_client, {"yaml": "run_queue: {}\n", "dryrun": True}))
+
+    assert errors == [("dryrun", "unknown field: expected yaml, document")]
+    unchanged()

@@ -29,7 +29,14 @@ WRITES = [
     ("pool_put", "put", "/api/pools/redshift/", {"limit": 1}, "admin", 200),
     ("pool_patch", "patch", "/api/pools/redshift/", {"limit": 1}, "admin", 200),
     ("pool_delete", "delete", "/api/pools/redshift/", None, "admin", 204),
-    ("config", "put", "/api/config/", {"yaml": "run_queue:\n  max_concurrent_runs: 3\n"}, "admin", 200),
+    (
+        "config",
+        "put",
+        "/api/config/",
+        {"yaml": "run_queue:\n  max_concurrent_runs: 3\n"},
+        "admin",
+        200,
+    ),
 ]
 RANK = {ANON: 0, "viewer": 1, "operator": 2, "admin": 3}
 
@@ -41,7 +48,9 @@ def expected(role: str, least: str, ok: int) -> set[int]:
 
 
 @pytest.mark.parametrize("role", [ANON, "viewer", "operator", "admin"])
-@pytest.mark.parametrize(("name", "method", "url", "body", "least", "ok"), WRITES, ids=[w[0] for w in WRITES])
+@pytest.mark.parametrize(
+    ("name", "method", "url", "body", "least", "ok"), WRITES, ids=[w[0] for w in WRITES]
+)
 def test_write_permission_matrix(clients, role, name, method, url, body, least, ok):
     run = queued_run()
     Pool.objects.create(key="redshift", limit=3)

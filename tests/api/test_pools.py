@@ -15,7 +15,9 @@ def test_list_shows_each_limited_pool_with_slots_held_and_waiting(viewer_client)
     Pool.objects.create(key="api", limit=5, from_default=True)
     run = Run.objects.create(job_name="quick", location_name="x")
     now = timezone.now()
-    PoolClaim.objects.create(pool_key="redshift", run=run, step_key="a", enqueued_at=now, claimed_at=now)
+    PoolClaim.objects.create(
+        pool_key="redshift", run=run, step_key="a", enqueued_at=now, claimed_at=now
+    )
     PoolClaim.objects.create(pool_key="redshift", run=run, step_key="b", enqueued_at=now)
 
     response = viewer_client.get("/api/pools/")
@@ -120,7 +122,13 @@ def test_an_invalid_limit_is_refused_and_nothing_changes(admin_client, limit, wo
 
 @pytest.mark.parametrize(
     "body",
-    [{"limit": 1}, {"key": "", "limit": 1}, {"key": "   ", "limit": 1}, {"key": 7, "limit": 1}, {"key": "x" * 201, "limit": 1}],
+    [
+        {"limit": 1},
+        {"key": "", "limit": 1},
+        {"key": "   ", "limit": 1},
+        {"key": 7, "limit": 1},
+        {"key": "x" * 201, "limit": 1},
+    ],
 )
 def test_create_refuses_a_bad_key(admin_client, unchanged, body):
     errors = errors_of(admin_client.post("/api/pools/", body, format="json"))
@@ -134,3 +142,25 @@ def test_create_without_a_limit_is_refused(admin_client, unchanged):
 
     assert errors == [("limit", "required: an integer between 0 and 1000")]
     unchanged()
+
+
+def test_create_refuses_unknown_fields(admin_client, unchanged):
+    errors = errors_of(
+        admin_client.post("/api/pools/", {"key": "x", "limit": 1, "limt": 2}, format="json")
+    )
+
+    assert errors == [("limt", "unknown field: expected key, limit")]
+    unchanged()
+
+
+def test_a_pool_key_with_a_slash_can_be_read_updated_and_deleted(admin_client):
+    admin_client.post("/api/pools/", {"key": "warehouse/load", "limit": 1}, format="json")
+
+    assert admin_client.get("/api/pools/warehouse/load/").json()["key"] == "warehouse/load"
+    assert (
+        admin_client.put("/api/pools/warehouse/load/", {"limit": 2}, format="json").status_code
+        == 200
+    )
+    assert Pool.objects.get(key="warehouse/load").limit == 2
+    assert admin_client.delete("/api/pools/warehouse/load/").status_code == 204
+    assert not Pool.objects.exists()

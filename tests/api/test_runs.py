@@ -71,11 +71,26 @@ def test_submit_merges_run_config_over_the_job_default(operator_client):
         ({"job": "quick", "tags": {"": "x"}}, "tags", "keys are non-empty strings"),
         ({"job": "quick", "tags": ["a=b"]}, "tags", "expected a mapping"),
         ({"job": "quick", "tags": {f"k{i}": "v" for i in range(10_000)}}, "tags", "at most 200"),
-        ({"job": "quick", "tags": {"dagster/priority": "high"}}, "tags.dagster/priority", "not an integer"),
-        ({"job": "quick", "tags": {"dagster/priority": "2147483648"}}, "tags.dagster/priority", "out of range"),
-        ({"job": "quick", "tags": {"dagster/priority": "1.5"}}, "tags.dagster/priority", "not an integer"),
         (
-            {"job": "quick", "run_config": {"execution": {"config": {"multiprocess": {"max_concurrent": -1}}}}},
+            {"job": "quick", "tags": {"dagster/priority": "high"}},
+            "tags.dagster/priority",
+            "not an integer",
+        ),
+        (
+            {"job": "quick", "tags": {"dagster/priority": "2147483648"}},
+            "tags.dagster/priority",
+            "out of range",
+        ),
+        (
+            {"job": "quick", "tags": {"dagster/priority": "1.5"}},
+            "tags.dagster/priority",
+            "not an integer",
+        ),
+        (
+            {
+                "job": "quick",
+                "run_config": {"execution": {"config": {"multiprocess": {"max_concurrent": -1}}}},
+            },
             "run_config.execution.config.multiprocess.max_concurrent",
             "-1 is invalid",
         ),
@@ -108,12 +123,46 @@ def test_submit_reports_every_problem_at_once(operator_client, unchanged):
     unchanged()
 
 
-@pytest.mark.parametrize("payload", ['["quick"]', '"quick"', "{not json"])
-def test_submit_refuses_a_body_that_is_not_a_json_object(operator_client, unchanged, payload):
+@pytest.mark.parametrize(
+    ("payload", "words"),
+    [
+        ('["quick"]', "expected a JSON object"),
+        ('"quick"', "expected a JSON object"),
+        ("null", "expected a JSON object"),
+        ("{not json", "JSON parse error"),
+        ('{"job": "quick", "tags": {"a": "\\ud800"}}', "lone surrogate"),
+    ],
+)
+def test_submit_refuses_a_body_that_is_not_a_json_object(
+    operator_client, unchanged, payload, words
+):
     response = operator_client.post("/api/runs/", payload, content_type="application/json")
 
-    assert response.status_code == 400
+    [(path, message)] = errors_of(response)
+    assert path == "body"
+    assert words in message
     unchanged()
+
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/runs/{run}/terminate/", {"forse": True}),
+        ("/api/runs/{run}/priority/", {"priority": 1, "prio": 2}),
+        ("/api/runs/{run}/free_slots/", {"step": "fetch_customers"}),
+    ],
+)
+def test_run_actions_refuse_unknown_fields_instead_of_ignoring_them(
+    operator_client, admin_client, url, body
+):
+    run_id = submit(operator_client, "api_ingest")["run_id"]
+    check = snapshot()
+
+    errors = errors_of(admin_client.post(url.format(run=run_id), body, format="json"))
+
+    assert all("unknown field" in message for _, message in errors)
+    assert {path for path, _ in errors} <= set(body)
+    check()
 
 
 def test_submit_refuses_form_encoded_bodies(operator_client, unchanged):
@@ -173,6 +222,7 @@ def test_tag_filters_take_any_key_literally(viewer_client, operator_client, key)
     ("query", "path"),
     [
         ("?status=RUNNING", "status"),
+        ("?status=queued", "status"),
         ("?tag=novalue", "tag"),
         ("?tag==x", "tag"),
         ("?limit=abc", "limit"),
@@ -259,9 +309,17 @@ def test_detail_shows_steps_and_every_gate_of_a_queued_run(viewer_client, operat
     assert body["steps"][1]["pool"] is None
     gates = {g["rule"]: g for g in body["queue"]["gates"]}
     assert set(gates) == {"max_concurrent_runs", "tag", "pool"}
-    assert (gates["tag"]["subject"], gates["tag"]["count"], gates["tag"]["limit"]) == ("database", 1, 1)
+    assert (gates["tag"]["subject"], gates["tag"]["count"], gates["tag"]["limit"]) == (
+        "database",
+        1,
+        1,
+    )
     assert gates["tag"]["holders"] == [first["run_id"]]
-    assert (gates["pool"]["subject"], gates["pool"]["count"], gates["pool"]["limit"]) == ("redshift", 1, 1)
+    assert (gates["pool"]["subject"], gates["pool"]["count"], gates["pool"]["limit"]) == (
+        "redshift",
+        1,
+        1,
+    )
     assert not any(g["passed"] for g in gates.values())
     assert body["wait_reason"] == "max_concurrent_runs: 1 of 1 runs in progress"
     assert body["wait_history"][0]["message"] == body["wait_reason"]
@@ -426,7 +484,11 @@ def test_free_slots_releases_a_runs_claims_and_is_audited(admin_client, operator
     assert response.json() == {"freed": 2}
     assert not PoolClaim.objects.exists()
     entry = AuditEntry.objects.get()
-    assert (entry.action, entry.target, entry.actor) == ("pool.free_slots", run.run_id, "admin-user")
+    assert (entry.action, entry.target, entry.actor) == (
+        "pool.free_slots",
+        run.run_id,
+        "admin-user",
+    )
     assert sorted(entry.old_value) == ["api:fetch_customers", "api:fetch_invoices"]
 
 
@@ -446,14 +508,21 @@ def test_free_slots_of_one_step_leaves_the_others(admin_client, operator_client)
 
 @pytest.mark.parametrize(
     ("body", "words"),
-    [({"step_key": "no_such_step"}, "has no step 'no_such_step'"), ({"step_key": 3}, "expected a string")],
+    [
+        ({"step_key": "no_such_step"}, "has no step 'no_such_step'"),
+        ({"step_key": 3}, "expected a string"),
+    ],
 )
-def test_free_slots_refuses_a_step_the_run_does_not_have(admin_client, operator_client, body, words):
+def test_free_slots_refuses_a_step_the_run_does_not_have(
+    admin_client, operator_client, body, words
+):
     run = Run.objects.get(run_id=submit(operator_client, "api_ingest")["run_id"])
     claim(run, "fetch_customers", "api")
     check = snapshot()
 
-    errors = errors_of(admin_client.post(f"/api/runs/{run.run_id}/free_slots/", body, format="json"))
+    errors = errors_of(
+        admin_client.post(f"/api/runs/{run.run_id}/free_slots/", body, format="json")
+    )
 
     assert errors[0][0] == "step_key"
     assert words in errors[0][1]

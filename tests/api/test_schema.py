@@ -54,7 +54,9 @@ def test_every_operation_has_a_unique_id_and_documents_errors(schema):
             if method in ("put", "post", "patch") and path != "/api/token/":
                 assert "400" in operation["responses"], (method, path)
             # Setting a pool's limit creates its row: only run lookups and pool reads 404.
-            if path.startswith("/api/runs/{") or (path == "/api/pools/{key}/" and method in ("get", "delete")):
+            if path.startswith("/api/runs/{") or (
+                path == "/api/pools/{key}/" and method in ("get", "delete")
+            ):
                 assert "404" in operation["responses"], (method, path)
     errors = schema["components"]["schemas"]["Errors"]
     assert errors["properties"]["errors"]["items"] == {"$ref": "#/components/schemas/Error"}
@@ -159,14 +161,26 @@ def test_write_and_error_answers_match_the_schema(schema, operator_client, admin
             "post",
         ),
         (operator_client.get("/api/runs/nope/"), "/api/runs/{run_id}/", "get"),
-        (admin_client.put("/api/pools/api/", {"limit": 2}, format="json"), "/api/pools/{key}/", "put"),
-        (admin_client.post("/api/pools/", {"key": "a", "limit": 2}, format="json"), "/api/pools/", "post"),
+        (
+            admin_client.put("/api/pools/api/", {"limit": 2}, format="json"),
+            "/api/pools/{key}/",
+            "put",
+        ),
+        (
+            admin_client.post("/api/pools/", {"key": "a", "limit": 2}, format="json"),
+            "/api/pools/",
+            "post",
+        ),
         (
             admin_client.put("/api/config/?dry_run=1", {"yaml": "run_queue: {}\n"}, format="json"),
             "/api/config/",
             "put",
         ),
-        (admin_client.put("/api/config/", {"yaml": "run_queue: 1\n"}, format="json"), "/api/config/", "put"),
+        (
+            admin_client.put("/api/config/", {"yaml": "run_queue: 1\n"}, format="json"),
+            "/api/config/",
+            "put",
+        ),
         (admin_client.post("/api/token/"), "/api/token/", "post"),
     ]
     for response, path, method in writes:

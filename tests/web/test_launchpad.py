@@ -131,3 +131,10 @@ def test_tag_values_typed_by_the_user_are_escaped(as_operator):
         as_operator.post(LAUNCHPAD, launch_data(tag_key=[XSS], tag_value=[XSS], add_row="1"))
     )
     assert XSS not in page and "&lt;script&gt;" in page
+
+
+def test_a_history_restore_gets_the_whole_page(as_viewer):
+    response = as_viewer.get(
+        LAUNCHPAD, {"job": "quick"}, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
+    )
+    assert "<html" in html(response) and 'id="launch-editor"' in html(response)

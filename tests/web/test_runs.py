@@ -231,3 +231,9 @@ def test_tags_and_job_names_are_escaped_in_the_table(as_viewer, submit):
     page = html(as_viewer.get(RUNS + "?tab=queued"))
     assert XSS not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_an_absurd_page_number_is_ignored(as_viewer, submit):
+    run = submit("quick")
+    response = as_viewer.get(RUNS, {"tab": "queued", "page": str(10**20)})
+    assert response.status_code == 200 and run.run_id in html(response)

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
-from queueing.engine.config import to_instance_yaml
+from queueing.engine.config import to_instance_dict, to_instance_yaml
 from queueing.errors import InvalidInput
 from queueing.services import config
 
@@ -11,25 +12,34 @@ from ._base import QueueCommand
 MAX_BYTES = 1024 * 1024
 
 
+def action_parser(sub, name: str):
+    """A sub-command that also takes `--json` after it (`instance show --json`)."""
+    parser = sub.add_parser(name)
+    # SUPPRESS: when absent here, a `--json` given before the action still counts.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    return parser
+
+
 class Command(QueueCommand):
-    help = "The deployment configuration: check PATH, load PATH, show."
+    help = "The deployment configuration: check PATH, load PATH [--dry-run], show."
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
         sub = parser.add_subparsers(dest="action", required=True)
-        check = sub.add_parser("check")
+        check = action_parser(sub, "check")
         check.add_argument("path")
-        load = sub.add_parser("load")
+        load = action_parser(sub, "load")
         load.add_argument("path")
         load.add_argument("--dry-run", action="store_true")
-        sub.add_parser("show")
+        action_parser(sub, "show")
 
     def _read(self, path: str) -> str:
         p = Path(path)
         try:
-            if p.stat().st_size > MAX_BYTES:
-                raise InvalidInput.one(path, f"file is larger than 1 MB ({p.stat().st_size} bytes)")
-            return p.read_text()
+            size = p.stat().st_size
+            if size > MAX_BYTES:
+                raise InvalidInput.one(path, f"file is larger than 1 MB ({size} bytes)")
+            return p.read_text(encoding="utf-8")
         except OSError as exc:
             raise InvalidInput.one(path, f"cannot read: {exc.strerror}") from None
         except UnicodeDecodeError:
@@ -38,22 +48,43 @@ class Command(QueueCommand):
     def handle(self, *args, **options):
         action = options["action"]
         if action == "show":
-            self.stdout.write(to_instance_yaml(config.current_config()), ending="")
+            current = config.current_config()
+            if options.get("json"):
+                self.emit(options, to_instance_dict(current), "")
+            else:
+                # Exactly the YAML `instance load` accepts back.
+                self.stdout.write(to_instance_yaml(current), ending="")
             return
-        text = self._read(options["path"])
+        path = options["path"]
+        text = self._read(path)
         if action == "check":
             result = config.check_yaml(text)
             if result.config is None:
                 raise InvalidInput(result.errors)
             self._report(result)
-            self.stdout.write(f"{options['path']}: valid")
+            self.emit(
+                options, {"path": path, "valid": True, **self._notes(result)}, f"{path}: valid"
+            )
             return
-        result, diff = config.load_yaml(text, actor="cli", dry_run=options["dry_run"])
+        dry_run = options["dry_run"]
+        result, diff = config.load_yaml(text, actor="cli", dry_run=dry_run)
         self._report(result)
-        for key, (old, new) in diff.items():
-            self.stdout.write(f"  {key}: {old!r} -> {new!r}")
-        verb = "would change" if options["dry_run"] else "loaded;"
-        self.stdout.write(f"{options['path']}: {verb} {len(diff)} setting(s) changed")
+        lines = [f"  {key}: {old!r} -> {new!r}" for key, (old, new) in diff.items()]
+        verb = "would change" if dry_run else "loaded;"
+        lines.append(f"{path}: {verb} {len(diff)} setting(s) changed")
+        data = {
+            "path": path,
+            "dry_run": dry_run,
+            "changes": {k: {"old": old, "new": new} for k, (old, new) in diff.items()},
+            **self._notes(result),
+        }
+        self.emit(options, data, "\n".join(lines))
+
+    def _notes(self, result) -> dict:
+        return {
+            "ignored_sections": list(result.ignored_sections),
+            "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
+        }
 
     def _report(self, result) -> None:
         for section in result.ignored_sections:

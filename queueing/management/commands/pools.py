@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import argparse
+
+from queueing.errors import InvalidInput
 from queueing.models import Pool
 from queueing.services import pools, runs
 
 from ._base import QueueCommand
+
+
+def action_parser(sub, name: str):
+    """A sub-command that also takes `--json` after it (`pools list --json`)."""
+    parser = sub.add_parser(name)
+    # SUPPRESS: when absent here, a `--json` given before the action still counts.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    return parser
 
 
 class Command(QueueCommand):
@@ -12,13 +23,13 @@ class Command(QueueCommand):
     def add_arguments(self, parser):
         super().add_arguments(parser)
         sub = parser.add_subparsers(dest="action", required=True)
-        sub.add_parser("list")
-        set_ = sub.add_parser("set")
+        action_parser(sub, "list")
+        set_ = action_parser(sub, "set")
         set_.add_argument("key")
         set_.add_argument("limit")
-        delete = sub.add_parser("delete")
+        delete = action_parser(sub, "delete")
         delete.add_argument("key")
-        free = sub.add_parser("free")
+        free = action_parser(sub, "free")
         free.add_argument("--run", required=True)
         free.add_argument("--step")
 
@@ -32,7 +43,10 @@ class Command(QueueCommand):
             self.emit(options, {"deleted": options["key"]}, f"deleted {options['key']}")
         elif action == "free":
             run = runs.get_run(options["run"])
-            freed = pools.free_run(run, step_key=options["step"], actor="cli")
+            step = options["step"]
+            if step is not None and not run.steps.filter(step_key=step).exists():
+                raise InvalidInput.one("--step", f"run {run.run_id} has no step {step!r}")
+            freed = pools.free_run(run, step_key=step, actor="cli")
             self.emit(options, {"freed": freed}, f"freed {freed} slot(s) or waiting entries")
         else:
             usage = pools.pool_usage()
