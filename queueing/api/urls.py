@@ -2,9 +2,12 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 
+from .. import views_troubleshooting
 from . import views
 
 urlpatterns = [
+    path("doctor/", views_troubleshooting.DoctorView.as_view(), name="api-doctor"),
+    path("simulate/", views_troubleshooting.SimulateView.as_view(), name="api-simulate"),
     # Like every other endpoint, the schema is for logged-in users only.
     path(
         "schema/",

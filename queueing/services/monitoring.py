@@ -14,7 +14,7 @@ from django.utils import timezone
 from ..engine import monitoring as engine
 from ..engine.types import FINISHED_STATUSES, RunStatus
 from ..models import DaemonHeartbeat, PoolClaim, Run, RunEvent, Step
-from . import heartbeats, pools, runs
+from . import heartbeats, pools, retention, runs
 from .config import current_config
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def tick(force: bool = True, now: datetime | None = None) -> MonitoringResult:
         row.save(update_fields=["last_tick_started"])
     try:
         actions = _run(config, now)
+        retention.prune(config, now)
     except Exception as exc:
         log.exception("run monitoring tick failed")
         heartbeats.beat_error(DaemonHeartbeat.Daemon.RUN_MONITORING, exc, tick_started=now)

@@ -152,7 +152,10 @@ def terminate(run_id: str, actor: str, force: bool = False) -> Run:
             [run_id], RunStatus.QUEUED, RunStatus.CANCELED, f"terminated by {actor} while queued"
         )
     elif force and status in ACTIVE_STATUSES:
-        transition([run_id], status, RunStatus.CANCELED, f"force-terminated by {actor}")
+        # Through CANCELING, as the transition table requires, in one go.
+        if status != RunStatus.CANCELING:
+            transition([run_id], status, RunStatus.CANCELING, f"force-terminated by {actor}")
+        transition([run_id], RunStatus.CANCELING, RunStatus.CANCELED, f"force-terminated by {actor}")
         Step.objects.filter(run=run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
             status=Step.Status.CANCELED, ended_at=timezone.now()
         )

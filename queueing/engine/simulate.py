@@ -1,0 +1,255 @@
+"""What-if: what the next tick would launch under a proposed change of limits.
+
+SEMANTICS 7, tooling item 2. The prediction and the tick call the same `decide`, on the
+snapshot the tick itself would build: before it evaluates, a tick gives the pools named
+by queued runs their default limit (Q3), and a configuration change first moves every
+pool that follows the default (Q7). `next_tick_snapshot` replays exactly those steps, so
+"no change" predicts the next real tick, launch for launch.
+
+A change never interrupts anything: runs already in progress above a lowered limit keep
+running and are reported in `Simulation.over_limit`; nothing new launches past the limit.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from .run_queue import decide
+from .tags import HOLDERS_CAP, TagCounter
+from .types import PoolState, QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
+
+
+@dataclass(frozen=True)
+class PoolRow:
+    """A stored pool limit; `follows_default` rows change with `default_limit`."""
+
+    key: str
+    limit: int
+    follows_default: bool = False
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    """Step entries of one pool: holding a slot (`holders`, one run id per slot) or waiting."""
+
+    pending: int = 0
+    holders: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """Everything the next tick reads, as stored now (before it applies pool defaults)."""
+
+    settings: QueueSettings
+    default_pool_limit: int | None
+    queued: Sequence[RunInfo]
+    active: Sequence[RunInfo]
+    pool_rows: Mapping[str, PoolRow]
+    # Keyed by pool, including pools that have entries but no row.
+    pool_usage: Mapping[str, PoolUsage]
+    now: float
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A change to simulate. Unset fields keep the current value.
+
+    `pool_limits` sets explicit limits; a value of None removes the pool's limit (its row),
+    after which the tick may give it the default again, as `pools.delete_pool` would.
+    """
+
+    settings: QueueSettings | None = None
+    change_default_pool_limit: bool = False
+    default_pool_limit: int | None = None
+    pool_limits: Mapping[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class OverLimit:
+    """A limit that in-progress runs (or their steps) already exceed under the proposal."""
+
+    rule: str  # "max_concurrent_runs" | "tag" | "pool"
+    subject: str
+    count: int
+    limit: int
+    holders: tuple[str, ...] = ()  # run ids, capped at HOLDERS_CAP
+
+
+@dataclass(frozen=True)
+class Bottleneck:
+    """A rule and how many queued runs it holds back now and under the proposal."""
+
+    rule: str
+    subject: str
+    waiting_now: int
+    waiting_after: int
+
+
+@dataclass(frozen=True)
+class Simulation:
+    current: TickDecision
+    proposed: TickDecision
+    over_limit: tuple[OverLimit, ...] = ()
+    bottlenecks: tuple[Bottleneck, ...] = ()
+
+    @property
+    def launch(self) -> tuple[str, ...]:
+        """Run ids the next tick launches under the proposal, in queue order."""
+        return self.proposed.launch
+
+    @property
+    def newly_launched(self) -> tuple[str, ...]:
+        current = set(self.current.launch)
+        return tuple(r for r in self.proposed.launch if r not in current)
+
+    @property
+    def no_longer_launched(self) -> tuple[str, ...]:
+        proposed = set(self.proposed.launch)
+        return tuple(r for r in self.current.launch if r not in proposed)
+
+
+def demanded_pools(runs: Iterable[RunInfo]) -> set[str]:
+    """Pools named anywhere in the plans of `runs` (what the tick initialises defaults for)."""
+    keys: set[str] = set()
+    for run in runs:
+        if run.pool_summary is not None:
+            keys |= run.pool_summary.all_pools
+    return keys
+
+
+def _rows_after(state: QueueState, proposal: Proposal) -> tuple[dict[str, PoolRow], int | None]:
+    rows = dict(state.pool_rows)
+    default = state.default_pool_limit
+    if proposal.change_default_pool_limit and proposal.default_pool_limit != default:
+        # services.config: a new default moves every row that follows it (Q7).
+        default = proposal.default_pool_limit
+        for key, row in list(rows.items()):
+            if row.follows_default:
+                if default is None:
+                    del rows[key]
+                else:
+                    rows[key] = replace(row, limit=default)
+    for key, limit in proposal.pool_limits.items():
+        if limit is None:
+            rows.pop(key, None)
+        else:
+            rows[key] = PoolRow(key, limit, follows_default=False)
+    return rows, default
+
+
+def _rows_at_tick(
+    rows: Mapping[str, PoolRow], default: int | None, demanded: Iterable[str]
+) -> dict[str, PoolRow]:
+    """services.pools.ensure_default_pools, as the tick calls it (only with a default)."""
+    result = dict(rows)
+    if default is None:
+        return result
+    for key in demanded:
+        row = result.get(key)
+        if row is None:
+            result[key] = PoolRow(key, default, follows_default=True)
+        elif row.follows_default and row.limit != default:
+            result[key] = replace(row, limit=default)
+    return result
+
+
+def next_tick_snapshot(state: QueueState, proposal: Proposal | None = None) -> QueueSnapshot:
+    """The snapshot the next tick evaluates, after `proposal` (if any) has been applied."""
+    proposal = proposal or Proposal()
+    rows, default = _rows_after(state, proposal)
+    rows = _rows_at_tick(rows, default, demanded_pools(state.queued))
+    pools = {
+        key: PoolState(
+            key=key,
+            limit=row.limit,
+            pending=state.pool_usage.get(key, PoolUsage()).pending,
+            holders=state.pool_usage.get(key, PoolUsage()).holders,
+        )
+        for key, row in rows.items()
+    }
+    return QueueSnapshot(
+        settings=proposal.settings or state.settings,
+        queued=state.queued,
+        active=state.active,
+        pools=pools,
+        now=state.now,
+    )
+
+
+def simulate(state: QueueState, proposal: Proposal) -> Simulation:
+    """Decide the next tick with and without `proposal` and compare the two.
+
+    Raises ValueError when the proposed `max_concurrent_runs` is below -1 (as `decide`).
+    """
+    current = decide(next_tick_snapshot(state))
+    after = next_tick_snapshot(state, proposal)
+    proposed = decide(after)
+    return Simulation(
+        current=current,
+        proposed=proposed,
+        over_limit=over_limit(after),
+        bottlenecks=bottlenecks(current, proposed),
+    )
+
+
+def over_limit(snapshot: QueueSnapshot) -> tuple[OverLimit, ...]:
+    """Limits that the in-progress runs of `snapshot` already exceed (they keep running)."""
+    found: list[OverLimit] = []
+    settings = snapshot.settings
+    active = list(snapshot.active)
+    limit = settings.max_concurrent_runs
+    if limit >= 0 and len(active) > limit:
+        found.append(
+            OverLimit(
+                "max_concurrent_runs",
+                "max_concurrent_runs",
+                len(active),
+                limit,
+                tuple(r.run_id for r in active[:HOLDERS_CAP]),
+            )
+        )
+    tags = TagCounter(settings.tag_limits, unit="run")
+    for run in active:
+        tags.add(run.run_id, run.tags)
+    seen: set[tuple[str, int]] = set()
+    for run in active:
+        for gate in tags.check(run.tags):
+            if gate.count > gate.limit and (gate.subject, gate.limit) not in seen:
+                seen.add((gate.subject, gate.limit))
+                found.append(OverLimit("tag", gate.subject, gate.count, gate.limit, gate.holders))
+    for key, pool in sorted(snapshot.pools.items()):
+        # Slots are claimed step by step inside runs; the queue's buffer does not apply.
+        if len(pool.holders) > pool.limit:
+            found.append(
+                OverLimit(
+                    "pool",
+                    key,
+                    len(pool.holders),
+                    pool.limit,
+                    tuple(dict.fromkeys(pool.holders))[:HOLDERS_CAP],
+                )
+            )
+    return tuple(found)
+
+
+def blocking_counts(decision: TickDecision) -> Counter[tuple[str, str]]:
+    """How many queued runs each (rule, subject) holds back."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for verdict in decision.verdicts.values():
+        if isinstance(verdict, Wait):
+            counts[(verdict.blocking.rule, verdict.blocking.subject)] += 1
+    return counts
+
+
+def bottlenecks(current: TickDecision, proposed: TickDecision) -> tuple[Bottleneck, ...]:
+    """Every rule that holds runs back before or after, most runs held after first."""
+    now, after = blocking_counts(current), blocking_counts(proposed)
+    keys = set(now) | set(after)
+    rows = [
+        Bottleneck(rule, subject, now[(rule, subject)], after[(rule, subject)])
+        for rule, subject in keys
+    ]
+    rows.sort(key=lambda b: (-b.waiting_after, -b.waiting_now, b.rule, b.subject))
+    return tuple(rows)

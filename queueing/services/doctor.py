@@ -1,0 +1,289 @@
+"""The queue doctor's shell: gather the facts (database, broker, code locations), ask the engine.
+
+Reads only, except `release_slots`. Every outside dependency that can fail (the broker, the
+code locations, the next-tick evaluation) becomes a fact or a finding, never an exception:
+the doctor is what people open when things are broken.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Max
+from django.utils import timezone
+
+from ..engine import doctor as engine
+from ..engine.config import parse_instance_dict
+from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
+from ..errors import Conflict
+from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
+from . import heartbeats, pools, runs
+from . import simulate as simulate_service
+from .config import config_from_row, settings_row
+
+# Waits of runs launched in this window feed the "median wait" of each priority.
+WAIT_HISTORY_WINDOW = timedelta(hours=24)
+WAIT_HISTORY_RUNS = 2000
+INSPECT_TIMEOUT = 1.0
+
+
+def _epoch(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
+
+
+def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> engine.WorkerFacts:
+    """Which workers consume which queues, asked over the broker of `app` (default: the
+    project's Celery app).
+
+    Asked from a daemon thread: a broker client that keeps retrying costs at most
+    `timeout` + 2 s and never keeps the process alive at exit.
+    """
+    if app is None:
+        from concurrency_ui.celery import app
+
+    answer: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            answer["replies"] = app.control.inspect(timeout=timeout).active_queues() or {}
+        except Exception as exc:  # any broker or transport failure is a finding
+            answer["error"] = f"{type(exc).__name__}: {exc}"
+
+    thread = threading.Thread(target=ask, name="doctor-inspect", daemon=True)
+    thread.start()
+    thread.join(timeout + 2)
+    if "error" in answer:
+        return engine.WorkerFacts(error=f"the broker is unreachable: {answer['error']}")
+    if "replies" not in answer:
+        return engine.WorkerFacts(error=f"the broker did not answer within {timeout + 2:g} s")
+    return engine.WorkerFacts(
+        {
+            name: tuple(sorted(q.get("name", "") for q in queues or ()))
+            for name, queues in answer["replies"].items()
+        }
+    )
+
+
+def _daemons(config) -> list[engine.DaemonFact]:
+    intervals = {
+        DaemonHeartbeat.Daemon.RUN_QUEUE: config.dequeue_interval_seconds,
+        DaemonHeartbeat.Daemon.RUN_MONITORING: config.monitoring.poll_interval_seconds,
+    }
+    facts = []
+    for row in DaemonHeartbeat.objects.filter(daemon__in=list(intervals)):
+        daemon = DaemonHeartbeat.Daemon(row.daemon)
+        facts.append(
+            engine.DaemonFact(
+                daemon=daemon.value,
+                label=str(daemon.label),
+                interval_seconds=float(intervals[daemon]),
+                last_heartbeat=_epoch(row.last_heartbeat),
+                instance_id=row.instance_id,
+                host=row.host,
+                pid=row.pid,
+                errors=tuple(e.get("message", "") for e in row.errors or ()),
+            )
+        )
+    return facts
+
+
+def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
+    """(tag keys jobs put on their runs, tag keys only found on ops)."""
+    from ..locations import get_workspace
+
+    run_keys: set[str] = set()
+    op_keys: set[str] = set()
+    try:
+        for location in get_workspace().locations:
+            if location.error:
+                continue
+            for job in location.defs.jobs:
+                run_keys |= set(job.tags)
+                for step in job.plan().steps:
+                    op_keys |= set(step.tags)
+    except Exception:  # a broken code location must not break the doctor
+        pass
+    return frozenset(run_keys), frozenset(op_keys - run_keys)
+
+
+def _queued(now: datetime) -> list[engine.QueuedRun]:
+    open_waits = {
+        run_id: (rule, started)
+        for run_id, rule, started in RunWait.objects.filter(
+            ended_at__isnull=True, run__status=RunStatus.QUEUED
+        ).values_list("run__run_id", "rule", "started_at")
+    }
+    queued = []
+    for run_id, job, priority, tags, summary, enqueued, created, rule, reason in (
+        Run.objects.queued()
+        .in_queue_order()
+        .values_list(
+            "run_id",
+            "job_name",
+            "priority",
+            "tags",
+            "pool_summary",
+            "enqueued_at",
+            "created_at",
+            "wait_rule",
+            "wait_reason",
+        )
+    ):
+        wait = open_waits.get(run_id)
+        queued.append(
+            engine.QueuedRun(
+                run_id=run_id,
+                job_name=job,
+                priority=priority,
+                tags=tags or {},
+                pools=frozenset((summary or {}).get("all_pools", ())),
+                enqueued_at=(enqueued or created).timestamp(),
+                wait_rule=rule,
+                wait_reason=reason,
+                waiting_since=_epoch(wait[1]) if wait and wait[0] == rule else None,
+            )
+        )
+    return queued
+
+
+def _launch_waits(now: datetime) -> dict[int, list[float]]:
+    waits: dict[int, list[float]] = defaultdict(list)
+    rows = (
+        Run.objects.filter(launched_at__gte=now - WAIT_HISTORY_WINDOW, enqueued_at__isnull=False)
+        .order_by("-launched_at")
+        .values_list("priority", "enqueued_at", "launched_at")[:WAIT_HISTORY_RUNS]
+    )
+    for priority, enqueued, launched in rows:
+        waits[priority].append(max(0.0, (launched - enqueued).total_seconds()))
+    return waits
+
+
+def gather(now: datetime | None = None, celery_app: Any = None) -> engine.DoctorFacts:
+    """Every fact the checks need; `celery_app` replaces the project's Celery app."""
+    now = now or timezone.now()
+    row = settings_row()
+    config = config_from_row(row)
+    warnings = parse_instance_dict(row.document or {}, env=os.environ).warnings
+    active = [
+        engine.ActiveRun(
+            run_id=r[0],
+            job_name=r[1],
+            status=RunStatus(r[2]),
+            launched_at=_epoch(r[3]),
+            started_at=_epoch(r[4]),
+            heartbeat_at=_epoch(r[5]),
+            canceling_at=_epoch(r[6]),
+            tags=r[7] or {},
+        )
+        for r in Run.objects.filter(status__in=list(ACTIVE_STATUSES))
+        .order_by("id")
+        .values_list(
+            "run_id",
+            "job_name",
+            "status",
+            "launched_at",
+            "started_at",
+            "heartbeat_at",
+            "canceling_at",
+            "tags",
+        )
+    ]
+    claims = [
+        engine.SlotClaim(
+            pool_key=c[0],
+            run_id=c[1],
+            step_key=c[2],
+            claimed=c[3] is not None,
+            run_status=RunStatus(c[4]),
+            ended_at=_epoch(c[5]),
+            heartbeat_at=_epoch(c[6]),
+        )
+        for c in PoolClaim.objects.order_by("id").values_list(
+            "pool_key",
+            "run__run_id",
+            "step_key",
+            "claimed_at",
+            "run__status",
+            "run__ended_at",
+            "run__heartbeat_at",
+        )
+    ]
+    usage = pools.pool_usage()
+    pool_facts = {
+        key: engine.PoolFact(
+            key=key,
+            limit=limit,
+            follows_default=follows,
+            held=usage.get(key, {}).get("held", 0),
+            waiting=usage.get(key, {}).get("waiting", 0),
+        )
+        for key, limit, follows in Pool.objects.values_list("key", "limit", "from_default")
+    }
+    try:
+        next_tick = simulate_service.next_tick(now)
+    except ValueError:
+        next_tick = None
+    job_keys, op_keys = _job_tag_keys()
+    last_launch = Run.objects.aggregate(last=Max("launched_at"))["last"]
+    return engine.DoctorFacts(
+        now=now.timestamp(),
+        config=config,
+        instance_id=heartbeats.instance_id(),
+        daemons=_daemons(config),
+        workers=celery_queues(celery_app),
+        active=active,
+        claims=claims,
+        pools=pool_facts,
+        queued=_queued(now),
+        launch_waits=_launch_waits(now),
+        last_launch_at=_epoch(last_launch),
+        next_tick=next_tick,
+        config_warnings=warnings,
+        job_tag_keys=job_keys,
+        op_tag_keys=op_keys,
+    )
+
+
+def diagnose(now: datetime | None = None, celery_app: Any = None) -> list[engine.Finding]:
+    """One finding per check (`engine.doctor.CHECKS`), in that order."""
+    return engine.diagnose(gather(now, celery_app))
+
+
+def finding_to_dict(finding: engine.Finding) -> dict[str, Any]:
+    return {
+        "check": finding.check,
+        "status": finding.status,
+        "title": finding.title,
+        "evidence": list(finding.evidence),
+        "fix": finding.fix,
+        "actions": [
+            {"kind": a.kind, "run_id": a.run_id, "label": a.label} for a in finding.actions
+        ],
+    }
+
+
+def report(findings: list[engine.Finding]) -> dict[str, Any]:
+    """The JSON of `manage.py doctor --json` and `/api/doctor/`."""
+    return {
+        "status": engine.worst(findings),
+        "problems": sum(1 for f in findings if f.status == "problem"),
+        "warnings": sum(1 for f in findings if f.status == "warning"),
+        "findings": [finding_to_dict(f) for f in findings],
+    }
+
+
+def release_slots(run_id: str, actor: str) -> int:
+    """Free every pool entry of a run that is no longer in progress; audited.
+
+    Refuses (Conflict) for a run in progress: its executor may still be using the slots.
+    """
+    run = runs.get_run(run_id)
+    if RunStatus(run.status) in IN_PROGRESS_STATUSES:
+        raise Conflict(
+            f"run {run_id} is {run.status}: terminate it first (force frees its slots too)"
+        )
+    return pools.free_run(run, actor=actor)

@@ -1,0 +1,173 @@
+"""What-if: read the queue as the next tick will, and ask the engine about a proposed change.
+
+Nothing here writes: the proposal is validated with the same rules as a real edit (setting
+by setting, a whole `dagster.yaml`, or pool limits) and only simulated.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from ..engine import config as engine_config
+from ..engine import simulate as engine
+from ..engine.config import InstanceConfig, InvalidSetting
+from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
+from ..errors import InvalidInput
+from ..models import Pool, PoolClaim, Run
+from . import pools
+from .config import current_config
+from .run_queue import RUN_FIELDS, _run_info
+
+
+def queue_state(
+    config: InstanceConfig | None = None, now: datetime | None = None
+) -> engine.QueueState:
+    """The queue, active runs, pool rows and pool entries as stored now (four queries)."""
+    config = config or current_config()
+    queued = [_run_info(r) for r in Run.objects.queued().in_queue_order().values_list(*RUN_FIELDS)]
+    active = [
+        _run_info(r)
+        for r in Run.objects.filter(status__in=list(ACTIVE_STATUSES)).values_list(*RUN_FIELDS)
+    ]
+    rows = {
+        key: engine.PoolRow(key, limit, follows)
+        for key, limit, follows in Pool.objects.values_list("key", "limit", "from_default")
+    }
+    pending: dict[str, int] = defaultdict(int)
+    holders: dict[str, list[str]] = defaultdict(list)
+    for key, run_id, claimed_at in PoolClaim.objects.values_list(
+        "pool_key", "run__run_id", "claimed_at"
+    ):
+        pending[key] += 1
+        if claimed_at is not None:
+            holders[key].append(run_id)
+    usage = {key: engine.PoolUsage(pending[key], tuple(holders[key])) for key in pending}
+    return engine.QueueState(
+        settings=config.queue,
+        default_pool_limit=config.default_pool_limit,
+        queued=queued,
+        active=active,
+        pool_rows=rows,
+        pool_usage=usage,
+        now=time.time() if now is None else now.timestamp(),
+    )
+
+
+def next_tick(now: datetime | None = None) -> TickDecision:
+    """What the next tick will launch if nothing changes before it."""
+    from ..engine.run_queue import decide
+
+    return decide(engine.next_tick_snapshot(queue_state(now=now)))
+
+
+def proposed_config(
+    settings: Mapping[str, Any] | None = None, yaml_text: str | None = None
+) -> InstanceConfig:
+    """The configuration a change would produce, validated like a real edit (InvalidInput)."""
+    if yaml_text is not None:
+        result = engine_config.parse_instance_yaml(yaml_text, env=os.environ)
+        if result.config is None:
+            raise InvalidInput(result.errors)
+        config = result.config
+    else:
+        config = current_config()
+    if settings:
+        if not isinstance(settings, Mapping):
+            raise InvalidInput.one("settings", "expected an object of setting name: value")
+        errors = []
+        for name, value in settings.items():
+            try:
+                config = engine_config.apply_setting(config, name, value)
+            except InvalidSetting as exc:
+                errors.append(exc.error)
+        if errors:
+            raise InvalidInput(errors)
+        cross = engine_config.check_config(config)
+        if cross:
+            raise InvalidInput(cross)
+    return config
+
+
+def simulate(
+    settings: Mapping[str, Any] | None = None,
+    yaml_text: str | None = None,
+    pool_limits: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> engine.Simulation:
+    """Predict the next tick under a change: settings by name (as the configuration API
+    names them, e.g. `{"max_concurrent_runs": 3}`), a whole `dagster.yaml`, and/or pool
+    limits (`{"api": 2}`; null removes a pool's limit). Raises InvalidInput, like the edit."""
+    current = current_config()
+    changed = yaml_text is not None or bool(settings)
+    config = proposed_config(settings, yaml_text) if changed else current
+    limits: dict[str, int | None] = {}
+    if pool_limits:
+        if not isinstance(pool_limits, Mapping):
+            raise InvalidInput.one("pools", "expected an object of pool key: limit")
+        for key, limit in pool_limits.items():
+            key = pools.validate_key(key)
+            limits[key] = None if limit is None else pools.parse_limit(limit, f"pools.{key}")
+    proposal = engine.Proposal(
+        settings=config.queue,
+        change_default_pool_limit=config.default_pool_limit != current.default_pool_limit,
+        default_pool_limit=config.default_pool_limit,
+        pool_limits=limits,
+    )
+    return engine.simulate(queue_state(current, now), proposal)
+
+
+WAITING_SHOWN = 200
+
+
+def _gate_dict(gate: Gate) -> dict[str, Any]:
+    return {
+        "rule": gate.rule,
+        "subject": gate.subject,
+        "count": gate.count,
+        "limit": gate.limit,
+        "passed": gate.passed,
+        "message": gate.message,
+    }
+
+
+def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
+    """JSON for the API and the page: launches now and after, and what the change costs."""
+    proposed = simulation.proposed
+    waiting_ids = [r for r in proposed.order if not isinstance(proposed.verdicts[r], Launch)]
+    # A queue of 100k runs would make an unreadable answer: the head of the queue is enough.
+    waiting = {
+        run_id: _gate_dict(proposed.verdicts[run_id].blocking)  # type: ignore[union-attr]
+        for run_id in waiting_ids[:WAITING_SHOWN]
+    }
+    return {
+        "launch_now": list(simulation.current.launch),
+        "launch": list(simulation.launch),
+        "newly_launched": list(simulation.newly_launched),
+        "no_longer_launched": list(simulation.no_longer_launched),
+        "waiting": waiting,
+        "waiting_total": len(waiting_ids),
+        "over_limit": [
+            {
+                "rule": o.rule,
+                "subject": o.subject,
+                "count": o.count,
+                "limit": o.limit,
+                "holders": list(o.holders),
+            }
+            for o in simulation.over_limit
+        ],
+        "bottlenecks": [
+            {
+                "rule": b.rule,
+                "subject": b.subject,
+                "waiting_now": b.waiting_now,
+                "waiting_after": b.waiting_after,
+            }
+            for b in simulation.bottlenecks
+        ],
+    }

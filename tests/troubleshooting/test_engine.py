@@ -1,0 +1,71 @@
+"""Pure parts of the simulator and the doctor (no database)."""
+
+from __future__ import annotations
+
+from queueing.engine.config import InstanceConfig
+from queueing.engine.doctor import DoctorFacts, QueuedRun, diagnose, worst
+from queueing.engine.simulate import PoolRow, PoolUsage, Proposal, QueueState, simulate
+from queueing.engine.types import QueueSettings, RunInfo, RunStatus, TagLimit
+
+
+def _run(n: int, status: RunStatus = RunStatus.QUEUED, **tags: str) -> RunInfo:
+    return RunInfo(run_id=f"run-{n}", status=status, tags=tags, created_seq=n)
+
+
+def _state(queued=(), active=(), settings=None, rows=None, usage=None, default=None):
+    return QueueState(
+        settings=settings or QueueSettings(),
+        default_pool_limit=default,
+        queued=list(queued),
+        active=list(active),
+        pool_rows=rows or {},
+        pool_usage=usage or {},
+        now=1000.0,
+    )
+
+
+def test_lowering_a_tag_limit_reports_the_running_runs_above_it_and_launches_nothing_more():
+    active = [_run(i, RunStatus.STARTED, database="redshift") for i in range(3)]
+    queued = [_run(10, database="redshift"), _run(11, database="snowflake")]
+    lowered = QueueSettings(tag_limits=(TagLimit("database", 1, value="redshift"),))
+
+    result = simulate(_state(queued, active), Proposal(settings=lowered))
+
+    assert [(o.rule, o.subject, o.count, o.limit) for o in result.over_limit] == [
+        ("tag", "database=redshift", 3, 1)
+    ]
+    assert result.over_limit[0].holders == ("run-0", "run-1", "run-2")
+    assert result.current.launch == ("run-10", "run-11")
+    assert result.launch == ("run-11",)
+    assert result.no_longer_launched == ("run-10",)
+    assert [(b.subject, b.waiting_now, b.waiting_after) for b in result.bottlenecks] == [
+        ("database=redshift", 0, 1)
+    ]
+
+
+def test_a_new_default_limit_moves_only_the_pools_that_follow_it():
+    from queueing.engine.simulate import next_tick_snapshot
+
+    rows = {"a": PoolRow("a", 1, follows_default=True), "b": PoolRow("b", 1)}
+    state = _state(rows=rows, usage={"a": PoolUsage(1, ("x",))}, default=1)
+
+    snapshot = next_tick_snapshot(
+        state, Proposal(change_default_pool_limit=True, default_pool_limit=4)
+    )
+
+    assert snapshot.pools["a"].limit == 4 and snapshot.pools["a"].pending == 1
+    assert snapshot.pools["b"].limit == 1
+
+
+def test_the_worst_finding_decides_the_status():
+    facts = DoctorFacts(
+        now=1000.0,
+        config=InstanceConfig(queue=QueueSettings(max_concurrent_runs=0)),
+        instance_id="abc",
+        queued=[QueuedRun("run-1", "quick", 0, {}, frozenset(), enqueued_at=990.0)],
+    )
+
+    findings = diagnose(facts)
+
+    assert worst(findings) == "problem"
+    assert worst([f for f in findings if f.status == "ok"]) == "ok"
