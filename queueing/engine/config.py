@@ -732,6 +732,13 @@ def _lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigE
         warn("max_concurrent_runs", "0 launches nothing: the queue is frozen until it is raised")
     tags_path = sources.get("tag_limits", "tag_limits")
     for index, limit in enumerate(values["tag_limits"]):
+        if limit.limit == 0:
+            warnings.append(
+                ConfigError(
+                    f"{tags_path}[{index}].limit",
+                    "0 blocks every run carrying this tag: they stay queued until it is raised",
+                )
+            )
         if limit.key == CONCURRENCY_KEY_TAG:
             warnings.append(
                 ConfigError(
@@ -816,8 +823,10 @@ def parse_instance_yaml(text: str, env: Mapping[str, str] | None = None) -> Pars
         return _file_error(
             f"file is larger than 1 MB ({size} bytes; the limit is {MAX_FILE_BYTES})"
         )
-    loader = _Loader(text)
+    loader = None
     try:
+        # The reader checks the text for unprintable characters already when it is built.
+        loader = _Loader(text)
         data = loader.get_single_data()
     except yaml.MarkedYAMLError as exc:
         return _file_error(_yaml_message(exc))
@@ -828,7 +837,8 @@ def parse_instance_yaml(text: str, env: Mapping[str, str] | None = None) -> Pars
     except ValueError as exc:  # e.g. an integer of more than 4300 digits
         return _file_error(f"invalid YAML: {exc}")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     result = parse_instance_dict(data, env)
     if not loader.duplicates:
         return result
