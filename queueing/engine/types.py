@@ -181,7 +181,11 @@ class Gate:
     def _held_by(self) -> str:
         if not self.holders:
             return ""
-        shown = ", ".join(self.holders[:MESSAGE_HOLDERS])
+        # Run ids read as their first 8 characters, as everywhere in the dashboard.
+        shown = ", ".join(
+            h[:8] if self.unit == "run" and len(h) > 12 else h
+            for h in self.holders[:MESSAGE_HOLDERS]
+        )
         more = max(0, len(self.holders) - MESSAGE_HOLDERS) + self.more_holders
         return f", held by {shown}" + (f" +{more} more" if more > 0 else "")
 

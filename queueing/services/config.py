@@ -62,7 +62,8 @@ def load_yaml(text: str, actor: str, dry_run: bool = False) -> tuple[ParseResult
     """Replace the configuration with an imported `dagster.yaml`.
 
     Returns the parse result and the diff {setting: (old, new)}. Raises InvalidInput, and
-    changes nothing, when the file has any error.
+    changes nothing, when the file has any error. A file that gives back the stored document
+    (e.g. the output of `instance show`) changes nothing either: no save, no audit entry.
     """
     result = check_yaml(text)
     if result.config is None:
@@ -71,11 +72,17 @@ def load_yaml(text: str, actor: str, dry_run: bool = False) -> tuple[ParseResult
         row = settings_row(lock=True)
         old = config_from_row(row)
         diff = diff_flat(old, result.config)
-        if dry_run:
+        document = engine_config.to_instance_dict(result.config)
+        if dry_run or (not diff and document == row.document):
             return result, diff
-        row.document = engine_config.to_instance_dict(result.config)
+        row.document = document
+        # A setting the file writes (even to its default value) or that differs from the
+        # default came from the file.
         flat = engine_config.config_to_flat(result.config)
-        row.sources = {k: "imported" for k, v in flat.items() if DEFAULT_FLAT.get(k) != v}
+        written = {k for k, path in engine_config.config_sources(result.config).items() if path}
+        row.sources = {
+            k: "imported" for k, v in flat.items() if k in written or DEFAULT_FLAT.get(k) != v
+        }
         row.save()
         record(
             actor, "config.import", "deployment", _jsonable_diff(diff, 0), _jsonable_diff(diff, 1)

@@ -31,7 +31,10 @@ NEAR_LIMIT_SHARE = 0.8
 EXECUTION_SCAFFOLD = {
     "execution": {"config": {"multiprocess": {"max_concurrent": 4, "tag_concurrency_limits": []}}}
 }
-CELERY_WAIT_SECONDS = 1.5
+# Each broadcast waits its whole timeout, and the filesystem broker (the embedded default)
+# polls once a second: a shorter timeout misses workers that are up.
+CELERY_INSPECT_SECONDS = 1.0
+CELERY_WAIT_SECONDS = CELERY_INSPECT_SECONDS + 2
 
 
 def live_runs_exist() -> bool:
@@ -262,10 +265,9 @@ class Workers:
 def _ask_workers() -> Workers:
     from concurrency_ui.celery import app
 
-    inspect = app.control.inspect(timeout=0.6)
-    replies = inspect.ping() or {}
-    active = (inspect.active() or {}) if replies else {}
-    return Workers(replies, active)
+    # One broadcast, not a ping then `active`: a worker listing its tasks has answered.
+    active = app.control.inspect(timeout=CELERY_INSPECT_SECONDS).active() or {}
+    return Workers({name: {"ok": "pong"} for name in active}, active)
 
 
 def celery_workers(wait: float = CELERY_WAIT_SECONDS) -> Workers:
