@@ -34,5 +34,16 @@ bench-quick: migrate
 bench: migrate
 	$(BIN)/python bench/run.py
 
+# The full soak (2,000 runs through 4 workers) and a 5-minute race of two beats and a
+# tick loop, on PostgreSQL and Redis; CI runs both in reduced size. Prints the figures.
+SOAK_RUNS ?= 2000
+SOAK_SECONDS ?= 300
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+SOAK_BROKER_URL ?= redis://127.0.0.1:6379/13
+soak: $(STAMP)
+	DATABASE_URL=$(SOAK_DATABASE_URL) CELERY_BROKER_URL=$(SOAK_BROKER_URL) \
+	SOAK_RUNS=$(SOAK_RUNS) SOAK_SECONDS=$(SOAK_SECONDS) \
+	  $(BIN)/python -m pytest tests/faults/test_soak.py tests/faults/test_two_beats.py -s
+
 clean:
 	rm -rf var $(VENV)

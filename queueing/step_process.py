@@ -37,9 +37,12 @@ def main(run_id: str, step_key: str) -> int:
     from queueing.definitions import StepContext
     from queueing.locations import get_workspace
     from queueing.models import Run, RunEvent, Step
+    from queueing.services.reconnect import reconnecting as db
 
-    run = Run.objects.get(run_id=run_id)
-    step = Step.objects.get(run=run, step_key=step_key)
+    # Every database call survives a dropped connection: a step that ran for an hour must
+    # not lose its result because the database restarted meanwhile.
+    run = db(Run.objects.get, run_id=run_id)
+    step = db(Step.objects.get, run=run, step_key=step_key)
     buffer = io.StringIO()
     logger = logging.getLogger(f"concurrency_ui.step.{step_key}")
     logger.propagate = False
@@ -49,6 +52,9 @@ def main(run_id: str, step_key: str) -> int:
     logger.addHandler(handler)
 
     def report(status: str, error: str = "", output: bytes | None = None) -> None:
+        db(_report, status, error, output)
+
+    def _report(status: str, error: str, output: bytes | None) -> None:
         Step.objects.filter(pk=step.pk).update(
             status=status,
             ended_at=timezone.now(),
@@ -69,11 +75,14 @@ def main(run_id: str, step_key: str) -> int:
             raise LookupError(f"job {run.job_name!r} is no longer defined in any code location")
         _, job = found
         fn, inputs, takes_context = job.get_step_callable(step_key)
+        outputs = db(
+            list,
+            Step.objects.filter(run=run, step_key__in=[k for _, k in inputs]).values_list(
+                "step_key", "output"
+            ),
+        )
         upstream = {
-            key: pickle.loads(bytes(out)) if out is not None else None
-            for key, out in Step.objects.filter(
-                run=run, step_key__in=[k for _, k in inputs]
-            ).values_list("step_key", "output")
+            key: pickle.loads(bytes(out)) if out is not None else None for key, out in outputs
         }
         kwargs = {name: upstream.get(key) for name, key in inputs}
         args = []

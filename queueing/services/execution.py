@@ -29,6 +29,7 @@ from ..engine.types import RunStatus
 from ..models import Run, RunEvent, Step
 from . import pools, runs
 from .config import current_config
+from .reconnect import reconnecting as db
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,12 @@ def execute_run(run_id: str) -> str | None:
     """Execute one run if it is STARTING; a duplicate message for it does nothing.
 
     The STARTING → STARTED update is conditional, so two workers that receive the same
-    message (redelivery after a broker restart) cannot both execute the run.
+    message (redelivery after a broker restart) cannot both execute the run. Every database
+    call of the executor survives a dropped connection (see `reconnect`), so a database
+    restart or failover under a long run does not fail it.
     """
-    moved = runs.transition(
+    moved = db(
+        runs.transition,
         [run_id],
         RunStatus.STARTING,
         RunStatus.STARTED,
@@ -58,19 +62,20 @@ def execute_run(run_id: str) -> str | None:
     )
     if not moved:
         return None
-    run = Run.objects.get(run_id=run_id)
+    run = db(Run.objects.get, run_id=run_id)
     try:
         return Executor(run).execute()
     except Exception as exc:  # the executor itself failed: fail the run, keep the worker
         log.exception("executor failed for run %s", run_id)
-        runs.transition(
+        db(
+            runs.transition,
             [run_id],
             [RunStatus.STARTED, RunStatus.CANCELING],
             RunStatus.FAILURE,
             f"executor error: {exc}",
             failure_reason=f"executor error: {type(exc).__name__}: {exc}",
         )
-        pools.free_run(run)
+        db(pools.free_run, run)
         return RunStatus.FAILURE
 
 
@@ -81,7 +86,7 @@ class Executor:
         execution, _ = validate_run_config(run.run_config)
         self.max_concurrent = resolve_max_concurrent(execution.max_concurrent, os.cpu_count() or 1)
         self.tag_limits = execution.tag_limits
-        config = current_config()
+        config = db(current_config)
         self.step_claims = config.queue.granularity == "op"
         self.default_pool_limit = config.default_pool_limit
         self.infos = {
@@ -106,12 +111,12 @@ class Executor:
                 now = time.monotonic()
                 if now - last_beat >= HEARTBEAT_SECONDS:
                     last_beat = now
-                    runs.heartbeat(self.run.run_id)
-                    if self._cancel_requested():
+                    db(runs.heartbeat, self.run.run_id)
+                    if db(self._cancel_requested):
                         return self._cancel()
                 if self._reap():
                     try_claims = True
-                self._skip_unreachable()
+                db(self._skip_unreachable)
                 ready = self._ready()
                 if not ready and not self.running:
                     break
@@ -129,7 +134,7 @@ class Executor:
         finally:
             wakeup.close()
             # Steps that never got a slot leave the line so they do not block others.
-            pools.free_run(self.run)
+            db(pools.free_run, self.run)
         return self._finish()
 
     def _ready(self) -> list[StepInfo]:
@@ -151,12 +156,13 @@ class Executor:
                     d for d in self.deps[key] if self.done.get(d) not in (None, Step.Status.SUCCESS)
                 ]
                 if failed:
-                    self.done[key] = Step.Status.SKIPPED
                     Step.objects.filter(run=self.run, step_key=key).update(
                         status=Step.Status.SKIPPED,
                         wait_reason="",
                         error=f"not executed: upstream step {failed[0]} did not succeed",
                     )
+                    # After the write: a retried call must write it again.
+                    self.done[key] = Step.Status.SKIPPED
                     changed = True
 
     def _start(self, ready: list[StepInfo]) -> None:
@@ -168,8 +174,8 @@ class Executor:
             except ValueError as exc:
                 self._fail_step(step.key, str(exc))
                 return False
-            result = pools.try_claim(
-                self.run, step.key, step.pool, priority, self.default_pool_limit
+            result = db(
+                pools.try_claim, self.run, step.key, step.pool, priority, self.default_pool_limit
             )
             if not result.claimed:
                 self._set_waiting(step.key, result.message)
@@ -189,7 +195,10 @@ class Executor:
             self._launch(step)
 
     def _fail_step(self, key: str, reason: str) -> None:
+        db(self._record_failure, key, reason)
         self.done[key] = Step.Status.FAILURE
+
+    def _record_failure(self, key: str, reason: str) -> None:
         Step.objects.filter(run=self.run, step_key=key).update(
             status=Step.Status.FAILURE, ended_at=timezone.now(), error=reason, wait_reason=""
         )
@@ -200,10 +209,12 @@ class Executor:
     def _set_waiting(self, key: str, reason: str) -> None:
         if self.wait_reasons.get(key) == reason:
             return
-        self.wait_reasons[key] = reason
-        Step.objects.filter(run=self.run, step_key=key).update(
-            status=Step.Status.WAITING, wait_reason=reason
+        db(
+            Step.objects.filter(run=self.run, step_key=key).update,
+            status=Step.Status.WAITING,
+            wait_reason=reason,
         )
+        self.wait_reasons[key] = reason
 
     def _launch(self, step: StepInfo) -> None:
         process = subprocess.Popen(
@@ -219,12 +230,16 @@ class Executor:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        # Recorded as running before any database write, so a failed write cannot orphan it.
         self.running[step.key] = Child(step, process)
         self.wait_reasons.pop(step.key, None)
-        Step.objects.filter(run=self.run, step_key=step.key).update(
-            status=Step.Status.RUNNING, started_at=timezone.now(), pid=process.pid, wait_reason=""
+        db(self._record_start, step.key, process.pid)
+
+    def _record_start(self, key: str, pid: int) -> None:
+        Step.objects.filter(run=self.run, step_key=key).update(
+            status=Step.Status.RUNNING, started_at=timezone.now(), pid=pid, wait_reason=""
         )
-        RunEvent.objects.create(run=self.run, step_key=step.key, kind="step_start")
+        RunEvent.objects.create(run=self.run, step_key=key, kind="step_start")
 
     def _reap(self) -> int:
         reaped = 0
@@ -236,7 +251,7 @@ class Executor:
                 child.process.stderr.read().decode(errors="replace") if child.process.stderr else ""
             )
             del self.running[key]
-            step = Step.objects.get(run=self.run, step_key=key)
+            step = db(Step.objects.get, run=self.run, step_key=key)
             if step.status == Step.Status.RUNNING:
                 # The child died before reporting (crash, os._exit, kill): fail the step.
                 reason = f"step process exited with code {code} before reporting a result"
@@ -249,7 +264,7 @@ class Executor:
             self.done[key] = status
             reaped += 1
             if self.step_claims and child.step.pool:
-                pools.free_step(self.run, key)
+                db(pools.free_step, self.run, key)
         return reaped
 
     # -- ending -----------------------------------------------------------------------
@@ -269,27 +284,36 @@ class Executor:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
-        Step.objects.filter(run=self.run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
-            status=Step.Status.CANCELED, ended_at=timezone.now()
+        db(
+            Step.objects.filter(run=self.run, status__in=["PENDING", "WAITING", "RUNNING"]).update,
+            status=Step.Status.CANCELED,
+            ended_at=timezone.now(),
         )
         self.running.clear()
-        status, reason = (
-            Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").first()
+        status, reason = db(
+            Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").first
         )
         if status != RunStatus.CANCELING:
             return status
         if reason:
             # Stopped by run monitoring for exceeding its max runtime: a failure, not a cancel.
-            runs.transition([self.run.run_id], RunStatus.CANCELING, RunStatus.FAILURE, reason)
+            db(runs.transition, [self.run.run_id], RunStatus.CANCELING, RunStatus.FAILURE, reason)
             return RunStatus.FAILURE
-        runs.transition([self.run.run_id], RunStatus.CANCELING, RunStatus.CANCELED, "steps stopped")
+        db(
+            runs.transition,
+            [self.run.run_id],
+            RunStatus.CANCELING,
+            RunStatus.CANCELED,
+            "steps stopped",
+        )
         return RunStatus.CANCELED
 
     def _finish(self) -> str:
         failed = sorted(k for k, s in self.done.items() if s != Step.Status.SUCCESS)
         if failed:
             reason = "steps failed or were skipped: " + ", ".join(failed)
-            runs.transition(
+            db(
+                runs.transition,
                 [self.run.run_id],
                 RunStatus.STARTED,
                 RunStatus.FAILURE,
@@ -297,8 +321,12 @@ class Executor:
                 failure_reason=reason,
             )
             return RunStatus.FAILURE
-        runs.transition(
-            [self.run.run_id], RunStatus.STARTED, RunStatus.SUCCESS, "all steps succeeded"
+        db(
+            runs.transition,
+            [self.run.run_id],
+            RunStatus.STARTED,
+            RunStatus.SUCCESS,
+            "all steps succeeded",
         )
         close_old_connections()
         return RunStatus.SUCCESS
