@@ -39,7 +39,7 @@ FULL = [
     ("submit", ["postgresql", "sqlite"], ["--runs", "500", "--reps", "3"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "15"]),
     ("memory", ["postgresql", "sqlite"], ["--sizes", "10000", "100000"]),
-    ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "10"]),
+    ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "8", "--reps", "3"]),
 ]
 QUICK = [
     ("engine", [None], ["--sizes", "1000", "10000", "100000", "--reps", "3"]),
@@ -48,7 +48,7 @@ QUICK = [
     ("submit", ["postgresql", "sqlite"], ["--runs", "100", "--reps", "1"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "5"]),
     ("memory", ["sqlite"], ["--sizes", "10000"]),
-    ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "3"]),
+    ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "3", "--reps", "1"]),
 ]
 
 # Targets of the issue that need no Dagster figure (the ratios are in compare_dagster.py).
@@ -192,9 +192,12 @@ def machine() -> dict[str, Any]:
 
 
 def params_of(entry: dict[str, Any]) -> str:
-    skip = {"figure", "median", "min", "max", "n", "unit"}
+    skip = {"figure", "median", "min", "max", "n", "unit", "case", "system"}
     return " ".join(
-        f"{k}={v}" for k, v in entry.items() if k not in skip and not isinstance(v, dict | list)
+        f"{k}={v}"
+        for k, v in entry.items()
+        if k not in skip
+        and not isinstance(v, dict | list)
         and k not in ("observer_samples", "observer_max_holders", "max_overlapping_intervals")
     )
 
@@ -238,7 +241,9 @@ def check_targets(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, under 3 minutes")
     parser.add_argument("--only", nargs="*", help="run only these cases")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results.json"))
@@ -254,7 +259,9 @@ def main(argv: list[str]) -> int:
     if not has_pg:
         notes.append(f"PostgreSQL did not answer at {PG_ADMIN_URL}: PostgreSQL figures skipped")
     elif not redis_available():
-        notes.append(f"Redis did not answer at {REDIS_URL}: PostgreSQL ticks used the filesystem broker")
+        notes.append(
+            f"Redis did not answer at {REDIS_URL}: PostgreSQL ticks used the filesystem broker"
+        )
     kinds = {k for _, ks, _ in plan for k in ks if k and (k != "postgresql" or has_pg)}
     if any(None in ks for _, ks, _ in plan):
         kinds.add("sqlite")  # the engine case loads the settings module too
@@ -267,11 +274,19 @@ def main(argv: list[str]) -> int:
                 if kind == "postgresql" and not has_pg:
                     continue
                 result = run_case(case, kind, options)
+                for entry in result["rows"]:
+                    entry["case"] = case
                 rows += result["rows"]
                 notes += result["notes"]
     finally:
         cleanup(kinds)
 
+    out = Path(args.out)
+    if args.only and out.exists():
+        # A partial run replaces its cases' rows in an earlier report of the same mode.
+        earlier = json.loads(out.read_text())
+        if earlier.get("mode") == ("quick" if args.quick else "full"):
+            rows = [r for r in earlier["rows"] if r.get("case") not in args.only] + rows
     print()
     print(table(rows))
     targets = check_targets(rows)
@@ -289,7 +304,7 @@ def main(argv: list[str]) -> int:
         "targets": targets,
         "notes": notes,
     }
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+    out.write_text(json.dumps(report, indent=1) + "\n")
     print(f"\nwrote {args.out} ({report['seconds']:.0f} s)")
     return 0
 

@@ -1,10 +1,11 @@
 """Slot benchmark processes: a claim/free loop, or an observer counting holders.
 
-`slot_worker.py cycle POOL START_AT SECONDS OUT RUN_ID`: from monotonic time START_AT for
-SECONDS, claim a slot of POOL for a new step (retrying at once while blocked), then free
-it; writes one line per cycle, "<claimed ns> <freed ns>" (CLOCK_MONOTONIC is shared by
+`slot_worker.py cycle POOL FOLDER SECONDS OUT RUN_ID`: once every process is ready (a
+`ready-*` file each in FOLDER; the parent then writes FOLDER/go with the monotonic start
+time), for SECONDS claim a slot of POOL for a new step, then free it (a blocked step waits
+for the pool's notification, as the executor does); writes one line per cycle, "<claimed ns> <freed ns>" (CLOCK_MONOTONIC is shared by
 every process of the machine, so the intervals of all workers can be merged).
-`slot_worker.py observe POOL START_AT SECONDS OUT`: count the holders of POOL in the
+`slot_worker.py observe POOL FOLDER SECONDS OUT`: count the holders of POOL in the
 database in a loop for the same window; writes {"samples", "max_holders", "over_limit"}.
 """
 
@@ -20,31 +21,46 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def cycle(pool: str, start_at: float, seconds: float, out: str, run_id: str) -> None:
+def wait_go(folder: str, name: str) -> float:
+    """Say this process is ready, then sleep until the common start time."""
+    Path(folder, f"ready-{name}").touch()
+    go = Path(folder, "go")
+    while not go.exists() or not go.read_text():
+        time.sleep(0.01)
+    start_at = float(go.read_text())
+    time.sleep(max(0.0, start_at - time.monotonic()))
+    return start_at
+
+
+def cycle(pool: str, folder: str, seconds: float, out: str, run_id: str) -> None:
     from queueing.models import Run
     from queueing.services import pools
 
     run = Run.objects.get(run_id=run_id)
     lines = []
-    time.sleep(max(0.0, start_at - time.monotonic()))
+    start_at = wait_go(folder, run_id)
     deadline = start_at + seconds
     step = 0
+    # A blocked step waits for a free's notification, as the executor does (execution.py).
+    wakeup = pools.PoolWakeup()
     while time.monotonic() < deadline:
         step_key = f"s{step}"
         if not pools.try_claim(run, step_key, pool, 0, None).claimed:
+            wakeup.wait(0.05)
             continue
         claimed = time.monotonic_ns()
         freed = time.monotonic_ns()
         pools.free_step(run, step_key)
         lines.append(f"{claimed} {freed}\n")
         step += 1
+    wakeup.close()
     # A step still waiting when time ran out leaves an entry: drop it.
     pools.free_run(run)
     with open(out, "w") as fh:
         fh.writelines(lines)
 
 
-def observe(pool: str, start_at: float, seconds: float, out: str) -> None:
+def observe(pool: str, folder: str, seconds: float, out: str) -> None:
     from django.db import connection
 
     from queueing.models import Pool, PoolClaim
@@ -53,7 +69,7 @@ def observe(pool: str, start_at: float, seconds: float, out: str) -> None:
     table = PoolClaim._meta.db_table
     sql = f"SELECT COUNT(*) FROM {table} WHERE pool_key = %s AND claimed_at IS NOT NULL"
     samples = over = highest = 0
-    time.sleep(max(0.0, start_at - time.monotonic()))
+    start_at = wait_go(folder, "observer")
     deadline = start_at + seconds
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
@@ -64,6 +80,8 @@ def observe(pool: str, start_at: float, seconds: float, out: str) -> None:
             highest = max(highest, holders)
             if holders > limit:
                 over += 1
+            # Polling flat out would take a core of two from the processes measured.
+            time.sleep(0.002)
     with open(out, "w") as fh:
         json.dump({"samples": samples, "max_holders": highest, "over_limit": over}, fh)
 
@@ -73,11 +91,11 @@ def main(argv: list[str]) -> int:
     import django
 
     django.setup()
-    mode, pool, start_at, seconds, out = argv[:5]
+    mode, pool, folder, seconds, out = argv[:5]
     if mode == "cycle":
-        cycle(pool, float(start_at), float(seconds), out, argv[5])
+        cycle(pool, folder, float(seconds), out, argv[5])
     else:
-        observe(pool, float(start_at), float(seconds), out)
+        observe(pool, folder, float(seconds), out)
     return 0
 
 

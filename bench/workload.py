@@ -96,7 +96,12 @@ def make_runs(n: int, seed: int = SEED, start: int = 0) -> list[dict[str, Any]]:
                 "has_unconstrained_root": rng.random() < 0.15,
             }
         runs.append(
-            {"job": JOBS[i % len(JOBS)], "tags": tags, "priority": priority, "pool_summary": summary}
+            {
+                "job": JOBS[i % len(JOBS)],
+                "tags": tags,
+                "priority": priority,
+                "pool_summary": summary,
+            }
         )
     return runs
 

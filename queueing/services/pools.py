@@ -160,11 +160,17 @@ def try_claim(
 
     Holds the pool row lock. A waiter may take a free slot only if fewer waiters rank
     before it (priority desc, then oldest) than there are free slots, so slots go to
-    waiters in priority order whichever executor asks first.
+    waiters in priority order whichever executor asks first. A step already waiting that
+    still cannot claim is answered without the lock (`_still_blocked`).
     """
+    blocked = _still_blocked(run, step_key, pool_key, default_limit)
+    if blocked is not None:
+        return blocked
     with transaction.atomic():
-        ensure_default_pools([pool_key], default_limit)
         pool = Pool.objects.select_for_update().filter(key=pool_key).first()
+        if _default_to_apply(pool, default_limit):
+            ensure_default_pools([pool_key], default_limit)
+            pool = Pool.objects.select_for_update().filter(key=pool_key).first()
         if pool is None:
             # Unlimited: drop any stale waiting entry instead of leaving an orphan (Q11).
             PoolClaim.objects.filter(pool_key=pool_key, run=run, step_key=step_key).delete()
@@ -191,6 +197,42 @@ def try_claim(
         return ClaimResult(True, pool_key, pool.limit, held + 1, 0)
 
 
+def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
+    """Whether `ensure_default_pools` would change this pool's row (create, update or
+    delete it); when it would not, the claim skips that extra read under the lock."""
+    if pool is None:
+        return default_limit is not None
+    return pool.from_default and pool.limit != default_limit
+
+
+def _still_blocked(
+    run: Run, step_key: str, pool_key: str, default_limit: int | None
+) -> ClaimResult | None:
+    """The answer for a waiting step that still cannot claim, read without the pool lock.
+
+    Committed state read outside the lock is a valid answer as of the moment of the read:
+    a slot freed after it wakes the waiter through `notify` (sent on the free's commit),
+    and the retry takes the locked path. Each free wakes every waiter of the pool; in the
+    profile of four processes cycling on a pool of two, these blocked attempts queued on
+    the pool lock between the claims and frees that needed it. Returns None whenever the
+    locked path must decide: no waiting entry yet, no limit row, a default limit to apply,
+    or room to claim.
+    """
+    entry = PoolClaim.objects.filter(
+        pool_key=pool_key, run=run, step_key=step_key, claimed_at__isnull=True
+    ).first()
+    if entry is None:
+        return None
+    pool = Pool.objects.filter(key=pool_key).first()
+    if pool is None or _default_to_apply(pool, default_limit):
+        return None
+    held, ahead = _standing(pool_key, entry)
+    if held + ahead < pool.limit:
+        return None
+    holders = _holders(pool_key)
+    return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, holders)
+
+
 def _standing(pool_key: str, entry: PoolClaim) -> tuple[int, int]:
     """(slots held, waiters served before `entry`) in one query."""
     ranks_before = (
@@ -214,7 +256,9 @@ def _holders(pool_key: str) -> tuple[str, ...]:
 
 
 def _commit_without_flush() -> None:
-    """Let the current transaction commit without waiting for its WAL flush (PostgreSQL).
+    """Let the current transaction commit without waiting for its WAL flush (PostgreSQL),
+    unless it is the caller's transaction (an outer `atomic` block) whose other writes
+    must keep the durability they were written with.
 
     Claims and frees on one pool are serialised by the pool row lock, which is released
     only when the commit returns; a flushed commit (3.5 ms against 0.05 ms unflushed on
@@ -223,7 +267,8 @@ def _commit_without_flush() -> None:
     attempt that claimed nothing. WAL is flushed in order, so a later durable commit (a
     claim that used the freed slot) makes everything before it durable too.
     """
-    if connection.vendor == "postgresql":
+    # `atomic_blocks` holds the open `atomic` blocks of this connection: ours is the only one.
+    if connection.vendor == "postgresql" and len(connection.atomic_blocks) == 1:
         with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 

