@@ -9,8 +9,7 @@ from dataclasses import dataclass
 import pytest
 from django.core.management import call_command
 
-from queueing.models import AuditEntry, DeploymentSettings, Pool, PoolClaim, Run, Step
-from queueing.services import config as config_service
+from tests.support.state import db_state, snapshot  # noqa: F401 (re-exported to tests)
 
 
 @pytest.fixture(autouse=True)
@@ -58,32 +57,6 @@ def failed(*args: str) -> Result:
     assert result.out == ""
     assert result.error_lines
     return result
-
-
-def db_state() -> dict:
-    """Everything a refused command must leave alone."""
-    row = DeploymentSettings.objects.filter(pk=1).first()
-    return {
-        "runs": list(
-            Run.objects.order_by("id").values_list("run_id", "status", "priority", "tags")
-        ),
-        "steps": Step.objects.count(),
-        "pools": list(Pool.objects.order_by("key").values_list("key", "limit", "from_default")),
-        "claims": PoolClaim.objects.count(),
-        "config": None if row is None else (row.document, row.sources),
-        "audit": AuditEntry.objects.count(),
-    }
-
-
-def snapshot():
-    """Record the state now; calling the returned function asserts nothing changed since."""
-    config_service.settings_row()
-    before = db_state()
-
-    def check() -> None:
-        assert db_state() == before
-
-    return check
 
 
 @pytest.fixture
