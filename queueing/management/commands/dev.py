@@ -43,7 +43,7 @@ def process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
                 "INFO",
             ],
         ),
-        ("beat", [*celery, "beat", "-l", "INFO", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
+        ("beat", [*celery, "beat", "-l", "WARNING", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
     ]
 
 
