@@ -21,10 +21,11 @@ def process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
     celery = [python, "-m", "celery", "-A", "concurrency_ui"]
     return [
         ("web", [python, "manage.py", "runserver", "--noreload", f"{host}:{port}"]),
-        # Ticks get their own worker so long-running runs can never delay them.
+        # Ticks get their own worker so long-running runs can never delay them. It and beat
+        # handle a task every second: WARNING keeps their output to errors.
         (
             "control",
-            [*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "INFO"],
+            [*celery, "worker", "-Q", "control", "-P", "solo", "-n", "control@%h", "-l", "WARNING"],
         ),
         (
             "runs",
