@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
@@ -71,6 +72,7 @@ def troubleshooting(request: HttpRequest) -> HttpResponse:
     if not is_partial(request):
         simulation, errors, form = _what_if(request)
         context.update(simulation=simulation, simulation_errors=errors, what_if=form)
+        context["limit_history"] = metrics.limit_history(timezone.now())
     return page_or_fragment(
         request, "queueing/troubleshooting.html", "queueing/_doctor.html", context
     )

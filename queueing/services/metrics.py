@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db.models import Count, Min, Q, Sum
@@ -211,23 +212,24 @@ class QueueCollector:
         ):
             rule, _, subject = key.partition(":")
             waiting.add_metric([rule, subject], count)
-        start = now - WINDOW
-        intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
-        # An open wait counts only while its run is queued (a run canceled while queued
-        # leaves its last wait open).
-        rows = RunWait.objects.filter(
-            Q(ended_at__isnull=True, run__status=RunStatus.QUEUED) | Q(ended_at__gt=start),
-            started_at__lt=now,
+        p50 = _gauge(
+            "limit_wait_p50_seconds_last_hour",
+            "Median length of the waits each rule caused in the last hour.",
+            ["rule", "subject"],
         )
-        for key, began, ended in rows.values_list("rule", "started_at", "ended_at").iterator(5000):
-            intervals[key].append(
-                (max(began, start).timestamp(), min(ended or now, now).timestamp())
-            )
-        for key, spans in sorted(intervals.items()):
-            rule, _, subject = key.partition(":")
-            at_cap.add_metric([rule, subject], _at_cap_seconds(spans))
+        p95 = _gauge(
+            "limit_wait_p95_seconds_last_hour",
+            "95th percentile length of the waits each rule caused in the last hour.",
+            ["rule", "subject"],
+        )
+        for stat in limit_history(now):
+            at_cap.add_metric([stat.rule, stat.subject], stat.at_cap_seconds)
+            p50.add_metric([stat.rule, stat.subject], stat.p50_wait_seconds)
+            p95.add_metric([stat.rule, stat.subject], stat.p95_wait_seconds)
         yield waiting
         yield at_cap
+        yield p50
+        yield p95
 
 
 def render(now: datetime | None = None) -> tuple[bytes, str]:
@@ -235,3 +237,62 @@ def render(now: datetime | None = None) -> tuple[bytes, str]:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(QueueCollector(now))
     return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+@dataclass(frozen=True)
+class LimitStat:
+    """How one rule held runs back over a window: time at cap and the waits it caused."""
+
+    rule: str
+    subject: str
+    at_cap_seconds: float
+    waits: int
+    p50_wait_seconds: float
+    p95_wait_seconds: float
+    window_seconds: float
+
+    @property
+    def at_cap_share(self) -> float:
+        return min(1.0, self.at_cap_seconds / self.window_seconds) if self.window_seconds else 0.0
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+
+
+def limit_history(now: datetime, window: timedelta = WINDOW) -> list[LimitStat]:
+    """Per rule, over the last `window`: time at cap and p50/p95 of the waits it caused.
+
+    A limit is "at cap" while at least one queued run waits on it; the wait history
+    stores each stretch once (RunWait), so the union of those stretches is that time. A
+    wait's length is its whole stretch on that rule (clipped to the window).
+    """
+    start = now - window
+    intervals: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    # An open wait counts only while its run is queued (a run canceled while queued
+    # leaves its last wait open).
+    rows = RunWait.objects.filter(
+        Q(ended_at__isnull=True, run__status=RunStatus.QUEUED) | Q(ended_at__gt=start),
+        started_at__lt=now,
+    )
+    for key, began, ended in rows.values_list("rule", "started_at", "ended_at").iterator(5000):
+        intervals[key].append((max(began, start).timestamp(), min(ended or now, now).timestamp()))
+    stats = []
+    for key, spans in sorted(intervals.items()):
+        rule, _, subject = key.partition(":")
+        lengths = [end - begin for begin, end in spans]
+        stats.append(
+            LimitStat(
+                rule=rule,
+                subject=subject,
+                at_cap_seconds=_at_cap_seconds(spans),
+                waits=len(spans),
+                p50_wait_seconds=_percentile(lengths, 0.5),
+                p95_wait_seconds=_percentile(lengths, 0.95),
+                window_seconds=window.total_seconds(),
+            )
+        )
+    return sorted(stats, key=lambda s: -s.at_cap_seconds)
