@@ -113,44 +113,8 @@ def test_a_worker_whose_locations_lost_a_job_fails_that_run_and_keeps_working(pr
     # The worker's code locations: one that fails to import, and the demo (no `sleepy`).
     env = {"CODE_LOCATIONS": f"{BROKEN},queueing.demo.definitions"}
     for name, queues in (("w1", "runs"), ("control", "control")):
-        processes.start(
-            name,
-            [
-                "-m",
-                "celery",
-                "-A",
-                "concurrency_ui",
-                "worker",
-                "-Q",
-                queues,
-                "-P",
-                "threads",
-                "-c",
-                "2",
-                "-n",
-                f"{name}@%h",
-                "-l",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            **env,
-        )
-    processes.start(
-        "beat",
-        [
-            "-m",
-            "celery",
-            "-A",
-            "concurrency_ui",
-            "beat",
-            "-l",
-            "INFO",
-            "-s",
-            str(processes.log_dir / "beat-schedule"),
-        ],
-        **env,
-    )
+        processes.worker(name, queues=queues, concurrency=2, **env)
+    processes.beat(**env)
 
     wait_until(
         lambda: all_finished([lost.run_id, fine.run_id]), timeout=90, message="both runs to finish"

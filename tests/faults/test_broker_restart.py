@@ -80,44 +80,9 @@ def test_a_broker_crash_loses_no_run_and_launches_none_twice(processes, broker):
     )
     run_ids = [sleepy(3) for _ in range(12)]
     for name, queues in (("w1", "runs"), ("control", "control")):
-        processes.start(
-            name,
-            [
-                "-m",
-                "celery",
-                "-A",
-                "concurrency_ui",
-                "worker",
-                "-Q",
-                queues,
-                "-P",
-                "threads",
-                "-c",
-                "8" if queues == "runs" else "1",
-                "-n",
-                f"{name}@%h",
-                "-l",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
-            CELERY_BROKER_URL=broker.url,
-        )
-    processes.start(
-        "beat",
-        [
-            "-m",
-            "celery",
-            "-A",
-            "concurrency_ui",
-            "beat",
-            "-l",
-            "INFO",
-            "-s",
-            str(processes.log_dir / "beat-schedule"),
-        ],
-        CELERY_BROKER_URL=broker.url,
-    )
+        concurrency = 8 if queues == "runs" else 1
+        processes.worker(name, queues=queues, concurrency=concurrency, CELERY_BROKER_URL=broker.url)
+    processes.beat(CELERY_BROKER_URL=broker.url)
     with Observer() as observer:
         # Crash while runs execute and none waits for its message, so the runs in progress
         # finish during the outage and leave room for a launch while the broker is down.

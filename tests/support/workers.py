@@ -59,7 +59,7 @@ class Processes:
         return proc
 
     def worker(
-        self, name: str = "w1", queues: str = "control,runs", concurrency: int = 8
+        self, name: str = "w1", queues: str = "control,runs", concurrency: int = 8, **env: str
     ) -> subprocess.Popen:
         return self.start(
             name,
@@ -82,9 +82,10 @@ class Processes:
                 "--without-gossip",
                 "--without-mingle",
             ],
+            **env,
         )
 
-    def beat(self, name: str = "beat") -> subprocess.Popen:
+    def beat(self, name: str = "beat", **env: str) -> subprocess.Popen:
         return self.start(
             name,
             [
@@ -98,6 +99,7 @@ class Processes:
                 "-s",
                 str(self.log_dir / f"{name}-schedule"),
             ],
+            **env,
         )
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
