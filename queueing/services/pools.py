@@ -4,6 +4,10 @@ Every claim and free takes the pool row's lock (`SELECT … FOR UPDATE` on Postg
 database write lock on SQLite, whose transactions begin IMMEDIATE), then counts holders and
 marks its entry claimed in the same transaction. No two transactions can both see the last
 free slot, so a pool is never oversubscribed however many workers and hosts claim.
+
+On PostgreSQL a claim and a free are each one call of a server-side function (migration
+0002) that runs the same steps, so the lock is held for the statements, not for a client
+round trip per statement; SQLite, embedded in this process, runs the Python path below.
 """
 
 from __future__ import annotations
@@ -163,9 +167,15 @@ def try_claim(
     waiters in priority order whichever executor asks first. A step already waiting that
     still cannot claim is answered without the lock (`_still_blocked`).
     """
-    blocked = _still_blocked(run, step_key, pool_key, default_limit)
-    if blocked is not None:
-        return blocked
+    if connection.vendor == "postgresql":
+        answered = _claim_in_database(run, step_key, pool_key, priority, default_limit)
+        if answered is not None:
+            return answered
+        # A default limit to apply: the Python path below creates or updates the row.
+    else:
+        blocked = _still_blocked(run, step_key, pool_key, default_limit)
+        if blocked is not None:
+            return blocked
     with transaction.atomic():
         pool = Pool.objects.select_for_update().filter(key=pool_key).first()
         if _default_to_apply(pool, default_limit):
@@ -195,6 +205,39 @@ def try_claim(
         entry.claimed_at = now
         entry.save(update_fields=["claimed_at"])
         return ClaimResult(True, pool_key, pool.limit, held + 1, 0)
+
+
+def _claim_in_database(
+    run: Run, step_key: str, pool_key: str, priority: int, default_limit: int | None
+) -> ClaimResult | None:
+    """`try_claim` as one call of the PostgreSQL function `cui_claim_slot` (migration 0002).
+
+    The function runs the steps of the Python path below, in the same order and under the
+    same pool row lock, so the lock is held for the statements alone rather than across a
+    round trip per statement. Returns None when a default limit must first be applied.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT outcome, pool_limit, held, ahead, holders"
+            " FROM cui_claim_slot(%s, %s, %s, %s, %s, %s, %s)",
+            [
+                pool_key,
+                run.pk,
+                step_key,
+                priority,
+                timezone.now(),
+                default_limit,
+                not connection.in_atomic_block,
+            ],
+        )
+        outcome, limit, held, ahead, holders = cursor.fetchone()
+    if outcome == "apply_default":
+        return None
+    if outcome == "unlimited":
+        return ClaimResult(True, pool_key, None)
+    if outcome == "claimed":
+        return ClaimResult(True, pool_key, limit, held or 0, ahead or 0)
+    return ClaimResult(False, pool_key, limit, held, ahead, tuple(holders))
 
 
 def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
@@ -280,6 +323,8 @@ def free_step(run: Run, step_key: str) -> int:
     only lose a free that no durable commit depended on, leaving the slot looking held
     until the run-end release frees it, never an extra holder.
     """
+    if connection.vendor == "postgresql":
+        return _free_in_database(run, step_key)
     with transaction.atomic():
         _commit_without_flush()
         keys = list(
@@ -296,6 +341,8 @@ def free_step(run: Run, step_key: str) -> int:
 
 def free_run(run: Run, step_key: str | None = None, actor: str | None = None) -> int:
     """Free every slot and waiting entry of a run (or one step of it); audited when manual."""
+    if actor is None and connection.vendor == "postgresql":
+        return _free_in_database(run, step_key)
     with transaction.atomic():
         claims = PoolClaim.objects.filter(run=run)
         if step_key is not None:
@@ -316,6 +363,19 @@ def free_run(run: Run, step_key: str | None = None, actor: str | None = None) ->
         for key in keys:
             notify(key)
     return deleted
+
+
+def _free_in_database(run: Run, step_key: str | None) -> int:
+    """`free_step`/`free_run` as one call of the PostgreSQL function `cui_free_slots`:
+    the same pool locks in key order, delete, and notifications, in one round trip. Its
+    commit skips the WAL flush wait when it is its own transaction (`_commit_without_flush`).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT cui_free_slots(%s, %s, %s, %s)",
+            [run.pk, step_key, NOTIFY_CHANNEL, not connection.in_atomic_block],
+        )
+        return cursor.fetchone()[0]
 
 
 # --- waking waiters -------------------------------------------------------------------

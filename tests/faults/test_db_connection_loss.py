@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 
+import psycopg
 import pytest
 from django.db import close_old_connections, connection, connections, transaction
 from django.db.utils import InterfaceError, OperationalError
@@ -179,19 +180,56 @@ def test_a_tick_whose_connection_dies_writes_nothing_and_the_next_tick_launches(
     assert Run.objects.get(pk=queued[1].pk).wait_rule.startswith("tag")
 
 
-def test_a_slot_claim_whose_connection_dies_holds_nothing_and_a_retry_claims(monkeypatch):
+def claim_then_pause(pause: Pause, run: Run) -> None:
+    """Claim inside an outer transaction, then stop before it commits: the entry is
+    written and marked claimed (by the PostgreSQL function or the Python path alike)."""
+    with transaction.atomic():
+        assert pools.try_claim(run, "a", "warehouse", 0, None).claimed
+        pause()
+
+
+def claim_blocked_on_the_pool_lock(run: Run) -> dict:
+    """Start a claim while another connection holds the pool row's lock and kill the
+    claiming connection while it waits for that lock, inside the claim statement."""
+    holder = psycopg.connect(**connection.get_connection_params() | {"autocommit": False})
+    holder.execute("SELECT 1 FROM queueing_pool WHERE key = 'warehouse' FOR UPDATE")
+    thread, outcome = in_thread(lambda: pools.try_claim(run, "a", "warehouse", 0, None))
+    try:
+        blocked: list[int] = []
+
+        def claim_waits_for_lock() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+                )
+                blocked[:] = [r[0] for r in cursor.fetchall()]
+            return len(blocked) == 1
+
+        wait_until(claim_waits_for_lock, timeout=30, message="the claim waits for the pool lock")
+        assert terminate_backends(blocked) == 1
+        thread.join(30)
+        assert not thread.is_alive()
+    finally:
+        holder.rollback()
+        holder.close()
+    return outcome
+
+
+@pytest.mark.parametrize("where", ["waiting-for-the-pool-lock", "claimed-before-commit"])
+def test_a_slot_claim_whose_connection_dies_holds_nothing_and_a_retry_claims(where):
     pools.set_limit("warehouse", 1, actor="test")
     first = runs.submit("pooled_pair", actor="test")
     second = runs.submit("pooled_pair", actor="test")
-    # Built inside the claim's transaction, after the entry is written and marked claimed.
-    pause = Pause(pools.ClaimResult, before=False)
-    monkeypatch.setattr(pools, "ClaimResult", pause)
 
-    outcome = kill_while_paused(pause, lambda: pools.try_claim(first, "a", "warehouse", 0, None))
+    if where == "claimed-before-commit":
+        pause = Pause(lambda: None)
+        outcome = kill_while_paused(pause, lambda: claim_then_pause(pause, first))
+    else:
+        outcome = claim_blocked_on_the_pool_lock(first)
 
     assert isinstance(outcome.get("error"), DISCONNECTED), outcome
     assert PoolClaim.objects.count() == 0, "the half-made claim must roll back"
-    monkeypatch.undo()
     # The pool row lock died with the connection: another executor claims at once...
     with connection.cursor() as cursor:
         cursor.execute("SET lock_timeout = '2s'")
@@ -207,18 +245,22 @@ def test_a_slot_claim_whose_connection_dies_holds_nothing_and_a_retry_claims(mon
     ) == [first.pk]
 
 
-def test_freeing_a_slot_whose_connection_dies_keeps_it_until_a_retry_frees_it(monkeypatch):
+def test_freeing_a_slot_whose_connection_dies_keeps_it_until_a_retry_frees_it():
     pools.set_limit("warehouse", 1, actor="test")
     run = runs.submit("pooled_pair", actor="test")
     assert pools.try_claim(run, "a", "warehouse", 0, None).claimed
-    pause = Pause(pools.notify, before=False)  # after the delete, before the commit
-    monkeypatch.setattr(pools, "notify", pause)
+    pause = Pause(lambda: None)
 
-    outcome = kill_while_paused(pause, lambda: pools.free_step(run, "a"))
+    def free_then_pause() -> None:
+        # After the delete, before the commit.
+        with transaction.atomic():
+            assert pools.free_step(run, "a") == 1
+            pause()
+
+    outcome = kill_while_paused(pause, free_then_pause)
 
     assert isinstance(outcome.get("error"), DISCONNECTED), outcome
     assert PoolClaim.objects.filter(claimed_at__isnull=False).count() == 1
-    monkeypatch.undo()
     assert pools.free_step(run, "a") == 1
     assert PoolClaim.objects.count() == 0
 
