@@ -45,6 +45,10 @@ def decide(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
     tag and pool gates, which cannot change the outcome, are not built. Launches, order,
     positions and every `Wait.blocking` are the same as with `complete=True`.
 
+    `later_runs_wait_on` is set when the pass ends with max_concurrent_runs used up:
+    then runs placed after every run of the snapshot would all wait on that gate, so a
+    caller may decide the head of a long queue and know the verdict of the rest.
+
     Raises ValueError when `max_concurrent_runs` is below -1 (config validation
     should have refused it).
     """
@@ -103,7 +107,13 @@ def _decide(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
         else:
             verdicts[run.run_id] = Wait(run.run_id, position, blocking, gates)
 
-    return TickDecision(launch=tuple(launch), verdicts=verdicts, order=tuple(order))
+    final_gate = capacity.gate()
+    return TickDecision(
+        launch=tuple(launch),
+        verdicts=verdicts,
+        order=tuple(order),
+        later_runs_wait_on=None if final_gate.passed else final_gate,
+    )
 
 
 @contextmanager

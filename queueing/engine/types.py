@@ -214,3 +214,6 @@ class TickDecision:
     launch: tuple[str, ...]  # run ids to launch, in queue order
     verdicts: Mapping[str, Launch | Wait] = field(default_factory=dict)
     order: tuple[str, ...] = ()  # every queued run id in the order considered
+    # When max_concurrent_runs is used up at the end of the pass, its gate: every run
+    # after the last one considered would wait on it, whatever its tags and pools.
+    later_runs_wait_on: Gate | None = None

@@ -681,3 +681,46 @@ def test_launched_runs_never_exceed_a_limit_on_top_of_active_runs(snap):
                 before_last = state.pending + allotted + accepted_before
                 # The last pool-bound run was accepted while the pool still had room.
                 assert before_last < capacity
+
+
+@settings(max_examples=300, deadline=None)
+@given(snapshots(), st.integers(0, 12))
+def test_deciding_the_head_of_the_queue_gives_the_whole_queues_verdicts(snap, head):
+    """What lets the tick read only the head of a long queue: the head's verdicts do not
+    depend on the runs after it, and once `later_runs_wait_on` is set every later run
+    waits on max_concurrent_runs."""
+    ordered = queue_order(snap.queued)
+    whole = decide(snap, complete=False)
+    part = decide(
+        QueueSnapshot(snap.settings, ordered[:head], snap.active, snap.pools, snap.now),
+        complete=False,
+    )
+    for run_info in ordered[:head]:
+        mine, theirs = part.verdicts[run_info.run_id], whole.verdicts[run_info.run_id]
+        assert type(mine) is type(theirs)
+        if isinstance(mine, Wait):
+            assert mine.blocking == theirs.blocking
+    assert part.launch == tuple(r for r in whole.launch if r in part.verdicts)
+    if part.later_runs_wait_on is not None:
+        assert snap.settings.max_concurrent_runs != -1
+        for run_info in ordered[head:]:
+            verdict = whole.verdicts[run_info.run_id]
+            assert isinstance(verdict, Wait)
+            assert verdict.blocking == part.later_runs_wait_on
+
+
+def test_later_runs_wait_on_is_set_only_when_max_concurrent_runs_is_used_up():
+    queued = [run("q1"), run("q2"), run("q3", tags={"db": "x"})]
+    full = decide(snapshot(queued[:2], [active("a")], max_concurrent_runs=3), complete=False)
+    assert full.later_runs_wait_on is not None
+    assert full.later_runs_wait_on.message == "max_concurrent_runs: 3 of 3 runs in progress"
+    assert decide(snapshot(queued, max_concurrent_runs=4)).later_runs_wait_on is None
+    assert decide(snapshot(queued, max_concurrent_runs=-1)).later_runs_wait_on is None
+    held = snapshot(
+        queued,
+        [active("a", tags={"db": "x"})],
+        max_concurrent_runs=4,
+        tag_limits=(TagLimit("db", 1),),
+    )
+    # q3 waits on its tag, so a slot of max_concurrent_runs is still free.
+    assert decide(held).later_runs_wait_on is None

@@ -133,3 +133,99 @@ def test_canceled_queued_run_is_never_launched():
     assert run_queue.tick().launched == ()
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELED
+
+
+def stored_rules() -> dict[str, str]:
+    return dict(Run.objects.queued().values_list("run_id", "wait_rule"))
+
+
+def open_wait_rules() -> dict[int, list[str]]:
+    history: dict[int, list[str]] = {}
+    for run_pk, rule in RunWait.objects.filter(ended_at__isnull=True).values_list("run_id", "rule"):
+        history.setdefault(run_pk, []).append(rule)
+    return history
+
+
+def test_a_tick_over_a_full_queue_reads_its_head_and_stores_the_same_rules(monkeypatch):
+    """Past the runs that use up max_concurrent_runs every run waits on it: a tick that
+    reads only the queue's head must launch and store exactly what a whole read does."""
+    load_config(
+        {
+            "run_queue": {
+                "max_concurrent_runs": 3,
+                "tag_concurrency_limits": [{"key": "database", "limit": 1}],
+            }
+        }
+    )
+    queued = [submit(database="redshift") if i % 2 else submit() for i in range(14)]
+    monkeypatch.setattr(run_queue, "FIRST_READ", 4)
+    read: list[int] = []
+    build = run_queue._run_infos.build
+
+    def counting_build(row_lists, whole=True):
+        read.append(len(row_lists[0]))
+        return build(row_lists, whole)
+
+    monkeypatch.setattr(run_queue._run_infos, "build", counting_build)
+    expected = run_queue.evaluate(current_config()).decision
+    read.clear()
+
+    result = run_queue.tick()
+
+    # Runs 0, 1 (first redshift) and 2 launch; run 3 (redshift) waits on the tag limit.
+    assert read == [4], "the head of four runs already used up max_concurrent_runs"
+    assert result.launched == expected.launch == tuple(r.run_id for r in queued[:3])
+    assert result.queued == 11
+    full = "max_concurrent_runs:max_concurrent_runs"
+    rules = stored_rules()
+    assert rules == {r.run_id: run_queue.rule_key(expected.verdicts[r.run_id]) for r in queued[3:]}
+    assert rules[queued[3].run_id] == full  # capacity is checked first: 3 of 3 in progress
+    assert set(rules.values()) == {full}
+    assert (
+        Run.objects.get(pk=queued[13].pk).wait_reason
+        == "max_concurrent_runs: 3 of 3 runs in progress"
+    )
+    assert open_wait_rules() == {r.pk: [full] for r in queued[3:]}
+
+    # A later tick changes nothing for runs whose rule did not change, read or not...
+    late = submit()
+    assert run_queue.tick().launched == ()
+    assert open_wait_rules() == {r.pk: [full] for r in [*queued[3:], late]}
+    assert RunWait.objects.count() == 12
+
+
+def test_a_tick_reads_further_while_runs_could_still_launch(monkeypatch):
+    """Runs held by a tag limit do not fill the queue: the tick reads past them and
+    launches the first runs that can go, deep in the queue."""
+    load_config(
+        {
+            "run_queue": {
+                "max_concurrent_runs": 2,
+                "tag_concurrency_limits": [{"key": "database", "limit": 0}],
+            }
+        }
+    )
+    held = [submit(database="redshift") for _ in range(9)]
+    free = [submit() for _ in range(3)]
+    monkeypatch.setattr(run_queue, "FIRST_READ", 2)
+    monkeypatch.setattr(run_queue, "READ_GROWTH", 2)
+
+    result = run_queue.tick()
+
+    assert result.launched == (free[0].run_id, free[1].run_id)
+    rules = stored_rules()
+    assert {rules[r.run_id] for r in held} == {"tag:database"}
+    assert rules[free[2].run_id] == "max_concurrent_runs:max_concurrent_runs"
+    assert result.queued == 10
+
+
+def test_a_tick_over_a_long_queue_applies_default_pool_limits_of_unread_runs(monkeypatch):
+    load_config(
+        {"concurrency": {"runs": {"max_concurrent_runs": 1}, "pools": {"default_limit": 2}}}
+    )
+    submit()
+    submit()
+    submit("pooled_pair")  # never read by the tick: the head fills the queue
+    monkeypatch.setattr(run_queue, "FIRST_READ", 1)
+    run_queue.tick()
+    assert Pool.objects.get(key="shared").limit == 2
