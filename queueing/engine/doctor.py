@@ -721,6 +721,45 @@ def check_starved_runs(facts: DoctorFacts) -> Finding:
     )
 
 
+def queue_motion(
+    *,
+    queued: int,
+    oldest_wait: float | None,
+    last_launch_age: float | None,
+    window: float,
+    max_concurrent_runs: int,
+    active: int,
+) -> str:
+    """Whether a queue that launched nothing for `window` seconds is stalled, as one word.
+
+    "empty" (nothing queued), "frozen" (max_concurrent_runs is 0), "young" (no run has
+    waited `window` yet), "moving" (a launch within `window`), "full" (max_concurrent_runs
+    reached: runs wait for in-progress ones), else "stalled": capacity is free and old
+    runs wait, yet nothing launched. The doctor's check and the overview's banner both
+    ask this; they differ only in how they then explain a stall.
+    """
+    if queued == 0:
+        return "empty"
+    if max_concurrent_runs == 0:
+        return "frozen"
+    if oldest_wait is None or oldest_wait < window:
+        return "young"
+    if last_launch_age is not None and last_launch_age < window:
+        return "moving"
+    if max_concurrent_runs > 0 and active >= max_concurrent_runs:
+        return "full"
+    return "stalled"
+
+
+_MOTION_TITLES = {
+    "empty": "Nothing waits in the queue",
+    "frozen": "max_concurrent_runs is 0: the queue launches nothing (see the configuration check)",
+    "young": "No run has waited three tick intervals yet",
+    "moving": "The queue is moving",
+    "full": "No capacity: runs wait for in-progress runs (see the in-progress check)",
+}
+
+
 def check_stalled_queue(facts: DoctorFacts) -> Finding:
     config = facts.config
     window = STALLED_INTERVALS * config.dequeue_interval_seconds
@@ -733,25 +772,16 @@ def check_stalled_queue(facts: DoctorFacts) -> Finding:
         evidence.append(f"last launch {ago(facts.now - facts.last_launch_at)} ago")
     else:
         evidence.append("no run was ever launched")
-    recent = facts.last_launch_at is not None and facts.now - facts.last_launch_at < window
-    limit = config.queue.max_concurrent_runs
-    active = len([r for r in facts.active if r.status in ACTIVE_STATUSES])
-    capacity = limit == -1 or active < limit
-    if not facts.queued:
-        return Finding("stalled_queue", "ok", "Nothing waits in the queue", tuple(evidence))
-    if not old:
-        return Finding(
-            "stalled_queue", "ok", "No run has waited three tick intervals yet", tuple(evidence)
-        )
-    if recent:
-        return Finding("stalled_queue", "ok", "The queue is moving", tuple(evidence))
-    if not capacity:
-        return Finding(
-            "stalled_queue",
-            "ok",
-            "No capacity: runs wait for in-progress runs (see the in-progress check)",
-            tuple(evidence),
-        )
+    motion = queue_motion(
+        queued=len(facts.queued),
+        oldest_wait=max((facts.now - q.enqueued_at for q in facts.queued), default=None),
+        last_launch_age=None if facts.last_launch_at is None else facts.now - facts.last_launch_at,
+        window=window,
+        max_concurrent_runs=config.queue.max_concurrent_runs,
+        active=len([r for r in facts.active if r.status in ACTIVE_STATUSES]),
+    )
+    if motion != "stalled":
+        return Finding("stalled_queue", "ok", _MOTION_TITLES[motion], tuple(evidence))
     decision = facts.next_tick
     if decision is not None and decision.launch:
         evidence.append(

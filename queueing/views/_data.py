@@ -18,6 +18,7 @@ from django.db.models.functions import TruncMinute
 
 from ..definitions import JobDefinition
 from ..engine.config import InstanceConfig
+from ..engine.doctor import STALLED_INTERVALS, queue_motion
 from ..engine.submission import deep_merge
 from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..locations import get_workspace
@@ -73,30 +74,31 @@ class Stall:
 
 
 def queue_stall(now: datetime, config: InstanceConfig, queued: int, active: int) -> Stall | None:
-    """The "queue is not moving" warning, from the run-queue daemon's tick records.
+    """The "queue is not moving" banner: the doctor's stalled-queue rule
+    (`engine.doctor.queue_motion`) on the counts the overview already has.
 
-    Fires when runs are queued, `max_concurrent_runs` is not reached, the oldest queued run
-    has waited three dequeue intervals and no tick launched anything in that window.
+    A stall is then told apart from limits at work without a whole evaluation (the
+    doctor runs one): ticks that ran without error in the window, while every run old
+    enough to have been judged carries a `wait_rule`, mean limits hold the queue.
     """
     limit = config.queue.max_concurrent_runs
-    window = 3 * config.dequeue_interval_seconds
-    if queued == 0:
-        return None
-    if limit == 0:
+    window = STALLED_INTERVALS * config.dequeue_interval_seconds
+    oldest = Run.objects.queued().order_by("id").values_list("created_at", flat=True).first()
+    launches = TickRecord.objects.filter(daemon=RUN_QUEUE, launched__gt=0)
+    last = launches.order_by("-started_at").values_list("started_at", flat=True).first()
+    motion = queue_motion(
+        queued=queued,
+        oldest_wait=None if oldest is None else (now - oldest).total_seconds(),
+        last_launch_age=None if last is None else (now - last).total_seconds(),
+        window=window,
+        max_concurrent_runs=limit,
+        active=active,
+    )
+    if motion == "frozen":
         return Stall(queued, 0, window, None, frozen=True)
-    if limit > 0 and active >= limit:
+    if motion != "stalled":
         return None
     since = now - timedelta(seconds=window)
-    oldest = Run.objects.queued().order_by("id").values_list("created_at", flat=True).first()
-    if oldest is not None and oldest > since:
-        return None
-    launches = TickRecord.objects.filter(daemon=RUN_QUEUE, launched__gt=0)
-    if launches.filter(started_at__gte=since).exists():
-        return None
-    last = launches.order_by("-started_at").values_list("started_at", flat=True).first()
-    # Ticks that launch nothing because tag limits or pools hold every run old enough to
-    # have been judged (each has a `wait_rule` from a tick) are the limits at work, not a
-    # dead daemon: say so instead of "not moving".
     ticking = TickRecord.objects.filter(daemon=RUN_QUEUE, started_at__gte=since, error="")
     unjudged = Run.objects.queued().filter(created_at__lte=since, wait_rule="")
     held = ticking.exists() and not unjudged.exists()
