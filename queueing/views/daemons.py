@@ -10,12 +10,20 @@ from django.views.decorators.http import require_GET
 
 from ..services.daemons import daemon_status
 from . import _data
+from ._common import is_partial, page_or_fragment
 
 
 @require_GET
 @login_required
 def daemons(request: HttpRequest) -> HttpResponse:
-    """Never fails because of the broker: an unreachable one is shown as a message."""
+    """Never fails because of the broker: an unreachable one is shown as a message.
+
+    The heartbeat table polls its own fragment every few seconds; the workers section
+    does not (asking the workers is a broadcast that waits for their replies).
+    """
     now = timezone.now()
-    context = {"now": now, "daemons": daemon_status(now), "workers": _data.celery_workers()}
+    context = {"now": now, "daemons": daemon_status(now)}
+    if is_partial(request):
+        return page_or_fragment(request, "queueing/daemons.html", "queueing/_daemons.html", context)
+    context["workers"] = _data.celery_workers()
     return render(request, "queueing/daemons.html", context)

@@ -47,6 +47,24 @@ def test_daemons_show_health_heartbeat_tick_and_errors(as_viewer, workers_answer
     assert "celery@host" in page and "pong" in page
 
 
+def test_the_daemon_table_refreshes_itself_without_asking_the_workers(
+    as_viewer, monkeypatch, submit
+):
+    asked: list[int] = []
+    monkeypatch.setattr(_data, "_ask_workers", lambda: asked.append(1))
+    page = html(as_viewer.get(reverse("daemons")))
+    assert 'id="daemon-health"' in page and 'hx-trigger="every 5s' in page
+    assert asked == [1]
+
+    submit("quick")
+    run_queue.tick()
+    fragment = html(as_viewer.get(reverse("daemons"), **HTMX))
+    assert fragment.lstrip().startswith('<div id="daemon-health"')
+    assert "Run queue" in fragment and "Running" in fragment
+    assert "Celery workers" not in fragment
+    assert asked == [1], "a refresh must not broadcast to the workers"
+
+
 def test_an_unreachable_broker_is_a_message_not_an_error(as_viewer, monkeypatch):
     def refuse():
         raise ConnectionRefusedError("connection refused")
