@@ -202,7 +202,8 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
         f"- Dagster side: {dagster.get('versions', '?')}",
         f"- concurrency-ui figures: bench/results.json, mode `{report['mode']}`, generated {report['generated_at']}",
         f"- Dagster figures: generated {dagster.get('generated_at', '?')}",
-        "- The machine was shared with other work while these ran; treat small differences as noise.",
+        "- A shared cloud VM: its speed varied by up to 2x within this session (a plain Python"
+        " loop); treat differences under 2x between separate runs as noise.",
         *([f"- {note}" for note in report_notes] if report_notes else []),
         "",
         "## Figures",
