@@ -229,3 +229,30 @@ def test_a_tick_over_a_long_queue_applies_default_pool_limits_of_unread_runs(mon
     monkeypatch.setattr(run_queue, "FIRST_READ", 1)
     run_queue.tick()
     assert Pool.objects.get(key="shared").limit == 2
+
+
+def test_waiting_reasons_are_written_in_chunks_without_losing_a_run(monkeypatch):
+    """The reasons and history rows go out in statements of at most _CHUNK runs (bound
+    parameter limits); groups split across statements must all arrive."""
+    load_config(
+        {
+            "run_queue": {
+                "max_concurrent_runs": 1,
+                "tag_concurrency_limits": [{"key": "database", "limit": 0}],
+            }
+        }
+    )
+    monkeypatch.setattr(run_queue, "_CHUNK", 3)
+    held = [submit(database="redshift") for _ in range(7)]
+    first = submit()
+    behind = [submit() for _ in range(5)]
+    assert run_queue.tick().launched == (first.run_id,)
+    rules = stored_rules()
+    assert {rules[r.run_id] for r in held} == {"tag:database"}
+    assert {rules[r.run_id] for r in behind} == {"max_concurrent_runs:max_concurrent_runs"}
+    assert open_wait_rules() == {
+        **{r.pk: ["tag:database"] for r in held},
+        **{r.pk: ["max_concurrent_runs:max_concurrent_runs"] for r in behind},
+    }
+    reasons = dict(Run.objects.queued().values_list("run_id", "wait_reason"))
+    assert reasons[held[0].run_id].startswith("tag database: limit is 0")
