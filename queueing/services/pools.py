@@ -340,7 +340,12 @@ def free_step(run: Run, step_key: str) -> int:
 
 
 def free_run(run: Run, step_key: str | None = None, actor: str | None = None) -> int:
-    """Free every slot and waiting entry of a run (or one step of it); audited when manual."""
+    """Free every slot and waiting entry of a run (or one step of it); audited when manual.
+
+    On PostgreSQL an unaudited free commits without waiting for its WAL flush, as
+    `free_step` does: if a database crash loses it, the finished run still holds its
+    claims and run monitoring frees them again (`FreeSlots`).
+    """
     if actor is None and connection.vendor == "postgresql":
         return _free_in_database(run, step_key)
     with transaction.atomic():
