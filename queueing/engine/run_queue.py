@@ -54,7 +54,7 @@ def decide(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
     """
     # The pass allocates many small acyclic objects; pausing the cyclic collector
     # avoids repeated full collections over the snapshot (about half the time at 100k).
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         return _decide(snapshot, complete)
 
 
@@ -117,7 +117,9 @@ def _decide(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause the cyclic collector: building or deciding a long queue allocates tens of
+    thousands of acyclic objects, and its passes over them cost a fifth of the time."""
     enabled = gc.isenabled()
     gc.disable()
     try:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -143,19 +141,6 @@ class _RunInfos:
 _run_infos = _RunInfos()
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # Reading a long queue allocates tens of thousands of acyclic objects; the cyclic
-    # collector's passes over them were a fifth of an evaluation in the profile.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 # The tick reads the head of the queue, and more only while runs could still launch.
 FIRST_READ = 250
 READ_GROWTH = 8
@@ -196,7 +181,7 @@ def evaluate(
     head leaves max_concurrent_runs used up, every later run waits on it (the engine's
     `later_runs_wait_on`), so a tick over a long, full queue reads only its head.
     """
-    with _gc_paused():
+    with engine.cyclic_gc_paused():
         # The rows are dropped when `_evaluate` returns, before the collector runs again.
         return _evaluate(config, now, init_defaults, through, complete)
 
