@@ -25,14 +25,19 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperEnv(f"{name}: expected a boolean (true/false), got {value!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(
+    name: str, default: int, minimum: int | None = None, maximum: int | None = None
+) -> int:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise ImproperEnv(f"{name}: expected an integer, got {value!r}") from None
+    if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+        raise ImproperEnv(f"{name}: {number} is outside the range {minimum}..{maximum}")
+    return number
 
 
 def env_list(name: str, default: list[str]) -> list[str]:

@@ -18,7 +18,19 @@ from .env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")) or "var")
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Owner only: it holds the SQLite database, the embedded broker's messages and the generated
+# admin password. An existing directory is left as it is (VAR_DIR may point anywhere).
+VAR_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` readable and writable by its owner only, or tighten it if this process
+    owns it; SQLite gives its -wal and -shm files the database file's permissions."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
+    info = path.stat()
+    if info.st_uid == os.getuid() and info.st_mode & 0o077:
+        path.chmod(0o600)
 
 # "development" (the default, for `make dev` and tests) or "production".
 ENVIRONMENT = env_str("CONCURRENCY_UI_ENV", "development")
@@ -51,7 +63,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "django_htmx",
     "axes",
@@ -98,6 +110,8 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        _private_file(Path(DATABASES["default"]["NAME"]))
     # IMMEDIATE takes SQLite's write lock when a transaction begins, so two processes can
     # never both read a free slot and then both write it; the timeout waits for that lock.
     DATABASES["default"]["OPTIONS"] = {
@@ -165,17 +179,49 @@ if PRODUCTION:
     SECURE_HSTS_PRELOAD = True
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# --- the input boundary (queueing/engine/inputs.py) ------------------------------------------
+# Every YAML or JSON document a user sends is refused past these, while it is read.
+INPUT_MAX_BYTES = env_int("INPUT_MAX_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024)
+INPUT_MAX_DEPTH = env_int("INPUT_MAX_DEPTH", 32, minimum=4, maximum=200)
+INPUT_MAX_NODES = env_int("INPUT_MAX_NODES", 100_000, minimum=100, maximum=10_000_000)
+# A run's stored run config (after merging the job's defaults) and tags, as compact JSON.
+RUN_CONFIG_MAX_BYTES = env_int(
+    "RUN_CONFIG_MAX_BYTES", 64 * 1024, minimum=1024, maximum=INPUT_MAX_BYTES
+)
+RUN_TAGS_MAX_BYTES = env_int("RUN_TAGS_MAX_BYTES", 16 * 1024, minimum=1024, maximum=1024 * 1024)
+# Run submits per user (API and launchpad), as DRF writes rates: "120/minute", "10/second";
+# "off" for none. Counted in CACHES["default"]: set CACHE_URL so that every web process
+# shares the count (otherwise each process counts its own).
+SUBMIT_RATE = env_str("SUBMIT_RATE", "120/minute")
+if SUBMIT_RATE in ("off", "none", "0"):
+    SUBMIT_RATE = None
+_cache_url = env_str("CACHE_URL")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes DRF answer 401 to a missing, unknown or
-    # revoked token (with session authentication first, DRF can only answer 403).
+    # revoked token (with session authentication first, DRF can only answer 403). Tokens are
+    # django-rest-knox's: only a SHA-512 digest of each is stored.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
+    "DEFAULT_PARSER_CLASSES": ["queueing.api.parsers.LimitedJSONParser"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+}
+REST_KNOX = {
+    # Like the DRF tokens they replace: valid until revoked (DELETE /api/token/).
+    "TOKEN_TTL": None,
+    "AUTO_REFRESH": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "concurrency-ui API",

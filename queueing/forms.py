@@ -10,20 +10,51 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import yaml
 from django import forms
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 
+from . import inputs
 from .definitions import JobDefinition
-from .engine.config import MAX_FILE_BYTES, ConfigError
-from .engine.submission import (
-    deep_merge,
-    parse_priority,
-    parse_tag_pair,
-    validate_run_config,
-    validate_tags,
+from .engine.grammar import parse_integer
+from .engine.submission import parse_tag_pair
+from .engine.types import (
+    FINISHED_STATUSES,
+    IN_PROGRESS_STATUSES,
+    PRIORITY_TAG,
+    ConfigError,
+    RunStatus,
 )
-from .engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, PRIORITY_TAG, RunStatus
+from .errors import InvalidInput
+
+
+class WholeNumberField(forms.CharField):
+    """An integer typed as text, read by the one number grammar (`grammar.parse_integer`):
+    Django's IntegerField would take `1_0`, `٣` and `1.0` as 10, 3 and 1."""
+
+    widget = forms.NumberInput
+
+    def __init__(
+        self, *, min_value: int | None = None, max_value: int | None = None, **kwargs: Any
+    ) -> None:
+        self.min_value, self.max_value = min_value, max_value
+        kwargs.setdefault("max_length", 40)
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> int | None:  # type: ignore[override]
+        text = super().to_python(value)
+        if text in self.empty_values:
+            return None
+        try:
+            number = parse_integer(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        if self.min_value is not None and number < self.min_value:
+            raise forms.ValidationError(f"must be at least {self.min_value}")
+        if self.max_value is not None and number > self.max_value:
+            raise forms.ValidationError(f"must be at most {self.max_value}")
+        return number
+
 
 # --- runs list ----------------------------------------------------------------------------
 
@@ -42,7 +73,7 @@ class RunFilterForm(forms.Form):
     status = forms.ChoiceField(
         choices=[("", "any")] + [(s.value, s.value) for s in RunStatus], required=False
     )
-    page = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
+    page = WholeNumberField(min_value=1, max_value=1_000_000, required=False)
 
     def clean_tag(self) -> tuple[str, str] | None:
         text = self.cleaned_data["tag"].strip()
@@ -143,15 +174,11 @@ class LaunchForm(forms.Form):
     def clean_run_config(self) -> dict[str, Any]:
         text = self.cleaned_data["run_config"]
         try:
-            parsed = yaml.safe_load(text) if text.strip() else {}
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            parsed = inputs.read_yaml(text, prefix="run_config", root="run_config")
+        except InvalidInput as exc:
             raise forms.ValidationError(
-                f"YAML syntax error at {where}{exc.problem or exc}"
+                [e.message if e.path == "run_config" else str(e) for e in exc.errors]
             ) from None
-        except yaml.YAMLError as exc:
-            raise forms.ValidationError(f"YAML syntax error: {exc}") from None
         if parsed is None:
             return {}
         if not isinstance(parsed, dict):
@@ -161,17 +188,20 @@ class LaunchForm(forms.Form):
         return parsed
 
     def clean(self) -> dict[str, Any]:
+        """The submit's own checks (`services.runs.prepare`), placed next to each field."""
+        from .services.runs import prepare
+
         data = super().clean()
-        self._clean_tags(data.get("priority", ""))
+        self._collect_tags(data.get("priority", ""))
         if self.job_def is not None and "run_config" in data:
-            steps = frozenset(s.key for s in self.job_def.plan().steps)
-            merged = deep_merge(self.job_def.default_run_config or {}, data["run_config"])
-            _, errors = validate_run_config(merged, steps)
-            for error in errors:
-                self.add_error("run_config", f"{error.path}: {error.message}")
+            try:
+                prepare(data["job"], self.tags, data["run_config"])
+            except InvalidInput as exc:
+                for error in exc.errors:
+                    self.add_service_error(error)
         return data
 
-    def _clean_tags(self, priority: str) -> None:
+    def _collect_tags(self, priority: str) -> None:
         raw: dict[str, str] = {}
         for key, value in self.tag_rows():
             if not key.strip() and not value.strip():
@@ -179,14 +209,9 @@ class LaunchForm(forms.Form):
             if key in raw:
                 self.tag_errors.append(f"tag {key!r} is given twice")
             raw[key] = value
-        tags, errors = validate_tags(raw)
-        self.tag_errors += [f"{e.path}: {e.message}" for e in errors]
         if priority.strip():
-            tags[PRIORITY_TAG] = priority.strip()
-        _, priority_errors = parse_priority(tags, path="tags")
-        for error in priority_errors:
-            self.add_error("priority", error.message)
-        self.tags = tags
+            raw[PRIORITY_TAG] = priority.strip()
+        self.tags = raw
 
     def add_service_error(self, error: ConfigError) -> None:
         field = field_of_launch_error(error.path)
@@ -229,16 +254,16 @@ class SettingsForm(forms.Form):
 
 
 class QueueSettingsForm(SettingsForm):
-    max_concurrent_runs = forms.IntegerField(help_text="-1 for no limit, 0 launches nothing")
+    max_concurrent_runs = WholeNumberField(help_text="-1 for no limit, 0 launches nothing")
     block_op_concurrency_limited_runs = forms.BooleanField(
         required=False, label="Pool-aware dequeuing (block_op_concurrency_limited_runs)"
     )
-    slot_buffer = forms.IntegerField(
+    slot_buffer = WholeNumberField(
         label="Slot buffer (op_concurrency_slot_buffer)",
         help_text="extra runs allowed past pool capacity",
     )
     granularity = forms.ChoiceField(choices=[("op", "op"), ("run", "run")])
-    default_pool_limit = forms.IntegerField(
+    default_pool_limit = WholeNumberField(
         required=False, help_text="limit of pools without one; empty: unlimited"
     )
 
@@ -247,13 +272,13 @@ class MonitoringForm(SettingsForm):
     SETTING_PREFIX = "monitoring."
 
     enabled = forms.BooleanField(required=False, label="Run monitoring enabled")
-    free_slots_after_run_end_seconds = forms.IntegerField(
+    free_slots_after_run_end_seconds = WholeNumberField(
         help_text="release slots still held this long after a run ended; 0: never"
     )
-    start_timeout_seconds = forms.IntegerField(help_text="0: disabled")
-    cancel_timeout_seconds = forms.IntegerField(help_text="0: disabled")
-    max_runtime_seconds = forms.IntegerField(help_text="0: no limit")
-    poll_interval_seconds = forms.IntegerField()
+    start_timeout_seconds = WholeNumberField(help_text="0: disabled")
+    cancel_timeout_seconds = WholeNumberField(help_text="0: disabled")
+    max_runtime_seconds = WholeNumberField(help_text="0: no limit")
+    poll_interval_seconds = WholeNumberField()
 
 
 TAG_LIMIT_KINDS = [
@@ -269,7 +294,7 @@ class TagLimitForm(forms.Form):
     key = forms.CharField(max_length=255)
     kind = forms.ChoiceField(choices=TAG_LIMIT_KINDS, initial="key")
     value = forms.CharField(required=False, max_length=4096)
-    limit = forms.IntegerField()
+    limit = WholeNumberField()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -292,11 +317,11 @@ class PoolForm(forms.Form):
     prefix = "pool"
 
     key = forms.CharField(max_length=200)
-    limit = forms.IntegerField()
+    limit = WholeNumberField()
 
 
 class PoolLimitForm(forms.Form):
-    limit = forms.IntegerField()
+    limit = WholeNumberField()
 
 
 # --- configuration --------------------------------------------------------------------------
@@ -312,8 +337,11 @@ class ConfigImportForm(forms.Form):
         data = super().clean()
         upload: UploadedFile | None = data.get("file")
         if upload is not None:
-            if upload.size and upload.size > MAX_FILE_BYTES:
-                raise forms.ValidationError(f"the file is larger than 1 MB ({upload.size} bytes)")
+            if upload.size and upload.size > settings.INPUT_MAX_BYTES:
+                raise forms.ValidationError(
+                    f"the file is larger than {settings.INPUT_MAX_BYTES} bytes "
+                    f"({upload.size} bytes; INPUT_MAX_BYTES)"
+                )
             try:
                 data["text"] = upload.read().decode("utf-8")
             except UnicodeDecodeError:

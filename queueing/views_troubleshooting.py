@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from concurrency_ui.env import env_str
 
 from .api.views import BAD, ServiceView
+from .engine.grammar import parse_integer
 from .errors import Conflict, InvalidInput, NotFound
 from .roles import can_change_limits
 from .serializers_troubleshooting import (
@@ -47,9 +48,9 @@ def _what_if(request: HttpRequest) -> tuple[dict[str, Any] | None, list[str], di
     pools: dict[str, Any] = {}
     if form["max_concurrent_runs"]:
         try:
-            changes["max_concurrent_runs"] = int(form["max_concurrent_runs"])
-        except ValueError:
-            return None, ["max_concurrent_runs: expected an integer (-1 for no limit)"], form
+            changes["max_concurrent_runs"] = parse_integer(form["max_concurrent_runs"])
+        except ValueError as exc:
+            return None, [f"max_concurrent_runs: {exc} (-1 for no limit)"], form
     if form["pool"] or form["pool_limit"]:
         pools[form["pool"]] = form["pool_limit"] or None
     try:
@@ -148,6 +149,9 @@ class SimulateView(ServiceView):
         if text is not None and not isinstance(text, str):
             raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
         simulation = simulate_service.simulate(
-            settings=data.get("settings"), yaml_text=text, pool_limits=data.get("pools")
+            settings=data.get("settings"),
+            yaml_text=text,
+            pool_limits=data.get("pools"),
+            trusted=can_change_limits(request.user),
         )
         return Response(simulate_service.simulation_to_dict(simulation))

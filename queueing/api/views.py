@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from knox.models import AuthToken
 from rest_framework import permissions, status
-from rest_framework.authtoken.models import Token
 from rest_framework.exceptions import ParseError
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..engine.config import ConfigError, to_instance_dict, to_instance_yaml
+from ..engine.grammar import parse_integer
+from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locations import get_workspace
@@ -30,6 +31,7 @@ from ..services.audit import actor_name
 from ..services.daemons import daemon_status
 from ..services.queries import filter_runs, page_of_runs, run_to_dict
 from . import serializers as s
+from .parsers import LimitedJSONParser, RefusedBody
 
 # Documented error answers (see `error_response`).
 BAD = {400: s.ErrorsSerializer}
@@ -72,10 +74,12 @@ def error_response(exc: Exception) -> Response:
 class ServiceView(APIView):
     """Bodies are JSON objects; service errors become `{"errors": [...]}` / `{"detail": ...}`."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [LimitedJSONParser]
 
     def handle_exception(self, exc):
-        if isinstance(exc, RequestDataTooBig):
+        if isinstance(exc, RefusedBody):
+            exc = InvalidInput(exc.errors)
+        elif isinstance(exc, RequestDataTooBig):
             # Django would answer with an HTML page; API clients need the field and the rule.
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             exc = InvalidInput.one("body", f"request body is larger than {limit} bytes")
@@ -95,13 +99,7 @@ def _body(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
     if unknown:
         expected = ", ".join(allowed)
         raise InvalidInput([ConfigError(k, f"unknown field: expected {expected}") for k in unknown])
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        # JSON may spell lone surrogates (\ud800); no database column can store them.
-        raise InvalidInput.one(
-            "body", "contains a lone surrogate: not valid Unicode text"
-        ) from None
+    # Depth, size, NUL and lone surrogates were refused by the parser (LimitedJSONParser).
     return data
 
 
@@ -132,9 +130,9 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput.one(name, f"{raw!r} is not an integer") from None
+        value = parse_integer(raw)
+    except ValueError as exc:
+        raise InvalidInput.one(name, str(exc)) from None
     if not 0 <= value <= maximum:
         raise InvalidInput.one(name, f"must be between 0 and {maximum}")
     return value
@@ -143,9 +141,10 @@ def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
 def _tag_filters(request: Request) -> dict[str, str]:
     tags = {}
     for pair in request.query_params.getlist("tag"):
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise InvalidInput.one("tag", f"{pair!r} is not KEY=VALUE")
+        try:
+            key, value = parse_tag_pair(pair)
+        except ValueError as exc:
+            raise InvalidInput.one("tag", str(exc)) from None
         tags[key] = value
     return tags
 
@@ -251,10 +250,6 @@ class RunFreeSlots(ServiceView):
         """Free the pool slots (and waiting entries) of a run, or of one of its steps; audited."""
         step_key = _body(request, ("step_key",)).get("step_key")
         run = runs.get_run(run_id)
-        if step_key is not None and not isinstance(step_key, str):
-            raise InvalidInput.one("step_key", "expected a string")
-        if step_key is not None and not run.steps.filter(step_key=step_key).exists():
-            raise InvalidInput.one("step_key", f"run {run.run_id} has no step {step_key!r}")
         freed = pools.free_run(run, step_key=step_key, actor=actor_name(request.user))
         return Response({"freed": freed})
 
@@ -377,8 +372,6 @@ class ConfigView(ServiceView):
         if "yaml" in data:
             if not isinstance(data["yaml"], str):
                 raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
-            if len(data["yaml"].encode()) > 1024 * 1024:
-                raise InvalidInput.one("yaml", "file is larger than 1 MB")
             text = data["yaml"]
         else:
             import yaml
@@ -397,7 +390,7 @@ class ConfigView(ServiceView):
                 "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
                 "dry_run": dry_run,
                 # What the next tick would launch under the new file (nothing is saved).
-                **({"simulation": _predict(yaml_text=text)} if dry_run else {}),
+                **({"simulation": _predict(yaml_text=text, trusted=True)} if dry_run else {}),
             }
         )
 
@@ -462,14 +455,22 @@ class AuditList(ServiceView):
 
 
 class TokenView(APIView):
-    """Create (POST) or revoke (DELETE) the calling user's API token."""
+    """Create (POST) or revoke (DELETE) the calling user's API token.
+
+    Only a digest of a token is stored (django-rest-knox), so a token is shown once, when
+    it is created; creating one replaces the user's previous token.
+    """
 
     @extend_schema(request=None, responses=s.TokenSerializer)
     def post(self, request: Request) -> Response:
-        token, _ = Token.objects.get_or_create(user=request.user)
-        return Response({"token": token.key})
+        """A new token for you (shown only now); your previous token stops working."""
+        with transaction.atomic():
+            AuthToken.objects.filter(user=request.user).delete()
+            _, token = AuthToken.objects.create(user=request.user, expiry=None)
+        return Response({"token": token})
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
-        Token.objects.filter(user=request.user).delete()
+        """Revoke your token: requests sending it are answered 401 from now on."""
+        AuthToken.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)

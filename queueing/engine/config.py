@@ -1,8 +1,10 @@
 """Read, validate and write back the instance configuration (`dagster.yaml`), SEMANTICS 1.1-1.5.
 
-Pure Python: the caller reads the file and passes its text (and, optionally, the environment
-used for `{env: VAR}` values). Validation is eager and complete: every problem is reported with
-the dotted path of the offending key, and a file with any error yields no configuration at all.
+Pure Python: the caller reads the file and passes its text, the limits of the input boundary
+(`inputs.Limits`) and, where `{env: VAR}` values may be resolved, the environment to read them
+from (the engine never reads `os.environ`; without an environment such values are refused).
+Validation is eager and complete: every problem is reported with the dotted path of the
+offending key, and a file with any error yields no configuration at all.
 
 Three generations of run-queue settings are understood (`run_coordinator.config`, `run_queue`,
 `concurrency`); the effective values are merged as in SEMANTICS 1.5 and the block each one came
@@ -20,7 +22,7 @@ Decisions where SEMANTICS leaves a gap:
   of the queued coordinator class is used (the reference checks only the literal short name).
 - an explicit `concurrency.pools.granularity` wins over `block_op_concurrency_limited_runs`.
 - `{env: VAR}` is accepted only for the int keys of `run_queue` / `run_coordinator.config`, as in
-  the reference; export writes the resolved values.
+  the reference; export writes the resolved values. Messages name the variable, never its value.
 - the default pool limit range is 0..1000; `DAGSTER_MAX_GLOBAL_OP_CONCURRENCY_LIMIT` is not read.
 """
 
@@ -28,8 +30,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
-import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -37,13 +37,15 @@ from typing import Any, Literal
 
 import yaml
 
-from queueing.engine.types import INT32_MAX, QueueSettings, TagLimit
+from queueing.engine.grammar import key_problem, parse_integer
+from queueing.engine.inputs import DEFAULT_LIMITS, FILE_PATH, InputRefused, Limits, read_yaml
+from queueing.engine.types import INT32_MAX, ConfigError, QueueSettings, TagLimit
 
-MAX_FILE_BYTES = 1024 * 1024
 MAX_POOL_LIMIT = 1000
 CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 QUEUED_COORDINATOR = "QueuedRunCoordinator"
-FILE_PATH = "<file>"
+# Wait history older than this is pruned; 100 years is as far back as dates are sure to go.
+MAX_RETENTION_DAYS = 36_500
 
 KNOWN_SECTIONS = ("run_queue", "run_coordinator", "concurrency", "run_monitoring", "concurrency_ui")
 # Section order for a configuration built in code: the current block first.
@@ -78,17 +80,6 @@ LegacyBlock = Literal["run_queue", "run_coordinator"]
 
 
 @dataclass(frozen=True)
-class ConfigError:
-    """One problem in the configuration, located by a dotted path (`run_queue.tag_concurrency_limits[1].limit`)."""
-
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
-
-
-@dataclass(frozen=True)
 class MonitoringConfig:
     """`run_monitoring:` (SEMANTICS 1.4, 5.2, 3.7). Timeouts and delays: 0 means disabled."""
 
@@ -110,7 +101,7 @@ class ExtraConfig:
     """concurrency-ui's own knobs, from an optional top-level `concurrency_ui:` section.
 
     Dagster ignores unknown top-level sections, so a file carrying this one stays valid for it.
-    All values are integers >= 0.
+    All values are integers >= 0, except `max_queued_runs` (-1: no cap).
     """
 
     # A daemon is healthy while now <= last heartbeat + 30 s + this (reference: 1800).
@@ -123,6 +114,8 @@ class ExtraConfig:
     wait_history_retention_days: int = 30
     # A run still STARTING after this long gets its launch request sent again; 0 = never.
     resend_starting_after_seconds: int = 30
+    # Submits are refused once this many runs are queued; -1 = no cap.
+    max_queued_runs: int = -1
 
 
 @dataclass(frozen=True)
@@ -252,10 +245,33 @@ _SPECS: dict[str, _Spec] = {
         "int", off_at_or_below_zero=True, nullable=True, null_value=0
     ),
     **{f"extra.{f.name}": _Spec("int", minimum=0) for f in fields(ExtraConfig)},
+    "extra.wait_history_retention_days": _Spec("int", minimum=0, maximum=MAX_RETENTION_DAYS),
+    "extra.max_queued_runs": _Spec(
+        "int", minimum=-1, range_message="{v} is invalid: use -1 for no cap or a number >= 0"
+    ),
 }
 
 # Stable order for forms and the "where does each value come from" table.
 SETTING_NAMES: tuple[str, ...] = tuple(_SPECS)
+
+
+@dataclass(frozen=True)
+class IntRange:
+    """The integers a setting accepts; each was checked to work in every daemon
+    (tests/services/test_setting_ranges.py loads random ones and runs a tick of each)."""
+
+    minimum: int | None  # None: any value <= 0 is accepted and means "off"
+    maximum: int
+    nullable: bool
+
+
+def int_setting_range(name: str) -> IntRange | None:
+    """The range of an integer setting, or None for other kinds (booleans, lists, ...)."""
+    spec = _SPECS[name]
+    if spec.kind != "int":
+        return None
+    minimum = None if spec.off_at_or_below_zero else spec.minimum
+    return IntRange(minimum, spec.maximum, spec.nullable)
 
 # YAML key -> (setting, accepts {env: VAR}) for run_queue and run_coordinator.config (1.1).
 _LEGACY_KEYS: dict[str, tuple[str, bool]] = {
@@ -298,8 +314,6 @@ _LEGACY_SUFFIX = {
 }
 
 _INVALID: Any = object()  # a value that failed validation; its error is already recorded
-# Python refuses to convert more than 4300 digits; anything this long is out of range anyway.
-_ENV_INT = re.compile(r"[+-]?\d{1,4000}")
 
 _short = reprlib.Repr()
 _short.maxstring = 60
@@ -357,10 +371,12 @@ def _convert(
     errors: list[ConfigError],
     env: Mapping[str, str] | None = None,
     env_used: dict[str, str] | None = None,
+    env_ok: bool = False,
 ) -> Any:
     """Validate one value of setting `name` and return it normalised, or `_INVALID`.
 
-    `env` is given only where `{env: VAR}` is allowed; the variable read is noted in `env_used`.
+    `env_ok` where `{env: VAR}` is allowed, read from `env` (None: refused, the environment is
+    not available); the variable read is noted in `env_used`.
     """
     spec = _SPECS[name]
     if raw is None and spec.nullable:
@@ -378,32 +394,21 @@ def _convert(
         errors.append(ConfigError(path, f"expected 'op' or 'run', got {_describe(raw)}"))
         return _INVALID
 
-    origin = ""
-    if env is not None and isinstance(raw, Mapping) and list(raw) == ["env"]:
+    var = None
+    if env_ok and isinstance(raw, Mapping) and list(raw) == ["env"]:
         var = raw["env"]
         if not isinstance(var, str) or not var:
             errors.append(
                 ConfigError(path, f"env must name an environment variable, got {_describe(var)}")
             )
             return _INVALID
-        if var not in env:
-            errors.append(ConfigError(path, f"environment variable {var} is not set"))
+        raw = _from_environment(var, path, env, errors)
+        if raw is _INVALID:
             return _INVALID
-        text = env[var].strip()
-        if not _ENV_INT.fullmatch(text):
-            errors.append(
-                ConfigError(
-                    path,
-                    f"environment variable {var} is {_short.repr(env[var])}, expected an integer",
-                )
-            )
-            return _INVALID
-        raw = int(text)
-        origin = f" (from environment variable {var})"
         if env_used is not None:
             env_used[path] = var
     elif not _is_int(raw):
-        if env is not None and isinstance(raw, Mapping):
+        if env_ok and isinstance(raw, Mapping):
             errors.append(
                 ConfigError(path, f"expected an integer or {{env: VARIABLE}}, got {_describe(raw)}")
             )
@@ -415,17 +420,50 @@ def _convert(
         return 0
     low = spec.minimum
     if (low is not None and raw < low) or raw > spec.maximum:
+        # A value read from the environment is never shown: it may be a secret.
+        shown = _fmt_int(raw) if var is None else f"the value of environment variable {var}"
         if raw > INT32_MAX:
-            message = f"{_fmt_int(raw)} is too large: the maximum is {INT32_MAX}"
+            message = f"{shown} is too large: the maximum is {INT32_MAX}"
         elif spec.range_message:
-            message = spec.range_message.format(v=_fmt_int(raw))
+            message = spec.range_message.format(v=shown)
         elif raw > spec.maximum:
-            message = f"{_fmt_int(raw)} is too large: the maximum is {spec.maximum}"
+            message = f"{shown} is too large: the maximum is {spec.maximum}"
         else:
-            message = f"{_fmt_int(raw)} is invalid: it must be >= {low}"
-        errors.append(ConfigError(path, message + origin))
+            message = f"{shown} is invalid: it must be >= {low}"
+        errors.append(ConfigError(path, message))
         return _INVALID
     return raw
+
+
+NO_ENVIRONMENT_MESSAGE = (
+    "{{env: {var}}} is not resolved here: the server's environment is read only for an "
+    "admin's import, edit or simulation; write the number itself"
+)
+
+
+def _from_environment(
+    var: str, path: str, env: Mapping[str, str] | None, errors: list[ConfigError]
+) -> Any:
+    """The integer in environment variable `var`. Errors name the variable, never its value
+    (it may hold a password, `SECRET_KEY`, ...): not even whether it looked like a number."""
+    if env is None:
+        errors.append(ConfigError(path, NO_ENVIRONMENT_MESSAGE.format(var=var)))
+        return _INVALID
+    if var not in env:
+        errors.append(ConfigError(path, f"environment variable {var} is not set"))
+        return _INVALID
+    try:
+        # Surrounding whitespace is ignored: env files often end values with a newline.
+        return parse_integer(env[var].strip())
+    except ValueError:
+        errors.append(
+            ConfigError(
+                path,
+                f"environment variable {var} does not hold a whole number (digits 0-9 with an "
+                "optional sign; its value is not shown)",
+            )
+        )
+        return _INVALID
 
 
 def _convert_tags(path: str, raw: Any, errors: list[ConfigError]) -> Any:
@@ -462,10 +500,10 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
             errors.append(ConfigError(path, f"missing required key '{required}'"))
 
     key = item.get("key")
-    if "key" in item and (not isinstance(key, str) or not key.strip()):
-        errors.append(
-            ConfigError(f"{path}.key", f"expected a non-empty string, got {_describe(key)}")
-        )
+    if "key" in item:
+        problem = key_problem(key)
+        if problem:
+            errors.append(ConfigError(f"{path}.key", problem))
     limit = item.get("limit")
     if "limit" in item:
         if not _is_int(limit):
@@ -539,7 +577,7 @@ def _priority(path: str) -> int:
 
 
 class _Reader:
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str] | None) -> None:
         self.env = env
         self.errors: list[ConfigError] = []
         self.warnings: list[ConfigError] = []
@@ -565,7 +603,7 @@ class _Reader:
         self.errors.append(_unknown_key(path, key, tuple(allowed)))
 
     def setting(self, name: str, path: str, raw: Any, *, env_ok: bool = False) -> None:
-        value = _convert(name, path, raw, self.errors, self.env if env_ok else None, self.env_used)
+        value = _convert(name, path, raw, self.errors, self.env, self.env_used, env_ok)
         if value is not _INVALID:
             self.found.setdefault(name, []).append(_Found(path, value))
 
@@ -752,6 +790,8 @@ def _lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigE
             "default_pool_limit",
             "0 closes every pool without an explicit limit: their steps wait forever",
         )
+    if values["extra.max_queued_runs"] == 0:
+        warn("extra.max_queued_runs", "0 refuses every submit: no run can be queued")
     if values["dequeue_num_workers"] is not None and not values["dequeue_use_threads"]:
         warn("dequeue_num_workers", "has no effect unless dequeue_use_threads is true")
     if not values["monitoring.enabled"]:
@@ -780,30 +820,6 @@ def _lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigE
     return warnings
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that notes duplicate keys (PyYAML silently keeps the last one)."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.duplicates: list[ConfigError] = []
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[str] = set()
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                if key_node.value in seen:
-                    mark = key_node.start_mark
-                    self.duplicates.append(
-                        ConfigError(
-                            FILE_PATH,
-                            f"line {mark.line + 1}: duplicate key {key_node.value!r} "
-                            "(only the last one is used)",
-                        )
-                    )
-                seen.add(key_node.value)
-        return super().construct_mapping(node, deep=deep)
-
-
 def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], list[ConfigError]]:
     """A `tag_concurrency_limits` list outside the instance file (executor run config),
     with the same item rules and messages as the run queue's (SEMANTICS 1.3)."""
@@ -812,52 +828,28 @@ def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], lis
     return (() if errors else limits), errors
 
 
-def parse_instance_yaml(text: str, env: Mapping[str, str] | None = None) -> ParseResult:
+def parse_instance_yaml(
+    text: str, env: Mapping[str, str] | None = None, limits: Limits = DEFAULT_LIMITS
+) -> ParseResult:
     """Parse the text of a `dagster.yaml`. See `parse_instance_dict` for `env` and the result.
 
-    Input over `MAX_FILE_BYTES` is refused before parsing; invalid YAML gives one error at
-    `<file>` with its line and column.
+    The text is read by the input boundary (`inputs.read_yaml`) within `limits`: a refusal
+    (size, depth, values, a YAML type JSON cannot hold, invalid YAML) is the only error.
+    Duplicate keys are warnings.
     """
-    size = len(text) if len(text) > MAX_FILE_BYTES else len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_FILE_BYTES:
-        return _file_error(
-            f"file is larger than 1 MB ({size} bytes; the limit is {MAX_FILE_BYTES})"
-        )
-    loader = None
     try:
-        # The reader checks the text for unprintable characters already when it is built.
-        loader = _Loader(text)
-        data = loader.get_single_data()
-    except yaml.MarkedYAMLError as exc:
-        return _file_error(_yaml_message(exc))
-    except yaml.YAMLError as exc:
-        return _file_error(f"invalid YAML: {exc}")
-    except RecursionError:
-        return _file_error("invalid YAML: nesting is too deep")
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        return _file_error(f"invalid YAML: {exc}")
-    finally:
-        if loader is not None:
-            loader.dispose()
-    result = parse_instance_dict(data, env)
-    if not loader.duplicates:
+        document = read_yaml(text, limits)
+    except InputRefused as exc:
+        return ParseResult(config=None, errors=(exc.error,))
+    result = parse_instance_dict(document.value, env)
+    if not document.duplicates:
         return result
     return ParseResult(
         config=result.config,
         errors=result.errors,
         ignored_sections=result.ignored_sections,
-        warnings=(*loader.duplicates, *result.warnings),
+        warnings=(*document.duplicates, *result.warnings),
     )
-
-
-def _yaml_message(exc: yaml.MarkedYAMLError) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    problem = exc.problem or exc.context or "syntax error"
-    if exc.context and exc.problem:
-        problem = f"{exc.context}: {exc.problem}"
-    if mark is None:
-        return f"invalid YAML: {problem}"
-    return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
 
 
 def _file_error(message: str) -> ParseResult:
@@ -867,12 +859,10 @@ def _file_error(message: str) -> ParseResult:
 def parse_instance_dict(data: Any, env: Mapping[str, str] | None = None) -> ParseResult:
     """Validate an already loaded `dagster.yaml` and compute the effective configuration.
 
-    `env` resolves `{env: VAR}` values; None means the process environment. Every error is
+    `env` resolves `{env: VAR}` values; None refuses them (no environment to read). Every error is
     collected (not just the first); with any error `config` is None. Top-level sections that
     concurrency-ui does not read are listed in `ignored_sections` and kept in `config.ignored`.
     """
-    if env is None:
-        env = os.environ
     if data is None:
         data = {}
     if not isinstance(data, Mapping):

@@ -6,21 +6,38 @@ Every problem is a `ConfigError(path, message)`; callers refuse the run when any
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .config import ConfigError, parse_tag_limit_list
+from .grammar import key_problem, parse_integer, shown, text_problem
 from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, TagLimit
 
 MAX_TAGS = 200
-MAX_TAG_KEY_LENGTH = 255
 MAX_TAG_VALUE_LENGTH = 4096
+
+
+def json_size(value: Any) -> int:
+    """Bytes of `value` as compact JSON: what a run's tags or run config cost to store."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+
+def size_problem(value: Any, max_bytes: int, setting: str) -> str | None:
+    size = json_size(value)
+    if size > max_bytes:
+        return f"{size} bytes as JSON is more than the limit of {max_bytes} bytes ({setting})"
+    return None
 RUN_CONFIG_KEYS = ("execution", "ops", "resources", "loggers")
 EXECUTORS = ("multiprocess", "in_process")
 
 
-def validate_tags(tags: Any, path: str = "tags") -> tuple[dict[str, str], list[ConfigError]]:
+def validate_tags(
+    tags: Any, path: str = "tags", max_bytes: int | None = None
+) -> tuple[dict[str, str], list[ConfigError]]:
+    """Tags as submitted: keys follow the key grammar (`grammar.key_problem`), values are
+    text of at most MAX_TAG_VALUE_LENGTH characters, all of them at most `max_bytes`."""
     if tags is None:
         return {}, []
     if not isinstance(tags, Mapping):
@@ -31,29 +48,29 @@ def validate_tags(tags: Any, path: str = "tags") -> tuple[dict[str, str], list[C
         return {}, errors
     clean: dict[str, str] = {}
     for key, value in tags.items():
-        if not isinstance(key, str) or not key.strip():
-            errors.append(
-                ConfigError(path, f"tag key {key!r} is invalid: keys are non-empty strings")
-            )
+        problem = key_problem(key)
+        if problem:
+            # The path cannot hold a key that is not one: name it in the message instead.
+            errors.append(ConfigError(path, f"tag key {shown(str(key))}: {problem}"))
             continue
-        if len(key) > MAX_TAG_KEY_LENGTH:
-            errors.append(
-                ConfigError(
-                    f"{path}.{key[:40]}…", f"key longer than {MAX_TAG_KEY_LENGTH} characters"
-                )
-            )
-            continue
+        kpath = f"{path}.{key}"
         if not isinstance(value, str):
             errors.append(
-                ConfigError(f"{path}.{key}", f"expected a string value, got {type(value).__name__}")
+                ConfigError(kpath, f"expected a string value, got {type(value).__name__}")
             )
             continue
         if len(value) > MAX_TAG_VALUE_LENGTH:
-            errors.append(
-                ConfigError(f"{path}.{key}", f"value longer than {MAX_TAG_VALUE_LENGTH} characters")
-            )
+            errors.append(ConfigError(kpath, f"value longer than {MAX_TAG_VALUE_LENGTH} characters"))
+            continue
+        problem = text_problem(value)
+        if problem:
+            errors.append(ConfigError(kpath, f"the value {problem}"))
             continue
         clean[key] = value
+    if not errors and max_bytes is not None:
+        problem = size_problem(clean, max_bytes, "RUN_TAGS_MAX_BYTES")
+        if problem:
+            errors.append(ConfigError(path, f"the tags take {problem}"))
     return clean, errors
 
 
@@ -63,14 +80,9 @@ def parse_priority(tags: Mapping[str, str], path: str = "tags") -> tuple[int, li
     if raw is None:
         return 0, []
     try:
-        value = int(str(raw).strip())
-    except ValueError:
-        return 0, [
-            ConfigError(
-                f"{path}.{PRIORITY_TAG}",
-                f"{raw!r} is not an integer: priority must be a whole number",
-            )
-        ]
+        value = parse_integer(str(raw))
+    except ValueError as exc:
+        return 0, [ConfigError(f"{path}.{PRIORITY_TAG}", f"priority: {exc}")]
     if not INT32_MIN <= value <= INT32_MAX:
         return 0, [
             ConfigError(
@@ -81,12 +93,27 @@ def parse_priority(tags: Mapping[str, str], path: str = "tags") -> tuple[int, li
     return value, []
 
 
+def queue_full_message(queued: int, cap: int) -> str | None:
+    """Why a submit is refused with `queued` runs queued under `concurrency_ui.max_queued_runs`
+    = `cap` (-1: no cap), or None. The submit, the doctor and the Overview all say this."""
+    if cap < 0 or queued < cap:
+        return None
+    return (
+        f"the queue is full: {queued} of {cap} runs queued "
+        "(concurrency_ui.max_queued_runs); submit again once runs have launched, "
+        "or ask an admin to raise the cap"
+    )
+
+
 def parse_tag_pair(text: str) -> tuple[str, str]:
-    """`KEY=VALUE` from the command line; raises ValueError naming the rule."""
+    """`KEY=VALUE` (command line, filters); raises ValueError naming the rule."""
     key, sep, value = text.partition("=")
-    if not sep or not key.strip():
-        raise ValueError(f"{text!r} is not KEY=VALUE with a non-empty key")
-    return key.strip(), value
+    if not sep:
+        raise ValueError(f"{shown(text)} is not KEY=VALUE")
+    problem = key_problem(key)
+    if problem:
+        raise ValueError(f"{shown(text)} is not KEY=VALUE with a valid key: {problem}")
+    return key, value
 
 
 @dataclass(frozen=True)
@@ -109,14 +136,20 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
 
 
 def validate_run_config(
-    run_config: Any, step_keys: frozenset[str] | None = None
+    run_config: Any, step_keys: frozenset[str] | None = None, max_bytes: int | None = None
 ) -> tuple[ExecutionSettings, list[ConfigError]]:
+    """The executor settings of a run config (merged with the job's defaults), and every
+    problem; `max_bytes` caps its stored size (RUN_CONFIG_MAX_BYTES)."""
     if run_config is None:
         return ExecutionSettings(), []
     if not isinstance(run_config, Mapping):
         return ExecutionSettings(), [
             ConfigError("run_config", f"expected a mapping, got {type(run_config).__name__}")
         ]
+    if max_bytes is not None:
+        problem = size_problem(run_config, max_bytes, "RUN_CONFIG_MAX_BYTES")
+        if problem:
+            return ExecutionSettings(), [ConfigError("run_config", f"the run config takes {problem}")]
     errors: list[ConfigError] = []
     for key in run_config:
         if key not in RUN_CONFIG_KEYS:

@@ -34,6 +34,17 @@ Granularity = Literal["op", "run"]
 
 
 @dataclass(frozen=True)
+class ConfigError:
+    """One problem in user input, located by a dotted path (`run_queue.tag_concurrency_limits[1].limit`)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass(frozen=True)
 class TagLimit:
     """One item of `tag_concurrency_limits` (SEMANTICS 1.3 / 2.5).
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,7 @@ from django.db import transaction
 from ..engine import config as engine_config
 from ..engine.config import InstanceConfig, ParseResult
 from ..errors import InvalidInput
+from ..inputs import limits, server_environment
 from ..models import DeploymentSettings
 from .audit import record
 
@@ -30,10 +30,12 @@ def settings_row(lock: bool = False) -> DeploymentSettings:
 
 
 def config_from_row(row: DeploymentSettings) -> InstanceConfig:
-    result = engine_config.parse_instance_dict(row.document or {}, env=os.environ)
+    # The stored document is an export: `{env: VAR}` values were written resolved, so no
+    # environment is needed to read it back.
+    result = engine_config.parse_instance_dict(row.document or {}, env=None)
     if result.config is None:
-        # Only validated documents are ever stored; an env var used by `{env: X}` may
-        # have vanished since. Refuse loudly rather than run on guessed limits.
+        # Only validated documents are ever stored. Refuse loudly rather than run on
+        # guessed limits.
         raise InvalidInput(result.errors)
     return result.config
 
@@ -48,8 +50,10 @@ def sources() -> dict[str, str]:
     return {name: row.sources.get(name, "default") for name in flat}
 
 
-def check_yaml(text: str) -> ParseResult:
-    return engine_config.parse_instance_yaml(text, env=os.environ)
+def check_yaml(text: str, trusted: bool = True) -> ParseResult:
+    """Parse a `dagster.yaml` through the input boundary. `{env: VAR}` values are read from
+    the server's environment only for a `trusted` caller (an admin, the command line)."""
+    return engine_config.parse_instance_yaml(text, server_environment(trusted), limits())
 
 
 def diff_flat(old: InstanceConfig, new: InstanceConfig) -> dict[str, tuple[Any, Any]]:
@@ -103,7 +107,7 @@ def update_document(
         old = config_from_row(row)
         document = engine_config.to_instance_dict(old)
         mutate(document)
-        result = engine_config.parse_instance_dict(document, env=os.environ)
+        result = engine_config.parse_instance_dict(document, env=None)
         if result.config is None:
             raise InvalidInput(result.errors)
         diff = diff_flat(old, result.config)

@@ -7,7 +7,6 @@ the doctor is what people open when things are broken.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
@@ -167,7 +166,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
     now = now or timezone.now()
     row = settings_row()
     config = config_from_row(row)
-    warnings = parse_instance_dict(row.document or {}, env=os.environ).warnings
+    warnings = parse_instance_dict(row.document or {}, env=None).warnings
     active = [
         engine.ActiveRun(
             run_id=r[0],

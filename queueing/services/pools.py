@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from ..engine.grammar import key_problem, parse_integer, shown
 from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
 from ..errors import InvalidInput, NotFound
 from ..models import Pool, PoolClaim, Run
@@ -56,14 +57,15 @@ class ClaimResult:
 
 
 def parse_limit(value: object, path: str = "limit") -> int:
+    """A pool limit given as a number or as text (the command line, the simulator form),
+    read by the one number grammar."""
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidInput.one(path, f"expected an integer between 0 and {MAX_POOL_LIMIT}")
     try:
-        number = int(value)
-    except ValueError:
-        shown = repr(value) if len(value) <= 40 else repr(value[:40]) + "…"
+        number = value if isinstance(value, int) else parse_integer(value)
+    except ValueError as exc:
         raise InvalidInput.one(
-            path, f"{shown} is not an integer: expected a number between 0 and {MAX_POOL_LIMIT}"
+            path, f"{exc}; a limit is between 0 and {MAX_POOL_LIMIT}"
         ) from None
     try:
         validate_pool_limit(number)
@@ -73,10 +75,13 @@ def parse_limit(value: object, path: str = "limit") -> int:
     return number
 
 
-def validate_key(key: object) -> str:
-    if not isinstance(key, str) or not key.strip() or len(key) > 200:
-        raise InvalidInput.one("key", "a pool key is a non-empty string of at most 200 characters")
-    return key.strip()
+def validate_key(key: object, path: str = "key") -> str:
+    """A pool key by the one key grammar (`grammar.key_problem`): refused, never trimmed, so
+    the key stored is the key typed and stays addressable as /api/pools/{key}/."""
+    problem = key_problem(key)
+    if problem:
+        raise InvalidInput.one(path, problem)
+    return key  # type: ignore[return-value]
 
 
 def set_limit(key: str, limit: object, actor: str) -> Pool:
@@ -346,6 +351,12 @@ def free_run(run: Run, step_key: str | None = None, actor: str | None = None) ->
     `free_step` does: if a database crash loses it, the finished run still holds its
     claims and run monitoring frees them again (`FreeSlots`).
     """
+    if step_key is not None:
+        # The same refusal from the dashboard, the API and the command line.
+        if not isinstance(step_key, str):
+            raise InvalidInput.one("step_key", f"expected a string, got {type(step_key).__name__}")
+        if not run.steps.filter(step_key=step_key).exists():
+            raise InvalidInput.one("step_key", f"run {run.run_id} has no step {shown(step_key)}")
     if actor is None and connection.vendor == "postgresql":
         return _free_in_database(run, step_key)
     with transaction.atomic():

@@ -3,18 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..definitions import JobDefinition
 from ..engine.config import ConfigError
-from ..engine.plan import plan_to_dict, pool_summary
+from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary
 from ..engine.statuses import can_transition
-from ..engine.submission import deep_merge, parse_priority, validate_run_config, validate_tags
+from ..engine.submission import (
+    deep_merge,
+    parse_priority,
+    queue_full_message,
+    validate_run_config,
+    validate_tags,
+)
 from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
+from ..inputs import check_value
 from ..locations import get_workspace
 from ..models import Run, RunEvent, Step
 from .audit import record
@@ -27,13 +37,27 @@ def get_run(run_id: str) -> Run:
     return run
 
 
-def submit(
+@dataclass(frozen=True)
+class Submission:
+    """A run ready to be queued: every check of `prepare` passed."""
+
+    location_name: str
+    job: JobDefinition
+    plan: ExecutionPlan
+    tags: dict[str, str]
+    priority: int
+    run_config: dict[str, Any]
+
+
+def prepare(
     job_name: str,
     tags: Mapping[str, Any] | None = None,
     run_config: Mapping[str, Any] | None = None,
-    actor: str = "system",
-) -> Run:
-    """Validate and enqueue one run of `job_name`. Raises InvalidInput and stores nothing on error."""
+) -> Submission:
+    """Check a submit without storing anything: the job exists, tags follow the key grammar
+    and fit RUN_TAGS_MAX_BYTES, the priority is a 32-bit whole number, the run config (merged
+    with the job's defaults) is valid and fits RUN_CONFIG_MAX_BYTES. The launchpad's
+    validate-as-you-type asks this too. Raises InvalidInput with every problem."""
     errors: list[ConfigError] = []
     found = get_workspace().find_job(job_name) if isinstance(job_name, str) else None
     if found is None:
@@ -41,7 +65,7 @@ def submit(
             "job", f"unknown job {job_name!r}: see /api/jobs/ for the jobs defined"
         )
     location_name, job = found
-    user_tags, tag_errors = validate_tags(tags)
+    user_tags, tag_errors = validate_tags(tags, max_bytes=settings.RUN_TAGS_MAX_BYTES)
     errors += tag_errors
     merged_tags = {**dict(job.tags), **user_tags}
     priority, priority_errors = parse_priority(merged_tags)
@@ -52,22 +76,44 @@ def submit(
             ConfigError("run_config", f"expected a mapping, got {type(run_config).__name__}")
         )
         run_config = {}
+    # A Python caller's value gets the checks a document read by the input boundary had.
+    check_value(run_config or {}, "run_config")
     merged_config = deep_merge(job.default_run_config or {}, run_config or {})
-    _, config_errors = validate_run_config(merged_config, frozenset(s.key for s in plan.steps))
+    _, config_errors = validate_run_config(
+        merged_config, frozenset(s.key for s in plan.steps), settings.RUN_CONFIG_MAX_BYTES
+    )
     errors += config_errors
     if errors:
         raise InvalidInput(errors)
+    return Submission(location_name, job, plan, merged_tags, priority, merged_config)
 
+
+def submit(
+    job_name: str,
+    tags: Mapping[str, Any] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+    actor: str = "system",
+) -> Run:
+    """Validate (`prepare`) and enqueue one run of `job_name`. Raises InvalidInput and stores
+    nothing on error, and QueueFull when `concurrency_ui.max_queued_runs` runs are queued.
+
+    With a cap set, submits take a lock of their own (a PostgreSQL advisory lock; SQLite
+    transactions already begin with the write lock) from the count of queued runs to the
+    insert, so two submits can never both take the last place. Without a cap, none.
+    """
+    ready = prepare(job_name, tags, run_config)
+    job, plan = ready.job, ready.plan
     summary = pool_summary(plan)
     now = timezone.now()
     with transaction.atomic():
+        _check_queue_cap()
         run = Run.objects.create(
             job_name=job.name,
-            location_name=location_name,
+            location_name=ready.location_name,
             status=RunStatus.QUEUED,
-            tags=merged_tags,
-            priority=priority,
-            run_config=merged_config,
+            tags=ready.tags,
+            priority=ready.priority,
+            run_config=ready.run_config,
             plan=plan_to_dict(plan),
             pool_summary=None if summary is None else _summary_to_dict(summary),
             enqueued_at=now,
@@ -87,6 +133,30 @@ def submit(
         )
         RunEvent.objects.create(run=run, kind="enqueued", message=f"submitted by {actor}")
     return run
+
+
+# Any constant works: the lock only has to be the same for every submit.
+_SUBMIT_LOCK = 0x63756971  # "cuiq"
+
+
+def _check_queue_cap() -> None:
+    """Inside the submit's transaction: refuse when the queue holds its cap of runs."""
+    from .config import current_config
+
+    cap = current_config().extra.max_queued_runs
+    if cap < 0:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SUBMIT_LOCK])
+    queued = Run.objects.queued().count()
+    problem = queue_full_message(queued, cap)
+    if problem:
+        raise QueueFull(problem)
+
+
+class QueueFull(Conflict):
+    """A valid submit refused because `concurrency_ui.max_queued_runs` runs are queued."""
 
 
 def _summary_to_dict(summary: Any) -> dict[str, Any]:

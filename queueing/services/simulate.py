@@ -6,7 +6,6 @@ by setting, a whole `dagster.yaml`, or pool limits) and only simulated.
 
 from __future__ import annotations
 
-import os
 import time
 from collections import defaultdict
 from collections.abc import Mapping
@@ -20,7 +19,7 @@ from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
 from ..models import Pool, PoolClaim, Run
 from . import pools
-from .config import current_config
+from .config import check_yaml, current_config
 from .run_queue import RUN_FIELDS, _run_info
 
 
@@ -66,11 +65,16 @@ def next_tick(now: datetime | None = None) -> TickDecision:
 
 
 def proposed_config(
-    settings: Mapping[str, Any] | None = None, yaml_text: str | None = None
+    settings: Mapping[str, Any] | None = None,
+    yaml_text: str | None = None,
+    trusted: bool = False,
 ) -> InstanceConfig:
-    """The configuration a change would produce, validated like a real edit (InvalidInput)."""
+    """The configuration a change would produce, validated like a real edit (InvalidInput).
+
+    `{env: VAR}` in `yaml_text` is read from the server's environment only when `trusted`
+    (an admin); otherwise it is refused with a message asking for the number."""
     if yaml_text is not None:
-        result = engine_config.parse_instance_yaml(yaml_text, env=os.environ)
+        result = check_yaml(yaml_text, trusted)
         if result.config is None:
             raise InvalidInput(result.errors)
         config = result.config
@@ -98,19 +102,21 @@ def simulate(
     yaml_text: str | None = None,
     pool_limits: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    trusted: bool = False,
 ) -> engine.Simulation:
     """Predict the next tick under a change: settings by name (as the configuration API
     names them, e.g. `{"max_concurrent_runs": 3}`), a whole `dagster.yaml`, and/or pool
-    limits (`{"api": 2}`; null removes a pool's limit). Raises InvalidInput, like the edit."""
+    limits (`{"api": 2}`; null removes a pool's limit). Raises InvalidInput, like the edit.
+    `trusted` (an admin) lets `{env: VAR}` in the YAML read the server's environment."""
     current = current_config()
     changed = yaml_text is not None or bool(settings)
-    config = proposed_config(settings, yaml_text) if changed else current
+    config = proposed_config(settings, yaml_text, trusted) if changed else current
     limits: dict[str, int | None] = {}
     if pool_limits:
         if not isinstance(pool_limits, Mapping):
             raise InvalidInput.one("pools", "expected an object of pool key: limit")
         for key, limit in pool_limits.items():
-            key = pools.validate_key(key)
+            key = pools.validate_key(key, "pools")
             limits[key] = None if limit is None else pools.parse_limit(limit, f"pools.{key}")
     proposal = engine.Proposal(
         settings=config.queue,

@@ -23,10 +23,19 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from ..engine.config import ConfigError
+from ..engine.grammar import parse_integer
 from ..errors import InvalidInput
 from ..services.audit import actor_name
 
 View = Callable[..., HttpResponse]
+
+
+def whole_number(text: str) -> int | None:
+    """A number from a query string or a hidden field by the one grammar, or None."""
+    try:
+        return parse_integer(text)
+    except ValueError:
+        return None
 
 
 def is_partial(request: HttpRequest) -> bool:

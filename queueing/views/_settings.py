@@ -10,7 +10,6 @@ the current values inside the lock, so adding a tag limit never loses a concurre
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -27,7 +26,7 @@ def edit_settings(edit: Edit) -> Callable[[dict], None]:
     """
 
     def mutate(document: dict) -> None:
-        config = engine_config.parse_instance_dict(document, env=os.environ).config
+        config = engine_config.parse_instance_dict(document, env=None).config
         if config is None:  # the stored document is always valid; see services.config
             raise InvalidInput.one("configuration", "the stored configuration is invalid")
         errors = []

@@ -36,6 +36,7 @@ from ._common import (
     page_or_fragment,
     requires,
     safe_next,
+    whole_number,
 )
 from ._settings import edit_settings, set_values
 
@@ -76,8 +77,7 @@ def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
 def concurrency(request: HttpRequest) -> HttpResponse:
     """The page; htmx asks for one section with `?part=` (settings, monitoring, pools, history)."""
     fragment = PARTS.get(request.GET.get("part", ""), "queueing/concurrency.html")
-    edit = request.GET.get("edit", "")
-    editing = int(edit) if edit.isdigit() and can_change_limits(request.user) else None
+    editing = whole_number(request.GET.get("edit", "")) if can_change_limits(request.user) else None
     context = _context(request, edit_pool=editing)
     return page_or_fragment(request, "queueing/concurrency.html", fragment, context)
 
@@ -166,11 +166,12 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
 
     def without(current: dict[str, Any]) -> dict[str, Any]:
         limits = list(current["tag_limits"])
-        if not index.isdigit() or int(index) >= len(limits) or limits[int(index)]["key"] != key:
+        at = whole_number(index)
+        if at is None or not 0 <= at < len(limits) or limits[at]["key"] != key:
             raise InvalidInput.one(
                 "tag_limits", "that tag limit changed meanwhile: reload the page"
             )
-        del limits[int(index)]
+        del limits[at]
         return {"tag_limits": limits}
 
     refused = _update(request, edit_settings(without), f"Tag limit on {key}")
@@ -288,7 +289,10 @@ def free_slots(request: HttpRequest) -> HttpResponse:
         freed = pools.free_run(runs.get_run(run_id), step_key=step_key, actor=actor(request))
     except NotFound as exc:
         raise Http404(str(exc)) from None
-    messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
+    except InvalidInput as exc:
+        flash_errors(request, exc)
+    else:
+        messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
     if request.htmx:  # also sent from a run's page, which reloads on runs-changed
         event = f"{EVENTS['pools']}, runs-changed"
         return htmx_reply(request, PARTS["pools"], _context(request), event=event)

@@ -142,7 +142,7 @@ def terminate_selected(request: HttpRequest) -> HttpResponse:
 @requires(can_launch, "operator")
 def set_priority(request: HttpRequest, run_id: str) -> HttpResponse:
     """Change a queued run's priority; a refused value is shown under the priority field."""
-    value = request.POST.get("priority", "")
+    value = request.POST.get("priority", "").strip()
     if not confirmed(request):
         return _priority_confirm(request, run_id, value, [])
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from .conftest import make_user
@@ -24,12 +24,16 @@ def test_a_token_authenticates_with_the_users_role(clients):
     assert client.post("/api/pools/", {"key": "x", "limit": 1}, format="json").status_code == 403
 
 
-def test_asking_twice_returns_the_same_token(clients):
+def test_asking_again_replaces_the_token_and_only_its_digest_is_stored(clients):
     first = clients["viewer"].post("/api/token/").json()["token"]
     second = clients["viewer"].post("/api/token/").json()["token"]
 
-    assert first == second
-    assert Token.objects.count() == 1
+    assert first != second
+    (stored,) = AuthToken.objects.all()
+    # Issue 12: the database holds a SHA-512 digest, never the token itself.
+    assert second not in (stored.digest, stored.token_key) and len(stored.digest) == 128
+    assert token_client(first).get("/api/runs/").status_code == 401
+    assert token_client(second).get("/api/runs/").status_code == 200
 
 
 def test_a_revoked_token_stops_working(clients):
@@ -39,7 +43,7 @@ def test_a_revoked_token_stops_working(clients):
 
     assert client.delete("/api/token/").status_code == 204
 
-    assert not Token.objects.exists()
+    assert not AuthToken.objects.exists()
     assert client.get("/api/pools/").status_code in (401, 403)
     assert client.post("/api/runs/", {"job": "quick"}, format="json").status_code in (401, 403)
 

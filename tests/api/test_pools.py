@@ -99,7 +99,8 @@ def test_delete_or_get_an_unknown_pool_is_404(admin_client, unchanged):
         (2.5, "expected an integer"),
         (None, "expected an integer"),
         ([1], "expected an integer"),
-        (10**40, "more than 1000"),
+        # Refused while the body is read: no column holds a number beyond 64 bits.
+        (10**40, "outside the 64-bit range"),
     ],
 )
 def test_an_invalid_limit_is_refused_and_nothing_changes(admin_client, limit, words):
@@ -116,7 +117,8 @@ def test_an_invalid_limit_is_refused_and_nothing_changes(admin_client, limit, wo
         assert len(errors) == 1
         assert errors[0][0] == "limit"
         assert words in errors[0][1]
-        assert "1000" in errors[0][1]  # the message states the allowed range
+        if limit != 10**40:
+            assert "1000" in errors[0][1]  # the message states the allowed range
     check()
 
 

@@ -136,7 +136,7 @@ def test_a_10_mb_file_is_refused_before_reading(unchanged, write):
     path = write("# padding\n" * (1024 * 1024))
 
     assert failed("instance", "load", path).error_lines == [
-        f"{path}: file is larger than 1 MB (10485760 bytes)"
+        f"{path}: file is larger than 1048576 bytes (INPUT_MAX_BYTES)"
     ]
     unchanged()
 
@@ -149,7 +149,7 @@ def test_a_missing_or_binary_file_is_refused(unchanged, tmp_path):
         f"{tmp_path / 'nope.yaml'}: cannot read: No such file or directory"
     ]
     assert failed("instance", "load", str(binary)).error_lines == [
-        f"{binary}: not a UTF-8 text file"
+        f"{binary}: file is not a UTF-8 text file"
     ]
     unchanged()
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from queueing.engine.grammar import INTEGER_RULE as NUMBER
+from queueing.engine.grammar import KEY_RULE
 from queueing.models import AuditEntry, Pool, PoolClaim
+
+RANGE = "a limit is between 0 and 1000"
 from queueing.services import runs
 
 from .conftest import failed, ok, snapshot
@@ -37,10 +41,12 @@ def test_set_creates_then_changes_a_limit_and_audits_both(db):
             "1001",
             "limit: cannot have more than 1000 slots (got 1001): a limit is between 0 and 1000",
         ),
-        ("abc", "limit: 'abc' is not an integer: expected a number between 0 and 1000"),
-        ("true", "limit: 'true' is not an integer: expected a number between 0 and 1000"),
-        ("2.5", "limit: '2.5' is not an integer: expected a number between 0 and 1000"),
-        ("", "limit: '' is not an integer: expected a number between 0 and 1000"),
+        ("abc", f"limit: 'abc' is not a whole number: {NUMBER}; {RANGE}"),
+        ("true", f"limit: 'true' is not a whole number: {NUMBER}; {RANGE}"),
+        ("2.5", f"limit: '2.5' is not a whole number: {NUMBER}; {RANGE}"),
+        ("", f"limit: '' is not a whole number: {NUMBER}; {RANGE}"),
+        ("1_0", f"limit: '1_0' is not a whole number: {NUMBER}; {RANGE}"),
+        ("\u0663", f"limit: '\u0663' is not a whole number: {NUMBER}; {RANGE}"),
     ],
 )
 def test_set_refuses_a_bad_limit_with_one_line(db, limit, line):
@@ -56,7 +62,7 @@ def test_set_refuses_a_bad_limit_with_one_line(db, limit, line):
 def test_set_refuses_an_empty_key(unchanged):
     result = failed("pools", "set", " ", "3")
 
-    assert result.error_lines == ["key: a pool key is a non-empty string of at most 200 characters"]
+    assert result.error_lines == [f"key: ' ' has spaces at one end: {KEY_RULE}"]
     unchanged()
 
 
@@ -137,7 +143,8 @@ def test_free_refuses_a_step_the_run_does_not_have(claimed):
 
     result = failed("pools", "free", "--run", claimed.run_id, "--step", "nope")
 
-    assert result.error_lines == [f"--step: run {claimed.run_id} has no step 'nope'"]
+    # The same path and words as the API and the dashboard (issue 12).
+    assert result.error_lines == [f"step_key: run {claimed.run_id} has no step 'nope'"]
     check()
 
 

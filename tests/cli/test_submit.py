@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from queueing.engine.grammar import INTEGER_RULE, KEY_RULE
 from queueing.engine.types import RunStatus
 from queueing.models import Run
 
@@ -47,12 +48,22 @@ def test_submit_reads_run_config_from_a_yaml_file(db, tmp_path):
     ("args", "line"),
     [
         (["no_such_job"], "job: unknown job 'no_such_job': see /api/jobs/ for the jobs defined"),
-        (["quick", "--tag", "novalue"], "--tag: 'novalue' is not KEY=VALUE with a non-empty key"),
-        (["quick", "--tag", "=x"], "--tag: '=x' is not KEY=VALUE with a non-empty key"),
-        (["quick", "--tag", " =x"], "--tag: ' =x' is not KEY=VALUE with a non-empty key"),
+        (["quick", "--tag", "novalue"], "--tag: 'novalue' is not KEY=VALUE"),
+        (
+            ["quick", "--tag", "=x"],
+            f"--tag: '=x' is not KEY=VALUE with a valid key: the key is empty: {KEY_RULE}",
+        ),
+        (
+            ["quick", "--tag", " =x"],
+            f"--tag: ' =x' is not KEY=VALUE with a valid key: ' ' has spaces at one end: {KEY_RULE}",
+        ),
         (
             ["quick", "--tag", "dagster/priority=high"],
-            "tags.dagster/priority: 'high' is not an integer: priority must be a whole number",
+            f"tags.dagster/priority: priority: 'high' is not a whole number: {INTEGER_RULE}",
+        ),
+        (
+            ["quick", "--tag", "dagster/priority=1_0"],
+            f"tags.dagster/priority: priority: '1_0' is not a whole number: {INTEGER_RULE}",
         ),
         (
             ["quick", "--tag", "dagster/priority=4294967296"],
@@ -81,8 +92,8 @@ def test_submit_reports_every_bad_tag_at_once(unchanged):
     result = failed("submit", "quick", "--tag", "a", "--tag", "b=1", "--tag", "=c")
 
     assert result.error_lines == [
-        "--tag: 'a' is not KEY=VALUE with a non-empty key",
-        "--tag: '=c' is not KEY=VALUE with a non-empty key",
+        "--tag: 'a' is not KEY=VALUE",
+        "--tag: '=c' is not KEY=VALUE with a valid key: the key is empty: " + KEY_RULE,
     ]
     unchanged()
 
@@ -122,7 +133,7 @@ def test_submit_refuses_a_run_config_file_that_cannot_be_read(unchanged, tmp_pat
         f"--config: cannot read {missing}: No such file or directory"
     ]
     assert failed("submit", "quick", "--config", str(big)).error_lines == [
-        f"--config: {big} is larger than 1 MB (10485760 bytes)"
+        f"--config: {big} is larger than 1048576 bytes (INPUT_MAX_BYTES)"
     ]
     assert failed("submit", "quick", "--config", str(binary)).error_lines == [
         f"--config: {binary} is not a UTF-8 text file"

@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from queueing.engine.config import (
     KNOWN_SECTIONS,
-    MAX_FILE_BYTES,
     SETTING_NAMES,
     ConfigError,
     ExtraConfig,
@@ -24,13 +23,18 @@ from queueing.engine.config import (
     check_config,
     config_sources,
     config_to_flat,
+    int_setting_range,
     parse_instance_dict,
     parse_instance_yaml,
     to_instance_dict,
     to_instance_yaml,
     validate_setting,
 )
+from queueing.engine.grammar import INT64_MAX, INT64_MIN, key_problem
+from queueing.engine.inputs import DEFAULT_LIMITS
 from queueing.engine.types import INT32_MAX, QueueSettings, TagLimit
+
+MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "instance"
 FIXTURE_ENV = {"DAGSTER_MAX_CONCURRENT_RUNS": "30", "DAGSTER_DEQUEUE_WORKERS": "4"}
@@ -52,6 +56,12 @@ def load(text: str, env: dict[str, str] | None = None) -> InstanceConfig:
 
 def fixture(name: str) -> str:
     return (FIXTURES / name).read_text()
+
+
+def errors_of_dict(data: dict) -> list[str]:
+    result = parse_instance_dict(data, env={})
+    assert result.config is None
+    return [str(error) for error in result.errors]
 
 
 def errors_of(text: str, env: dict[str, str] | None = None) -> list[str]:
@@ -114,7 +124,6 @@ def test_invalid_yaml_is_one_error_at_the_file_with_line_and_column():
     "text",
     [
         "run_queue: {}\n---\nrun_queue: {}\n",  # two documents
-        "run_queue: !!python/object/apply:os.system ['true']\n",  # unsafe tag
         "run_queue: {max_concurrent_runs: 1\n",
     ],
 )
@@ -126,17 +135,34 @@ def test_malformed_yaml_is_reported_not_raised(text):
     assert result.errors[0].message.startswith("invalid YAML")
 
 
-def test_deeply_nested_yaml_fails_cleanly():
-    result = parse("storage: " + "[" * 5000 + "]" * 5000)
+def test_an_unsafe_yaml_tag_is_refused_at_its_path():
+    result = parse("run_queue: !!python/object/apply:os.system ['true']\n")
 
-    assert str(result.errors[0]) == "<file>: invalid YAML: nesting is too deep"
+    assert [str(e) for e in result.errors] == [
+        "run_queue: line 1, column 12: the YAML tag !!python/object/apply:os.system is not "
+        "accepted: only what JSON can hold is accepted: mappings, lists, text, numbers, "
+        "true/false and null"
+    ]
+
+
+@pytest.mark.parametrize("opening", ["[", "- "])
+def test_deeply_nested_yaml_fails_cleanly(opening):
+    nested = "[" * 5000 + "]" * 5000 if opening == "[" else "".join(
+        "  " * i + "-\n" for i in range(100)
+    )
+    result = parse("storage:\n" + nested if opening != "[" else "storage: " + nested)
+
+    assert result.config is None
+    (error,) = result.errors
+    assert error.message.endswith("nested deeper than 32 levels (INPUT_MAX_DEPTH)")
 
 
 def test_an_integer_with_thousands_of_digits_fails_cleanly():
     result = parse("run_queue:\n  max_concurrent_runs: " + "9" * 5000 + "\n")
 
     assert result.config is None
-    assert result.errors[0].path == "<file>"
+    assert result.errors[0].path == "run_queue.max_concurrent_runs"
+    assert "outside the 64-bit range" in result.errors[0].message
 
 
 def test_a_10_mb_file_is_refused_before_parsing():
@@ -149,7 +175,9 @@ def test_a_10_mb_file_is_refused_before_parsing():
     assert time.monotonic() - started < 1
     assert result.config is None
     assert [e.path for e in result.errors] == ["<file>"]
-    assert result.errors[0].message.startswith("file is larger than 1 MB")
+    assert result.errors[0].message == (
+        "10485760 bytes is larger than the limit of 1048576 bytes (INPUT_MAX_BYTES)"
+    )
 
 
 def test_the_size_cap_counts_bytes_not_characters():
@@ -157,7 +185,7 @@ def test_the_size_cap_counts_bytes_not_characters():
     multibyte = "# " + "é" * (MAX_FILE_BYTES // 2 + 1) + "\n"
 
     assert parse(at_limit).config == InstanceConfig()
-    assert parse(multibyte).errors[0].message.startswith("file is larger than 1 MB")
+    assert parse(multibyte).errors[0].message.endswith("bytes (INPUT_MAX_BYTES)")
 
 
 @pytest.mark.parametrize(
@@ -173,6 +201,10 @@ def test_the_top_level_must_be_a_mapping(text, described):
 
 def test_section_names_must_be_strings():
     assert errors_of("1: {}\nrun_queue: {}\n") == [
+        "<file>: line 1, column 1: a mapping key must be text, got int 1: quote it "
+        "(JSON objects have text keys)"
+    ]
+    assert errors_of_dict({1: {}, "run_queue": {}}) == [
         "<file>: section names must be strings, got integer 1"
     ]
 
@@ -211,7 +243,8 @@ def test_every_error_is_collected_not_only_the_first():
         "run_monitoring.poll_interval_seconds: 0 is invalid: it must be >= 1",
         "run_monitoring.start_timeout_seconds: 99999999999 is too large: the maximum is 2147483647",
         "concurrency_ui.daemon_heartbeat_tolerance: unknown key 'daemon_heartbeat_tolerance'; "
-        "allowed keys: daemon_heartbeat_tolerance_seconds, resend_starting_after_seconds, "
+        "allowed keys: daemon_heartbeat_tolerance_seconds, max_queued_runs, "
+        "resend_starting_after_seconds, "
         "run_heartbeat_timeout_seconds, started_run_allotment_seconds, "
         "wait_history_retention_days (did you mean 'daemon_heartbeat_tolerance_seconds'?)",
         "run_queue.max_concurrent_runs: cannot be set when the concurrency block has runs or "
@@ -420,33 +453,60 @@ def test_env_values_are_read_from_the_given_environment():
     }
 
 
-def test_env_defaults_to_the_process_environment(monkeypatch):
+def test_the_engine_never_reads_the_process_environment(monkeypatch):
+    # Issue 12: the environment is an argument; without one, {env: VAR} is refused.
     monkeypatch.setenv("CUI_TEST_MAX_RUNS", "7")
 
     result = parse_instance_yaml("run_queue:\n  max_concurrent_runs: {env: CUI_TEST_MAX_RUNS}\n")
 
-    assert result.config.queue.max_concurrent_runs == 7
+    assert result.config is None
+    assert [str(e) for e in result.errors] == [
+        "run_queue.max_concurrent_runs: {env: CUI_TEST_MAX_RUNS} is not resolved here: the "
+        "server's environment is read only for an admin's import, edit or simulation; write "
+        "the number itself"
+    ]
+
+
+NOT_A_NUMBER = (
+    "environment variable MAX_RUNS does not hold a whole number (digits 0-9 with an optional "
+    "sign; its value is not shown)"
+)
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({}, "environment variable MAX_RUNS is not set"),
-        ({"MAX_RUNS": "ten"}, "environment variable MAX_RUNS is 'ten', expected an integer"),
-        ({"MAX_RUNS": "5.0"}, "environment variable MAX_RUNS is '5.0', expected an integer"),
-        ({"MAX_RUNS": ""}, "environment variable MAX_RUNS is '', expected an integer"),
-        ({"MAX_RUNS": "-3"}, f"-3 {MAX_RUNS_MESSAGE} (from environment variable MAX_RUNS)"),
+        ({"MAX_RUNS": "ten"}, NOT_A_NUMBER),
+        ({"MAX_RUNS": "5.0"}, NOT_A_NUMBER),
+        ({"MAX_RUNS": ""}, NOT_A_NUMBER),
+        ({"MAX_RUNS": "1_0"}, NOT_A_NUMBER),
+        ({"MAX_RUNS": "\u0663"}, NOT_A_NUMBER),  # an Arabic-Indic 3
+        ({"MAX_RUNS": "9" * 5000}, NOT_A_NUMBER),
+        ({"MAX_RUNS": "-3"}, f"the value of environment variable MAX_RUNS {MAX_RUNS_MESSAGE}"),
         (
             {"MAX_RUNS": "99999999999"},
-            "99999999999 is too large: the maximum is 2147483647 "
-            "(from environment variable MAX_RUNS)",
+            "the value of environment variable MAX_RUNS is too large: the maximum is 2147483647",
         ),
     ],
 )
-def test_a_bad_env_value_names_the_path_and_the_variable(env, message):
+def test_a_bad_env_value_names_the_path_and_the_variable_never_its_value(env, message):
     assert errors_of("run_queue:\n  max_concurrent_runs: {env: MAX_RUNS}\n", env) == [
         f"run_queue.max_concurrent_runs: {message}"
     ]
+
+
+def test_a_secret_in_the_environment_never_appears_in_a_message():
+    # Issue 12, attack 1: `{env: SECRET_KEY}` answered "… is '<the key>', expected an integer".
+    secret = "django-insecure-" + "s3cr3t" * 10
+    for value in ("{env: SECRET_KEY}", "{env: DATABASE_URL}"):
+        result = parse(
+            f"run_queue:\n  max_concurrent_runs: {value}\n  dequeue_interval_seconds: {value}\n",
+            {"SECRET_KEY": secret, "DATABASE_URL": "postgres://u:hunter2@db/x"},
+        )
+        text = " ".join(str(e) for e in result.errors)
+        assert result.errors and secret[:8] not in text.replace("django-", "")
+        assert "s3cr3t" not in text and "hunter2" not in text
 
 
 def test_env_values_are_stripped():
@@ -525,8 +585,10 @@ def test_a_null_tag_list_is_empty():
             "{key: a, limit: 2147483648}",
             "[0].limit: 2147483648 is too large: the maximum is 2147483647",
         ),
-        ("{key: '', limit: 1}", "[0].key: expected a non-empty string, got string ''"),
-        ("{key: 5, limit: 1}", "[0].key: expected a non-empty string, got integer 5"),
+        ("{key: '', limit: 1}", "[0].key: the key is empty: a key is 1 to 200 characters"),
+        ("{key: 5, limit: 1}", "[0].key: expected a string, got int: a key is 1 to 200"),
+        ("{key: ' db', limit: 1}", "[0].key: ' db' has spaces at one end: a key is 1 to 200"),
+        ('{key: "a\\nb", limit: 1}', "[0].key: 'a\\nb' contains a control character"),
         (
             "{key: a, limit: 1, values: x}",
             "[0].values: unknown key 'values'; allowed keys: key, limit, value "
@@ -1072,6 +1134,7 @@ def test_a_config_built_from_defaults_is_written_in_the_current_shape():
             "started_run_allotment_seconds": 5,
             "wait_history_retention_days": 30,
             "resend_starting_after_seconds": 30,
+            "max_queued_runs": -1,
         },
     }
 
@@ -1174,7 +1237,7 @@ def test_characters_pyyaml_mangles_survive_export():
     # as a line break unless non-ASCII text is escaped.
     config = dataclasses.replace(
         InstanceConfig(),
-        queue=QueueSettings(tag_limits=(TagLimit("0\x85", 1, value="é\x85"),)),
+        queue=QueueSettings(tag_limits=(TagLimit("0é", 1, value="é\x85"),)),
         ignored={"nux": {"note": "naïve"}},
     )
 
@@ -1338,8 +1401,10 @@ def test_instance_config_refuses_inconsistent_values():
 
 # --- round trips over generated configurations -------------------------------------------------
 
-_text = st.text(st.characters(codec="utf-8"), max_size=12)
-_tag_key = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(str.strip)
+_text = st.text(st.characters(codec="utf-8"), max_size=12).filter(lambda t: "\x00" not in t)
+_tag_key = st.text(st.characters(codec="utf-8"), min_size=1, max_size=12).filter(
+    lambda key: key_problem(key) is None
+)
 _count = st.integers(0, INT32_MAX)
 _tag_limits = st.lists(
     st.one_of(
@@ -1350,7 +1415,11 @@ _tag_limits = st.lists(
     max_size=4,
 ).map(tuple)
 _yaml_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _text,
+    st.none()
+    | st.booleans()
+    | st.integers(INT64_MIN, INT64_MAX)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _text,
     lambda children: st.lists(children, max_size=3) | st.dictionaries(_text, children, max_size=3),
     max_leaves=8,
 )
@@ -1359,10 +1428,20 @@ _ignored = st.dictionaries(
 )
 
 
+def _range_of(name: str) -> tuple[int, int]:
+    accepted = int_setting_range(name)
+    return (0 if accepted.minimum is None else accepted.minimum), accepted.maximum
+
+
 @st.composite
 def instance_configs(draw) -> InstanceConfig:
     blocking = draw(st.booleans())
-    extra = ExtraConfig(*(draw(_count) for _ in dataclasses.fields(ExtraConfig)))
+    extra = ExtraConfig(
+        **{
+            f.name: draw(st.integers(*_range_of(f"extra.{f.name}")))
+            for f in dataclasses.fields(ExtraConfig)
+        }
+    )
     queue = QueueSettings(
         max_concurrent_runs=draw(st.integers(-1, INT32_MAX)),
         tag_limits=draw(_tag_limits),

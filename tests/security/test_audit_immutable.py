@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from queueing.models import AuditEntry, Pool, Run
@@ -40,7 +40,7 @@ def admin_api() -> APIClient:
     user = User.objects.create_user("adm", password="pw-for-tests-1")
     user.groups.add(Group.objects.get(name="admin"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user, expiry=None)[1]}")
     return client
 
 

@@ -9,7 +9,7 @@ import time_machine
 from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 
 pytestmark = pytest.mark.django_db
 
@@ -126,11 +126,11 @@ def test_the_admin_login_is_locked_too(user):
 
 
 def test_a_locked_out_users_api_token_keeps_working(user):
-    token = Token.objects.create(user=user)
+    _, token = AuthToken.objects.create(user=user, expiry=None)
     fail_five_times(Client())
     assert login(Client(), PASSWORD).status_code == 429
 
-    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}", REMOTE_ADDR=ATTACKER)
+    api = Client(HTTP_AUTHORIZATION=f"Token {token}", REMOTE_ADDR=ATTACKER)
 
     assert api.get("/api/runs/").status_code == 200
     assert (

@@ -1,15 +1,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from queueing.engine.config import to_instance_dict, to_instance_yaml
 from queueing.errors import InvalidInput
+from queueing.inputs import read_text_file
 from queueing.services import config
 
 from ._base import QueueCommand
-
-MAX_BYTES = 1024 * 1024
 
 
 def action_parser(sub, name: str):
@@ -33,18 +31,6 @@ class Command(QueueCommand):
         load.add_argument("--dry-run", action="store_true")
         action_parser(sub, "show")
 
-    def _read(self, path: str) -> str:
-        p = Path(path)
-        try:
-            size = p.stat().st_size
-            if size > MAX_BYTES:
-                raise InvalidInput.one(path, f"file is larger than 1 MB ({size} bytes)")
-            return p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InvalidInput.one(path, f"cannot read: {exc.strerror}") from None
-        except UnicodeDecodeError:
-            raise InvalidInput.one(path, "not a UTF-8 text file") from None
-
     def handle(self, *args, **options):
         action = options["action"]
         if action == "show":
@@ -56,7 +42,7 @@ class Command(QueueCommand):
                 self.stdout.write(to_instance_yaml(current), ending="")
             return
         path = options["path"]
-        text = self._read(path)
+        text = read_text_file(path)
         if action == "check":
             result = config.check_yaml(text)
             if result.config is None:
