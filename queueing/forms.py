@@ -38,7 +38,6 @@ class WholeNumberField(forms.CharField):
         self, *, min_value: int | None = None, max_value: int | None = None, **kwargs: Any
     ) -> None:
         self.min_value, self.max_value = min_value, max_value
-        kwargs.setdefault("max_length", 40)
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> int | None:  # type: ignore[override]
@@ -193,12 +192,15 @@ class LaunchForm(forms.Form):
 
         data = super().clean()
         self._collect_tags(data.get("priority", ""))
-        if self.job_def is not None and "run_config" in data:
+        if self.job_def is not None:
+            # With unreadable YAML the tags and the priority are still checked.
+            config_read = "run_config" in data
             try:
-                prepare(data["job"], self.tags, data["run_config"])
+                prepare(data["job"], self.tags, data.get("run_config") or {})
             except InvalidInput as exc:
                 for error in exc.errors:
-                    self.add_service_error(error)
+                    if config_read or not error.path.startswith("run_config"):
+                        self.add_service_error(error)
         return data
 
     def _collect_tags(self, priority: str) -> None:

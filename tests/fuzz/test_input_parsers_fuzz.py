@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from queueing.engine.config import parse_instance_dict, parse_instance_yaml, to_instance_yaml
+from queueing.engine.inputs import InputRefused, check_value
 from queueing.engine.submission import parse_priority, validate_run_config, validate_tags
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -83,6 +84,13 @@ def test_yaml_punctuation_and_control_characters_are_errors_not_crashes(text):
 @FUZZ
 @given(documents | shaped)
 def test_any_document_is_validated_or_refused_with_paths(document):
+    try:
+        # Every document reaches the reader through the input boundary, which refuses what
+        # JSON cannot hold (NaN, integer keys, ...).
+        check_value(document)
+    except InputRefused as exc:
+        assert exc.error.path and exc.error.message
+        return
     result = parse_instance_dict(document)
 
     if result.config is None:

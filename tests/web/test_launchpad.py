@@ -60,7 +60,7 @@ def test_validation_reports_the_line_and_column_of_a_yaml_syntax_error(as_operat
     response = as_operator.post(VALIDATE, launch_data(config="ops:\n  load_orders: [1, 2\n"))
     page = html(response)
     assert 'id="errors-run_config"' in page and 'hx-swap-oob="true"' in page
-    assert "YAML syntax error at line 3, column 1" in page
+    assert "invalid YAML at line 3, column 1" in page
     assert "Fix the problems" in page
 
 
@@ -76,7 +76,12 @@ def test_validation_reports_the_line_and_column_of_a_yaml_syntax_error(as_operat
             "is invalid",
         ),
         ("run_config", launch_data(config="- a list\n"), "must be a mapping"),
-        ("priority", launch_data(priority="high"), "is not an integer"),
+        ("priority", launch_data(priority="high"), "is not a whole number"),
+        ("priority", launch_data(priority="1_0"), "is not a whole number"),
+        ("priority", launch_data(priority="\u0663"), "is not a whole number"),
+        ("run_config", launch_data(config="ops: 2001-12-14\n"), "expected a mapping of step"),
+        ("run_config", launch_data(config="ops: !!binary aGk=\n"), "!!binary is not accepted"),
+        ("run_config", launch_data(config="ops: .inf\n"), ".inf is not a finite number"),
         ("priority", launch_data(priority="3000000000"), "out of range"),
         ("tags", launch_data(tag_key=["a", "a"], tag_value=["1", "2"]), "given twice"),
         ("job", launch_data(job="no_such_job"), "unknown job"),
@@ -114,7 +119,7 @@ def test_an_invalid_launch_stores_nothing_and_shows_the_errors(as_operator):
     response = as_operator.post(LAUNCHPAD, launch_data(config="ops: [", priority="x"))
     assert response.status_code == 400
     page = html(response)
-    assert "YAML syntax error" in page and "is not an integer" in page
+    assert "invalid YAML" in page and "is not a whole number" in page
     assert not Run.objects.exists()
 
 
