@@ -8,6 +8,7 @@ switch to PostgreSQL and Redis.
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -195,6 +196,10 @@ RUN_TAGS_MAX_BYTES = env_int("RUN_TAGS_MAX_BYTES", 16 * 1024, minimum=1024, maxi
 SUBMIT_RATE = env_str("SUBMIT_RATE", "120/minute")
 if SUBMIT_RATE in ("off", "none", "0"):
     SUBMIT_RATE = None
+elif not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", SUBMIT_RATE or ""):
+    raise ImproperlyConfigured(
+        f"SUBMIT_RATE: expected N/second, N/minute, N/hour, N/day or off, got {SUBMIT_RATE!r}"
+    )
 _cache_url = env_str("CACHE_URL")
 CACHES = {
     "default": (

@@ -32,3 +32,13 @@ def can_launch(user: Any) -> bool:
 
 def can_change_limits(user: Any) -> bool:
     return bool(user and user.is_authenticated and user.has_perm(CHANGE_LIMITS))
+
+
+def can_see_secrets(user: Any) -> bool:
+    """Admins read kept-verbatim sections and run configs unmasked (engine.redaction)."""
+    return can_change_limits(user)
+
+
+def can_see_tracebacks(user: Any) -> bool:
+    """Operators and admins read whole tracebacks; viewers the exception type and message."""
+    return can_launch(user)

@@ -35,6 +35,7 @@ def main(run_id: str, step_key: str) -> int:
     from django.utils import timezone
 
     from queueing.definitions import StepContext
+    from queueing.engine.redaction import error_summary
     from queueing.locations import get_workspace
     from queueing.models import Run, RunEvent, Step
     from queueing.services.reconnect import reconnecting as db
@@ -63,7 +64,9 @@ def main(run_id: str, step_key: str) -> int:
             output=output,
         )
         kind = "step_success" if status == Step.Status.SUCCESS else "step_failure"
-        RunEvent.objects.create(run=run, step_key=step_key, kind=kind, message=error[-500:])
+        # The timeline shows the exception, not the frames (the step keeps the traceback).
+        summary = error_summary(error)[:500]
+        RunEvent.objects.create(run=run, step_key=step_key, kind=kind, message=summary)
 
     def on_term(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt("terminated")

@@ -23,7 +23,7 @@ from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locations import get_workspace
 from ..models import AuditEntry, Pool
-from ..roles import can_change_limits, can_launch
+from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..serializers_troubleshooting import ConfigChangeWithSimulationSerializer, SimulationSerializer
 from ..services import config as config_service
 from ..services import pools, run_queue, runs
@@ -32,6 +32,7 @@ from ..services.daemons import daemon_status
 from ..services.queries import filter_runs, page_of_runs, run_to_dict
 from . import serializers as s
 from .parsers import LimitedJSONParser, RefusedBody
+from .throttles import SubmitRateThrottle
 
 # Documented error answers (see `error_response`).
 BAD = {400: s.ErrorsSerializer}
@@ -151,6 +152,7 @@ def _tag_filters(request: Request) -> dict[str, str]:
 
 class RunList(ServiceView):
     permission_classes = [ReadOrLaunch]
+    throttle_classes = [SubmitRateThrottle]
 
     @extend_schema(
         parameters=[
@@ -183,7 +185,10 @@ class RunList(ServiceView):
             }
         )
 
-    @extend_schema(request=s.SubmitSerializer, responses={201: s.RunSerializer, **BAD})
+    @extend_schema(
+        request=s.SubmitSerializer,
+        responses={201: s.RunSerializer, **BAD, **CONFLICT, 429: s.DetailSerializer},
+    )
     def post(self, request: Request) -> Response:
         """Submit a run to the queue."""
         data = _body(request, ("job", "tags", "run_config"))
@@ -204,7 +209,16 @@ class RunDetail(ServiceView):
         """A run with its steps, wait history and, if queued, the full explanation."""
         run = runs.get_run(run_id)
         verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
-        return Response(run_to_dict(run, verdict, steps=True))
+        user = request.user
+        return Response(
+            run_to_dict(
+                run,
+                verdict,
+                steps=True,
+                secrets=can_see_secrets(user),
+                tracebacks=can_see_tracebacks(user),
+            )
+        )
 
 
 class RunTerminate(ServiceView):
@@ -348,10 +362,11 @@ class ConfigView(ServiceView):
     def get(self, request: Request) -> Response:
         """The effective configuration, as a document and as `dagster.yaml` text."""
         current = config_service.current_config()
+        hide = not can_see_secrets(request.user)
         return Response(
             {
-                "document": to_instance_dict(current),
-                "yaml": to_instance_yaml(current),
+                "document": to_instance_dict(current, hide_secrets=hide),
+                "yaml": to_instance_yaml(current, hide_secrets=hide),
                 "sources": config_service.sources(),
             }
         )
@@ -399,7 +414,7 @@ class DaemonList(ServiceView):
     @extend_schema(responses=s.DaemonSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Health of the run-queue and run-monitoring daemons."""
-        return Response(daemon_status(timezone.now()))
+        return Response(daemon_status(timezone.now(), tracebacks=can_see_tracebacks(request.user)))
 
 
 class JobList(ServiceView):

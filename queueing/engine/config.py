@@ -39,6 +39,7 @@ import yaml
 
 from queueing.engine.grammar import key_problem, parse_integer
 from queueing.engine.inputs import DEFAULT_LIMITS, FILE_PATH, InputRefused, Limits, read_yaml
+from queueing.engine.redaction import mask_secrets
 from queueing.engine.types import INT32_MAX, ConfigError, QueueSettings, TagLimit
 
 MAX_POOL_LIMIT = 1000
@@ -1082,8 +1083,11 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
     target[leaf] = value
 
 
-def to_instance_dict(config: InstanceConfig) -> dict[str, Any]:
+def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict[str, Any]:
     """The `dagster.yaml` content for `config`, such that parsing it gives back `config`.
+
+    `hide_secrets` masks secret-looking values of the kept-verbatim sections (for anyone
+    below admin, `redaction.mask_secrets`); such a document is for reading, not loading.
 
     A parsed configuration is written in the shape it was read in: values read from the file go
     back where they were, other non-default values go next to them. A configuration built in code
@@ -1145,13 +1149,14 @@ def to_instance_dict(config: InstanceConfig) -> dict[str, Any]:
         if key in out:
             ordered[key] = out[key]
         elif key in config.ignored:
-            ordered[key] = copy.deepcopy(config.ignored[key])
+            section = config.ignored[key]
+            ordered[key] = mask_secrets(section) if hide_secrets else copy.deepcopy(section)
     return ordered
 
 
-def to_instance_yaml(config: InstanceConfig) -> str:
+def to_instance_yaml(config: InstanceConfig, hide_secrets: bool = False) -> str:
     """`to_instance_dict` as YAML text."""
-    data = to_instance_dict(config)
+    data = to_instance_dict(config, hide_secrets)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     # PyYAML mangles some characters written raw (a NEL, U+0085, in a quoted string); escaping
     # everything outside ASCII is ugly but always reads back the same.

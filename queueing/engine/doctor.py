@@ -19,6 +19,7 @@ from typing import Literal
 
 from .config import ConfigError, InstanceConfig
 from .simulate import blocking_counts
+from .submission import queue_full_message
 from .types import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -37,6 +38,7 @@ CHECKS = (
     "workers",
     "same_database",
     "max_concurrent_runs",
+    "queue_cap",
     "in_progress",
     "slot_leaks",
     "pools",
@@ -407,6 +409,39 @@ def check_max_concurrent_runs(facts: DoctorFacts) -> Finding:
         f"max_concurrent_runs is {shown}",
         (f"max_concurrent_runs = {limit}",),
     )
+
+
+# From this share of `max_queued_runs` on, the cap is near enough to warn about.
+NEAR_QUEUE_CAP = 0.9
+
+
+def check_queue_cap(facts: DoctorFacts) -> Finding:
+    """`concurrency_ui.max_queued_runs`: submits are refused once the queue holds that many."""
+    cap = facts.config.extra.max_queued_runs
+    queued = len(facts.queued)
+    if cap < 0:
+        return Finding("queue_cap", "ok", "No cap on queued runs", (f"{queued} run(s) queued",))
+    evidence = (f"{queued} of {cap} runs queued", f"concurrency_ui.max_queued_runs = {cap}")
+    full = queue_full_message(queued, cap)
+    if full is not None:
+        return Finding(
+            "queue_cap",
+            "problem",
+            "The queue is full: submits are refused",
+            evidence,
+            "Queued runs launch as capacity frees (see the in-progress check); to accept more "
+            "now, raise concurrency_ui.max_queued_runs on the Configuration page.",
+        )
+    if queued >= NEAR_QUEUE_CAP * cap:
+        return Finding(
+            "queue_cap",
+            "warning",
+            "The queue is nearly full",
+            evidence,
+            "Submits are refused at the cap; raise concurrency_ui.max_queued_runs if this load "
+            "is expected.",
+        )
+    return Finding("queue_cap", "ok", f"The queue is below its cap of {cap} runs", evidence)
 
 
 def check_in_progress(facts: DoctorFacts) -> Finding:
@@ -832,6 +867,7 @@ _CHECKS: Mapping[str, Callable[[DoctorFacts], Finding]] = {
     "workers": check_workers,
     "same_database": check_same_database,
     "max_concurrent_runs": check_max_concurrent_runs,
+    "queue_cap": check_queue_cap,
     "in_progress": check_in_progress,
     "slot_leaks": check_slot_leaks,
     "pools": check_pools,

@@ -10,7 +10,9 @@ from .config import current_config
 from .heartbeats import is_healthy
 
 
-def daemon_status(now: datetime) -> list[dict[str, Any]]:
+def daemon_status(now: datetime, tracebacks: bool = True) -> list[dict[str, Any]]:
+    """Each daemon's health; without `tracebacks` (a viewer) its recent errors keep the
+    exception's type and message only."""
     config = current_config()
     tolerance = config.extra.daemon_heartbeat_tolerance_seconds
     intervals = {
@@ -36,7 +38,13 @@ def daemon_status(now: datetime) -> list[dict[str, Any]]:
                 "last_success_at": row.last_success_at if row else None,
                 "instance_id": row.instance_id if row else None,
                 "host": row.host if row else None,
-                "errors": row.errors if row else [],
+                "errors": (row.errors if tracebacks else [_summary(e) for e in row.errors])
+                if row
+                else [],
             }
         )
     return result
+
+
+def _summary(error: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in error.items() if k != "traceback"}

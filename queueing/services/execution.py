@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from ..engine.plan import ExecutionPlan, plan_from_dict
 from ..engine.pools import claim_priority
+from ..engine.redaction import error_summary
 from ..engine.steps import StepInfo, resolve_max_concurrent, select_steps
 from ..engine.submission import validate_run_config
 from ..engine.types import RunStatus
@@ -203,7 +204,7 @@ class Executor:
             status=Step.Status.FAILURE, ended_at=timezone.now(), error=reason, wait_reason=""
         )
         RunEvent.objects.create(
-            run=self.run, step_key=key, kind="step_failure", message=reason[:500]
+            run=self.run, step_key=key, kind="step_failure", message=error_summary(reason)[:500]
         )
 
     def _set_waiting(self, key: str, reason: str) -> None:

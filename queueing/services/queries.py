@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
+from ..engine.redaction import error_summary, mask_secrets
 from ..engine.types import Gate, Launch, RunStatus, Wait
 from ..models import Run
 from .config import current_config
@@ -87,8 +88,15 @@ def verdict_to_dict(verdict: Launch | Wait | None) -> dict[str, Any] | None:
 
 
 def run_to_dict(
-    run: Run, verdict: Launch | Wait | None = None, steps: bool = False
+    run: Run,
+    verdict: Launch | Wait | None = None,
+    steps: bool = False,
+    secrets: bool = True,
+    tracebacks: bool = True,
 ) -> dict[str, Any]:
+    """A run as the API and `--json` show it; with `steps`, its steps, run config and wait
+    history. Without `secrets` the run config is masked, without `tracebacks` step errors
+    are cut to the exception's type and message (`engine.redaction`)."""
     data: dict[str, Any] = {
         "run_id": run.run_id,
         "job_name": run.job_name,
@@ -108,7 +116,7 @@ def run_to_dict(
         "queue": verdict_to_dict(verdict),
     }
     if steps:
-        data["run_config"] = run.run_config
+        data["run_config"] = run.run_config if secrets else mask_secrets(run.run_config)
         data["steps"] = [
             {
                 "step_key": s.step_key,
@@ -118,7 +126,7 @@ def run_to_dict(
                 "wait_reason": s.wait_reason,
                 "started_at": s.started_at,
                 "ended_at": s.ended_at,
-                "error": s.error,
+                "error": s.error if tracebacks else error_summary(s.error),
                 "logs": s.logs,
             }
             for s in run.steps.all().order_by("plan_index")

@@ -13,6 +13,8 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
+from queueing.engine.redaction import error_summary as _error_summary
+
 register = template.Library()
 
 
@@ -89,3 +91,9 @@ def iso_datetime(value: str) -> datetime | str:
 @register.filter
 def milliseconds(value: float | None) -> str:
     return "" if value is None else f"{value:.0f} ms"
+
+
+@register.filter
+def error_summary(text: str) -> str:
+    """A traceback cut to its exception type and message (what viewers see)."""
+    return _error_summary(text or "")

@@ -15,7 +15,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from ..engine.config import config_to_flat, to_instance_yaml
 from ..errors import InvalidInput
 from ..forms import ConfigImportForm
-from ..roles import can_change_limits
+from ..roles import can_change_limits, can_see_secrets
 from ..services import config as config_service
 from ._common import actor, page_or_fragment, requires
 
@@ -25,7 +25,8 @@ def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
     text = to_instance_yaml(current)
     sources = config_service.sources()
     context = {
-        "yaml": text,
+        # Secret-looking values of kept-verbatim sections are masked below admin.
+        "yaml": to_instance_yaml(current, hide_secrets=not can_see_secrets(request.user)),
         "settings": [
             (name, value, sources.get(name, "default"))
             for name, value in config_to_flat(current).items()
@@ -86,8 +87,10 @@ def configuration_import(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def configuration_export(request: HttpRequest) -> HttpResponse:
+    """The whole file for admins; for anyone else with secret-looking values masked."""
+    hide = not can_see_secrets(request.user)
     response = HttpResponse(
-        to_instance_yaml(config_service.current_config()),
+        to_instance_yaml(config_service.current_config(), hide_secrets=hide),
         content_type="application/yaml; charset=utf-8",
     )
     response["Content-Disposition"] = 'attachment; filename="dagster.yaml"'

@@ -9,11 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from ..api.throttles import SubmitRateThrottle
 from ..definitions import JobDefinition
 from ..errors import InvalidInput
 from ..forms import LaunchForm
 from ..roles import can_launch
 from ..services import runs
+from ..services.runs import QueueFull
 from . import _data
 from ._common import actor, page_or_fragment, requires
 
@@ -63,6 +65,11 @@ def launch(request: HttpRequest) -> HttpResponse:
         return _render(request, form)
     if not form.is_ready():
         return _render(request, form, status=400)
+    # The API's per-user submit rate counts launches from here too.
+    throttle = SubmitRateThrottle()
+    if not throttle.allow_request(request, None):
+        form.add_error(None, throttle.refusal())
+        return _render(request, form, status=429)
     data = form.cleaned_data
     try:
         run = runs.submit(data["job"], form.tags, data["run_config"], actor=actor(request))
@@ -70,6 +77,9 @@ def launch(request: HttpRequest) -> HttpResponse:
         for error in exc.errors:
             form.add_service_error(error)
         return _render(request, form, status=400)
+    except QueueFull as exc:
+        form.add_error(None, str(exc))
+        return _render(request, form, status=409)
     messages.success(request, f"Launched {run.job_name}: run {run.run_id[:8]} is queued.")
     return redirect("run-detail", run_id=run.run_id)
 

@@ -11,9 +11,10 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
 from ..errors import NotFound
-from ..roles import can_change_limits, can_launch
+from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import run_queue, runs
 from . import _data
 from ._common import is_partial, page_or_fragment
@@ -62,9 +63,13 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "holds_claims": bool(claims),
         "events": run.events.all(),
         "waits": run.waits.all(),
-        "run_config_yaml": yaml.safe_dump(run.run_config, sort_keys=False)
+        "run_config_yaml": yaml.safe_dump(
+            run.run_config if can_see_secrets(request.user) else mask_secrets(run.run_config),
+            sort_keys=False,
+        )
         if run.run_config
         else "",
+        "can_see_tracebacks": can_see_tracebacks(request.user),
         "live": not finished,
         "terminable": run.status == RunStatus.QUEUED or run.status in ACTIVE_STATUSES,
         "forceable": run.status in ACTIVE_STATUSES,

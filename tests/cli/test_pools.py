@@ -8,11 +8,11 @@ from django.utils import timezone
 from queueing.engine.grammar import INTEGER_RULE as NUMBER
 from queueing.engine.grammar import KEY_RULE
 from queueing.models import AuditEntry, Pool, PoolClaim
-
-RANGE = "a limit is between 0 and 1000"
 from queueing.services import runs
 
 from .conftest import failed, ok, snapshot
+
+RANGE = "a limit is between 0 and 1000"
 
 
 def test_set_creates_then_changes_a_limit_and_audits_both(db):

@@ -27,7 +27,9 @@ def workers_answer(monkeypatch):
     )
 
 
-def test_daemons_show_health_heartbeat_tick_and_errors(as_viewer, workers_answer, submit):
+def test_daemons_show_health_heartbeat_tick_and_errors(
+    as_viewer, as_operator, workers_answer, submit
+):
     submit("quick")
     run_queue.tick()
     DaemonHeartbeat.objects.filter(daemon="run_queue").update(
@@ -42,9 +44,13 @@ def test_daemons_show_health_heartbeat_tick_and_errors(as_viewer, workers_answer
     page = html(as_viewer.get(reverse("daemons")))
     assert "Run queue" in page and "Running" in page
     assert "Run monitoring" in page and "Not running" in page and "Never" in page
-    assert "1 recent error" in page and "<details>" in page
+    # Issue 12: a viewer reads the exception's type and message, not the traceback.
+    assert "1 recent error" in page and "<details>" not in page and "Traceback" not in page
     assert XSS not in page and "&lt;script&gt;" in page
     assert "celery@host" in page and "pong" in page
+    operator_page = html(as_operator.get(reverse("daemons")))
+    assert "<details>" in operator_page and "Traceback" in operator_page
+    assert XSS not in operator_page
 
 
 def test_the_daemon_table_refreshes_itself_without_asking_the_workers(
