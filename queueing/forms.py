@@ -216,13 +216,15 @@ class LaunchForm(forms.Form):
         self.tags = raw
 
     def add_service_error(self, error: ConfigError) -> None:
+        """Show a service error under its field; deeper paths (`run_config.ops.x`) keep
+        their path in the message."""
         field = field_of_launch_error(error.path)
         if field == "tags":
             self.tag_errors.append(f"{error.path}: {error.message}")
+        elif field and error.path in (field, "tags.dagster/priority"):
+            self.add_error(field, error.message)
         else:
-            self.add_error(
-                field or None, error.message if field else f"{error.path}: {error.message}"
-            )
+            self.add_error(field or None, f"{error.path}: {error.message}")
 
     def is_ready(self) -> bool:
         return self.is_valid() and not self.tag_errors
@@ -293,7 +295,8 @@ TAG_LIMIT_KINDS = [
 class TagLimitForm(forms.Form):
     prefix = "tag"  # shares the page with the pool form
 
-    key = forms.CharField(max_length=255)
+    # Not stripped: the key grammar refuses outer spaces instead of silently trimming them.
+    key = forms.CharField(max_length=255, strip=False)
     kind = forms.ChoiceField(choices=TAG_LIMIT_KINDS, initial="key")
     value = forms.CharField(required=False, max_length=4096)
     limit = WholeNumberField()
@@ -318,7 +321,7 @@ class TagLimitForm(forms.Form):
 class PoolForm(forms.Form):
     prefix = "pool"
 
-    key = forms.CharField(max_length=200)
+    key = forms.CharField(max_length=200, strip=False)
     limit = WholeNumberField()
 
 

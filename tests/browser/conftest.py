@@ -60,9 +60,16 @@ def anonymous_page(browser, live_server) -> Iterator:
 
 @pytest.fixture
 def js_errors(anonymous_page) -> list[str]:
-    """Uncaught JavaScript errors and failed requests of the page, as they happen."""
+    """Uncaught JavaScript errors, failed requests and Content-Security-Policy violations
+    (Chromium reports each on the console) of the page, as they happen."""
     errors: list[str] = []
     anonymous_page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
+    anonymous_page.on(
+        "console",
+        lambda m: errors.append(f"CSP: {m.text}")
+        if m.type == "error" and "Content Security Policy" in m.text
+        else None,
+    )
     anonymous_page.on(
         "response",
         lambda r: errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,

@@ -24,11 +24,11 @@ def test_it_shows_a_yaml_error_next_to_the_field_as_you_type_and_on_launch(page)
 
     type_into(page, "Run config (YAML)", BROKEN_YAML)
     errors = page.locator("#errors-run_config")
-    expect(errors).to_contain_text("YAML syntax error at line 4")
+    expect(errors).to_contain_text("invalid YAML at line 4")
     expect(page.locator("#launch-summary")).to_have_text("Fix the problems above to launch.")
 
     page.get_by_role("button", name="Launch run").click()  # the server refuses it too
-    expect(page.locator("#errors-run_config")).to_contain_text("YAML syntax error at line 4")
+    expect(page.locator("#errors-run_config")).to_contain_text("invalid YAML at line 4")
     expect(page.get_by_label("Run config (YAML)")).to_have_value(BROKEN_YAML)
     assert not Run.objects.exists()
 
