@@ -10,6 +10,8 @@ operation is one test driving Hypothesis with `operation.as_strategy()`.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from django.contrib.auth.models import Group, User
@@ -17,11 +19,13 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, given, settings
-from rest_framework.authtoken.models import Token
+from knox.crypto import hash_token
+from knox.models import AuthToken
+from knox.settings import CONSTANTS
 
 from queueing.services import pools, runs
 
-ADMIN_TOKEN = "f" * 40
+ADMIN_TOKEN = "f" * 64
 AUTH = {"Authorization": f"Token {ADMIN_TOKEN}"}
 EXAMPLES = 25
 
@@ -78,9 +82,14 @@ def ensure_admin_token() -> None:
     if admin is None:
         admin = User.objects.create_user("fuzz-admin", password="pw-for-fuzzing-1")
         admin.groups.add(Group.objects.get(name="admin"))
-    if not Token.objects.filter(key=ADMIN_TOKEN).exists():
-        Token.objects.filter(user=admin).delete()
-        Token.objects.create(user=admin, key=ADMIN_TOKEN)
+    digest = hash_token(ADMIN_TOKEN)
+    if not AuthToken.objects.filter(digest=digest).exists():
+        # A generated POST /api/token/ replaced it, or a DELETE revoked it: store it again
+        # (knox keeps only the digest, so the row is built from the known token).
+        AuthToken.objects.filter(user=admin).delete()
+        AuthToken(
+            digest=digest, token_key=ADMIN_TOKEN[: CONSTANTS.TOKEN_KEY_LENGTH], user=admin
+        ).save()
 
 
 @pytest.fixture
@@ -122,3 +131,70 @@ def test_no_generated_request_gets_a_server_error(api_schema, method, path, mode
     check()
     assert seen, "no request was generated"
     assert 401 not in seen, "the admin token stopped working: the fuzzing tested nothing"
+
+
+# --- deep and aliased payloads (issue 12) ---------------------------------------------------
+
+DEEP = 100_000  # JSON nesting that made every body-reading endpoint answer 500
+BOMB = "\n".join(
+    ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"a{n}: &a{n} [" + ",".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, 9)]
+)
+
+
+def body_operations() -> list:
+    """Every operation with a JSON body, and the properties of that body by type."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    params = []
+    for path, item in sorted(schema["paths"].items()):
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            ref = content["application/json"]["schema"].get("$ref", "")
+            properties = components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})
+            params.append(
+                pytest.param(method.upper(), path, properties, id=f"{method.upper()} {path}")
+            )
+    return params
+
+
+def _raw_payloads(properties: dict) -> list[tuple[str, str]]:
+    """(what, JSON text): the whole body nested DEEP levels, each object property nested
+    DEEP levels, each string property holding a YAML billion-laughs document."""
+    payloads = [("a body nested 100,000 deep", "[" * DEEP + "]" * DEEP)]
+    for name, spec in properties.items():
+        if spec.get("type") == "object" or "additionalProperties" in spec:
+            deep = '{"a": ' * DEEP + "1" + "}" * DEEP
+            payloads.append((f"{name} nested 100,000 deep", f'{{"{name}": {deep}}}'))
+        elif spec.get("type") == "string":
+            payloads.append((f"{name} holding a YAML bomb", json.dumps({name: BOMB})))
+    return payloads
+
+
+@pytest.mark.parametrize(("method", "path", "properties"), body_operations())
+def test_deep_and_aliased_payloads_are_refused_without_a_server_error(
+    api_schema, method, path, properties
+):
+    operation = api_schema[path][method]
+    queued = runs.submit("quick", actor="fuzz")
+    path_parameters = {
+        name: {"run_id": queued.run_id, "key": "redshift"}[name]
+        for name in ("run_id", "key")
+        if "{" + name + "}" in path
+    }
+    for what, raw in _raw_payloads(properties):
+        ensure_admin_token()
+        case = operation.Case(
+            path_parameters=path_parameters, body={}, media_type="application/json"
+        )
+
+        response = case.call(headers=AUTH, data=raw)
+
+        assert response.status_code < 500, f"{what}: {response.status_code} {response.text[:500]}"
+        if "nested" in what and path != "/api/token/":  # the token view reads no body
+            assert response.status_code == 400, f"{what}: {response.text[:300]}"
+            assert "INPUT_MAX_DEPTH" in response.text, what
+        if what == "yaml holding a YAML bomb":  # a dagster.yaml: read, and refused at once
+            assert response.status_code == 400 and "INPUT_MAX_NODES" in response.text, what
