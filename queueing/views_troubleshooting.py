@@ -39,7 +39,8 @@ def _what_if(request: HttpRequest) -> tuple[dict[str, Any] | None, list[str], di
     """The simulator form (GET): a new max_concurrent_runs and/or one pool limit."""
     form = {
         "max_concurrent_runs": request.GET.get("max_concurrent_runs", "").strip(),
-        "pool": request.GET.get("pool", "").strip(),
+        # Not stripped: a pool key follows the key grammar, here as everywhere.
+        "pool": request.GET.get("pool", ""),
         "pool_limit": request.GET.get("pool_limit", "").strip(),
     }
     if not any(form.values()):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from queueing.engine.grammar import parse_integer
 from queueing.engine.types import RunStatus
 from queueing.errors import InvalidInput
 from queueing.models import Run
@@ -20,10 +21,13 @@ class Command(QueueCommand):
             "--status", action="append", default=[], choices=[s.value for s in RunStatus]
         )
         parser.add_argument("--job")
-        parser.add_argument("--limit", type=int, default=100)
+        parser.add_argument("--limit", default="100")
 
     def handle(self, *args, **options):
-        limit = options["limit"]
+        try:
+            limit = parse_integer(options["limit"])
+        except ValueError as exc:
+            raise InvalidInput.one("--limit", str(exc)) from None
         if limit < 1:
             raise InvalidInput.one("--limit", f"{limit} is invalid: show at least 1 run")
         statuses = list(dict.fromkeys(options["status"])) or [s.value for s in RunStatus]
