@@ -14,7 +14,6 @@ from html import unescape
 
 import pytest
 import yaml
-from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
@@ -22,6 +21,7 @@ from django.urls import reverse
 from queueing.models import DaemonHeartbeat, Pool, Run
 from queueing.services import config as config_service
 from queueing.services import runs
+from tests.api.conftest import make_user
 from tests.support.state import snapshot
 
 pytestmark = pytest.mark.django_db
@@ -43,10 +43,8 @@ def _fast_passwords(settings):
 
 
 def client_for(role: str) -> Client:
-    user = User.objects.create_user(f"{role}-attacker", password="pw-for-tests")
-    user.groups.add(Group.objects.get(name=role))
     client = Client()
-    client.force_login(user)
+    client.force_login(make_user(role))
     return client
 
 
