@@ -6,6 +6,7 @@ Without it they are skipped, unless REQUIRE_DAGSTER=1 (CI), where a missing extr
 from __future__ import annotations
 
 import os
+
 import pytest
 
 if os.environ.get("REQUIRE_DAGSTER") != "1":
