@@ -129,7 +129,9 @@ def _queue_settings(instance: DagsterInstance) -> tuple[QueueSettings, int, str]
     concurrency = instance.get_concurrency_config()
     queue = concurrency.run_queue_config
     pools = concurrency.pool_config
-    allotment = float(os.getenv("DAGSTER_OP_CONCURRENCY_KEYS_ALLOTTED_FOR_STARTED_RUN_SECONDS", "5"))
+    allotment = float(
+        os.getenv("DAGSTER_OP_CONCURRENCY_KEYS_ALLOTTED_FOR_STARTED_RUN_SECONDS", "5")
+    )
     common = dict(
         semantics=DAGSTER_1_13,
         default_pool_limit=pools.default_pool_limit,
