@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+from ..engine.doctor import ago
 from ..engine.types import Gate, Launch, TickDecision, Wait
 from .state import DagsterPool, DagsterRun, DagsterState
 
@@ -73,7 +74,14 @@ def run_dict(run: DagsterRun) -> dict[str, Any]:
 def queued_rows(state: DagsterState, tick: TickDecision) -> list[dict[str, Any]]:
     """Queued runs in the order the daemon considers them, each with its verdict."""
     runs = {run.run_id: run for run in state.queued}
-    return [{**run_dict(runs[rid]), **verdict_dict(tick.verdicts[rid])} for rid in tick.order]
+    return [
+        {
+            **run_dict(runs[rid]),
+            **verdict_dict(tick.verdicts[rid]),
+            "queued": _ago(state.now, runs[rid].created_at),
+        }
+        for rid in tick.order
+    ]
 
 
 def slots_by_run(pools: Mapping[str, DagsterPool]) -> dict[str, list[dict[str, Any]]]:
@@ -93,9 +101,20 @@ def slots_by_run(pools: Mapping[str, DagsterPool]) -> dict[str, list[dict[str, A
     return found
 
 
+def _ago(now: float, at: float | None) -> str:
+    return "" if at is None else f"{ago(now - at)} ago"
+
+
 def in_progress_rows(state: DagsterState) -> list[dict[str, Any]]:
     slots = slots_by_run(state.pools)
-    return [{**run_dict(run), "slots": slots.get(run.run_id, [])} for run in state.in_progress]
+    return [
+        {
+            **run_dict(run),
+            "slots": slots.get(run.run_id, []),
+            "started": _ago(state.now, run.started_at or run.updated_at),
+        }
+        for run in state.in_progress
+    ]
 
 
 def pool_rows(state: DagsterState) -> list[dict[str, Any]]:
