@@ -26,7 +26,11 @@ class DagsterUnavailable(Exception):
 
 
 def installed() -> bool:
-    return importlib.util.find_spec("dagster") is not None
+    """The `dagster` extra is installed (looked up without importing it)."""
+    try:
+        return importlib.util.find_spec("dagster") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def home() -> str | None:
@@ -81,9 +85,9 @@ def instance() -> Any:
 
 def load_state(now: float | None = None) -> DagsterState:
     """The attached deployment as it is now. Raises DagsterUnavailable."""
+    current = instance()  # raises DagsterUnavailable before anything imports Dagster
     from .reader import read_state
 
-    current = instance()
     try:
         return read_state(current, check_available(), time.time() if now is None else now)
     except Exception as exc:

@@ -49,3 +49,31 @@ def dagster_postgres_url():
             conn.execute(f'CREATE DATABASE "{name}"')
     auth = server["user"] + (f":{server['password']}" if server["password"] else "")
     return f"postgresql://{auth}@{server['host']}:{server['port']}/{name}"
+
+
+@pytest.fixture
+def deployment(tmp_path, settings):
+    """Build a scenario into a real SQLite Dagster instance and attach it (DAGSTER_HOME).
+
+    Returns `attach(scenario) -> (instance, ids)`; the instance stays open for the test to
+    change (a daemon heartbeat, a slot) and is disposed at the end.
+    """
+    from queueing import dagster_source
+
+    from .harness import build, fresh_instance
+
+    opened = []
+
+    def attach(scenario):
+        folder = tmp_path / f"dagster_home_{len(opened)}"
+        folder.mkdir()
+        instance = fresh_instance(str(folder), scenario.document())
+        opened.append(instance)
+        ids = build(instance, scenario)
+        settings.DAGSTER_HOME = str(folder)
+        return instance, ids
+
+    yield attach
+    dagster_source.forget()
+    for instance in opened:
+        instance.dispose()
