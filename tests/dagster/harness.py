@@ -166,7 +166,11 @@ def add_run(instance: DagsterInstance, spec: RunSpec, now: float) -> str:
         report(instance, run_id, DagsterEventType.RUN_START, now - ago)
     elif spec.status in ("SUCCESS", "CANCELED"):
         report(instance, run_id, DagsterEventType.RUN_START, now - 2 * OLD_START)
-        kind = DagsterEventType.RUN_SUCCESS if spec.status == "SUCCESS" else DagsterEventType.RUN_CANCELED
+        kind = (
+            DagsterEventType.RUN_SUCCESS
+            if spec.status == "SUCCESS"
+            else DagsterEventType.RUN_CANCELED
+        )
         report(instance, run_id, kind, now - OLD_START)
     return run_id
 
@@ -179,7 +183,9 @@ def report(instance: DagsterInstance, run_id: str, kind: DagsterEventType, at: f
     )
 
 
-def build(instance: DagsterInstance, scenario: Scenario, now: float | None = None) -> dict[str, list[str]]:
+def build(
+    instance: DagsterInstance, scenario: Scenario, now: float | None = None
+) -> dict[str, list[str]]:
     """Write the scenario's pools and runs; return the run ids by role."""
     now = now or time.time()
     storage = instance.event_log_storage

@@ -76,7 +76,9 @@ def test_a_slot_leaked_by_a_finished_run_is_found_and_freed_with_an_audit_entry(
     assert writes.free_run_slots(leaked, actor="admin") == 1
     assert not instance.event_log_storage.get_concurrency_info("redshift").claimed_slots
     entry = AuditEntry.objects.get(action="dagster.slots.free")
-    assert entry.actor == "admin" and leaked in entry.target and entry.old_value == ["redshift:load"]
+    assert (
+        entry.actor == "admin" and leaked in entry.target and entry.old_value == ["redshift:load"]
+    )
     assert finding("slot_leaks").status == "ok"
 
 

@@ -122,7 +122,9 @@ def check_scenario(folder: str, case: Scenario, postgres_url: str | None, counte
     finally:
         instance.dispose()
     short = {run_id: f"q{i}" for i, run_id in enumerate(ids["queued"])}
-    note(f"predicted {[short[r] for r in predicted]}, Dagster launched {[short[r] for r in launched]}")
+    note(
+        f"predicted {[short[r] for r in predicted]}, Dagster launched {[short[r] for r in launched]}"
+    )
     SCENARIOS[counter] += 1
     if any(r in launched for r in ids["queued"]) or predicted:
         SCENARIOS[f"{counter}, with launches"] += 1
