@@ -68,6 +68,10 @@ class Scenario:
     default_limit: int | None = None
     pool_limits: dict[str, int] = field(default_factory=dict)
     default_rows: tuple[str, ...] = ()  # pools whose row the default wrote before
+    # Pools whose row an earlier default (`stale_default`, then changed or removed in
+    # dagster.yaml) wrote: the daemon rewrites them before it reads their slots.
+    stale_default: int | None = None
+    stale_rows: tuple[str, ...] = ()
     queued: tuple[RunSpec, ...] = ()
     others: tuple[RunSpec, ...] = ()  # in progress or finished
     # (pool, index into others, step key): slots claimed by those runs
@@ -134,7 +138,33 @@ def fresh_instance(
     instance.run_storage.wipe()
     instance.event_log_storage.wipe()
     instance.run_storage.wipe_daemon_heartbeats()
+    # SQLite's event log wipe leaves the pool tables (in its index shard): empty them too.
+    storage = instance.event_log_storage
+    for run_id in storage.get_concurrency_run_ids():
+        storage.free_concurrency_slots_for_run(run_id)
+    for key in storage.get_concurrency_keys():
+        storage.delete_concurrency_limit(key)
+    assert not storage.get_concurrency_keys() and not storage.get_concurrency_run_ids()
     return instance
+
+
+def scenario_instance(
+    folder: str, scenario: Scenario, postgres_url: str | None = None
+) -> DagsterInstance:
+    """`fresh_instance` for the scenario, after its stale default rows were written under
+    the old default (a dagster.yaml edited since)."""
+    if not scenario.stale_rows:
+        return fresh_instance(folder, scenario.document(), postgres_url)
+    old = fresh_instance(
+        folder,
+        {"concurrency": {"default_op_concurrency_limit": scenario.stale_default}},
+        postgres_url,
+    )
+    for key in scenario.stale_rows:
+        old.event_log_storage.initialize_concurrency_limit_to_default(key)
+    old.dispose()
+    write_yaml(folder, scenario.document(), postgres_url)
+    return DagsterInstance.from_config(folder)
 
 
 _ORIGIN = RemoteJobOrigin(

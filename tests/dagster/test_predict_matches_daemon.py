@@ -6,13 +6,15 @@ iteration with the engine's "dagster_1_13" semantics, then run one iteration of 
 QueuedRunCoordinatorDaemon with a launcher that only records. The launched run ids, in
 order, must equal the prediction, every time.
 
-Scenario counts: DAGSTER_SCENARIOS (default 250 on SQLite; PostgreSQL runs a fifth of it).
+Scenario counts: DAGSTER_SCENARIOS (default 300 on SQLite; PostgreSQL runs a fifth of it).
 The counts run are printed in the session summary ("Dagster comparison").
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import time
 
@@ -24,9 +26,27 @@ from queueing.dagster_source.queue import decision, predict
 from queueing.dagster_source.reader import read_state
 
 from .counts import SCENARIOS
-from .harness import POOLS, RunSpec, Scenario, build, daemon_launches, fresh_instance
+from .harness import (
+    POOLS,
+    RunSpec,
+    Scenario,
+    build,
+    daemon_launches,
+    scenario_instance,
+)
 
-SQLITE_EXAMPLES = int(os.environ.get("DAGSTER_SCENARIOS", "250"))
+SQLITE_FOLDER = tempfile.mkdtemp(prefix="cui-dagster-scenarios-")
+atexit.register(shutil.rmtree, SQLITE_FOLDER, True)
+QUIRK_NEEDLES = {
+    "Q1": "Q1 of",
+    "Q2 (25743)": "25743",
+    "Q3 (25109/31936)": "no limit row yet",
+    "Q3 default 0": "default_limit is 0",
+    "Q4": "Q4 of",
+    "Q6": "Q6 of",
+    "a removed default": "no longer has",
+}
+SQLITE_EXAMPLES = int(os.environ.get("DAGSTER_SCENARIOS", "300"))
 POSTGRES_EXAMPLES = max(20, SQLITE_EXAMPLES // 5)
 
 TAG_VALUES = {"team": ("a", "b"), "db": ("x", "y"), "dagster/backfill": ("b1", "b2")}
@@ -36,7 +56,7 @@ PRIORITIES = (None, "-1", "0", "2", "5", "high", " 3", "1.5")
 @st.composite
 def tag_limit(draw):
     key = draw(st.sampled_from(sorted(TAG_VALUES)))
-    limit = draw(st.integers(0, 3))
+    limit = draw(st.sampled_from([0, 1, 1, 2, 2, 3]))
     kind = draw(st.sampled_from(["key", "key_value", "per_value", "per_value_false"]))
     item = {"key": key, "limit": limit}
     if kind == "key_value":
@@ -70,20 +90,68 @@ def run_spec(draw, status: str):
 
 
 @st.composite
+def backfill_run(draw, pool: str | None):
+    """A run of one of two backfills, bound to `pool` (its only root) or to no pool."""
+    tags = {"dagster/backfill": draw(st.sampled_from(["b1", "b2"]))}
+    if draw(st.booleans()):
+        tags["dagster/priority"] = draw(st.sampled_from(["1", "-1", "x"]))
+    if pool is None:
+        return RunSpec(tags)
+    return RunSpec(tags, {pool: 1})
+
+
+@st.composite
 def scenario(draw):
+    """A random deployment; one in four follows the recipe of Q2 (backfills sharing a tag
+    limit, some bound to a full pool) and one in four that of Q3 (pools with only a default
+    limit), which random draws reach too rarely to show their quirks."""
+    recipe = draw(st.sampled_from(["random", "random", "q2", "q3"]))
     style = draw(st.sampled_from(["legacy", "concurrency"]))
     lowest = -3 if style == "concurrency" else -1  # Q1: only concurrency.runs takes < -1
-    max_runs = draw(st.sampled_from([lowest, -1, 0, 1, 2, 3, 5]))
+    # Mostly room to launch something: 0 and Q1's negatives freeze the queue.
+    max_runs = draw(st.sampled_from([lowest, 0, -1, -1, 1, 2, 2, 3, 3, 5, 5]))
     blocking = draw(st.sampled_from([None, True, False]))
     # Dagster refuses a buffer with blocking disabled (when it builds the coordinator).
     buffer = 0 if blocking is False else draw(st.sampled_from([0, 0, 1, -1, 2]))
     granularity = draw(st.sampled_from([None, "op", "run"])) if style == "concurrency" else None
-    default_limit = draw(st.sampled_from([None, None, 0, 1, 2]))
-    explicit = draw(st.dictionaries(st.sampled_from(POOLS), st.integers(0, 3), max_size=3))
+    default_limit = draw(st.sampled_from([None, None, 0, 1, 1, 2]))
+    explicit = draw(
+        st.dictionaries(st.sampled_from(POOLS), st.sampled_from([0, 1, 1, 2, 3]), max_size=2)
+    )
+    tag_limits = tuple(draw(st.lists(tag_limit(), max_size=4)))
+    queued = tuple(draw(st.lists(run_spec("QUEUED"), min_size=1, max_size=12)))
+    if recipe == "q2":
+        blocking = draw(st.sampled_from([None, True]))
+        max_runs = draw(st.sampled_from([-1, 3, 5]))
+        explicit = {"p1": draw(st.sampled_from([0, 1]))}
+        tag_limits = (
+            {"key": "dagster/backfill", "limit": draw(st.integers(1, 2))},
+            *tag_limits[:1],
+        )
+        queued = tuple(
+            draw(
+                st.lists(
+                    st.sampled_from(["p1", None]).flatmap(lambda pool: backfill_run(pool)),
+                    min_size=2,
+                    max_size=8,
+                )
+            )
+        )
+    elif recipe == "q3":
+        blocking = draw(st.sampled_from([None, True]))
+        default_limit = draw(st.sampled_from([0, 1, 2]))
+        explicit = {}
+        queued = tuple(RunSpec(spec.tags, {draw(st.sampled_from(POOLS)): 1}) for spec in queued[:6])
     default_rows: tuple[str, ...] = ()
     unset = [p for p in POOLS if p not in explicit]
-    if default_limit is not None and unset:
+    if default_limit is not None and unset and recipe != "q3":
         default_rows = tuple(draw(st.lists(st.sampled_from(unset), unique=True)))
+    # Rows an earlier default wrote (dagster.yaml edited since, or the default removed).
+    stale_default = draw(st.sampled_from([1, 2, 3]))
+    stale_rows: tuple[str, ...] = ()
+    unset = [p for p in unset if p not in default_rows]
+    if stale_default != default_limit and unset and recipe == "random" and draw(st.booleans()):
+        stale_rows = tuple(draw(st.lists(st.sampled_from(unset), unique=True, min_size=1)))
     statuses = ["STARTING", "STARTED_RECENT", "STARTED_OLD", "CANCELING", "SUCCESS", "CANCELED"]
     others = tuple(
         draw(st.lists(st.sampled_from(statuses).flatmap(lambda s: run_spec(s)), max_size=4))
@@ -93,17 +161,18 @@ def scenario(draw):
         for pool in sorted(set(spec.roots) | set(spec.other_pools)):
             if draw(st.booleans()):
                 held.append((pool, index, f"step_{pool}_{index}"))
-    queued = tuple(draw(st.lists(run_spec("QUEUED"), max_size=12)))
     return Scenario(
         style=style,
         max_concurrent_runs=max_runs,
-        tag_limits=tuple(draw(st.lists(tag_limit(), max_size=3))),
+        tag_limits=tag_limits,
         blocking=blocking,
         buffer=buffer,
         granularity=granularity,
         default_limit=default_limit,
         pool_limits=explicit,
         default_rows=default_rows,
+        stale_default=stale_default if stale_rows else None,
+        stale_rows=stale_rows,
         queued=queued,
         others=others,
         held=tuple(held),
@@ -113,11 +182,16 @@ def scenario(draw):
 
 def check_scenario(folder: str, case: Scenario, postgres_url: str | None, counter: str) -> None:
     note(repr(case))
-    instance = fresh_instance(folder, case.document(), postgres_url)
+    instance = scenario_instance(folder, case, postgres_url)
     try:
         ids = build(instance, case)
         state = read_state(instance, folder, time.time())
         predicted = predict(state, page_size=case.page_size)
+        notes = [
+            n
+            for v in decision(state, _paged(state, case.page_size)).verdicts.values()
+            for n in v.notes
+        ]
         launched = daemon_launches(instance, page_size=case.page_size)
     finally:
         instance.dispose()
@@ -128,6 +202,11 @@ def check_scenario(folder: str, case: Scenario, postgres_url: str | None, counte
     SCENARIOS[counter] += 1
     if any(r in launched for r in ids["queued"]) or predicted:
         SCENARIOS[f"{counter}, with launches"] += 1
+    if case.stale_rows:
+        SCENARIOS[f"{counter}, with pool rows of an old default"] += 1
+    for quirk, needle in QUIRK_NEEDLES.items():
+        if any(needle in n for n in notes):
+            SCENARIOS[f"{counter}, a verdict decided or shaped by {quirk}"] += 1
     assert list(predicted) == launched
 
 
@@ -139,8 +218,9 @@ def check_scenario(folder: str, case: Scenario, postgres_url: str | None, counte
 )
 @given(case=scenario())
 def test_predict_equals_the_daemons_launches_on_sqlite(case):
-    with tempfile.TemporaryDirectory() as folder:
-        check_scenario(folder, case, None, "scenarios on SQLite")
+    # One folder for every example: Dagster's wipe empties it, and creating SQLite schemas
+    # anew took most of an example's time.
+    check_scenario(SQLITE_FOLDER, case, None, "scenarios on SQLite")
 
 
 @pytest.mark.postgres
@@ -184,6 +264,11 @@ def test_every_quirk_shows_up_and_is_explained_on_a_real_instance(tmp_path):
             ),
             page_size=4,
         ),
+        "no longer has": Scenario(
+            stale_default=1,
+            stale_rows=("p1",),
+            queued=(RunSpec(roots={"p1": 1}),),
+        ),
         "Q6": Scenario(
             style="concurrency",
             granularity="run",
@@ -196,7 +281,7 @@ def test_every_quirk_shows_up_and_is_explained_on_a_real_instance(tmp_path):
     for needle, case in cases.items():
         folder = tmp_path / needle
         folder.mkdir()
-        instance = fresh_instance(str(folder), case.document())
+        instance = scenario_instance(str(folder), case)
         try:
             build(instance, case)
             state = read_state(instance, str(folder), time.time())
