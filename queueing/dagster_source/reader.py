@@ -206,6 +206,13 @@ def _heartbeats(instance: DagsterInstance) -> dict[str, DagsterHeartbeat]:
     return beats
 
 
+def _required_daemons(instance: DagsterInstance, coordinator_error: str) -> tuple[str, ...]:
+    if coordinator_error:
+        # Dagster asks the coordinator which daemons it needs; the queue one is meant.
+        return ("QUEUED_RUN_COORDINATOR",)
+    return tuple(instance.get_required_daemon_types())
+
+
 def read_state(instance: DagsterInstance, home: str, now: float) -> DagsterState:
     """Everything the pages, the commands and the doctor show, read once."""
     errors: list[str] = []
@@ -264,7 +271,7 @@ def read_state(instance: DagsterInstance, home: str, now: float) -> DagsterState
         other_slot_runs=other,
         pools=pools,
         heartbeats=_heartbeats(instance),
-        required_daemons=tuple(instance.get_required_daemon_types()),
+        required_daemons=_required_daemons(instance, coordinator_error),
         now=now,
         last_launch_at=max(launches) if launches else None,
         errors=tuple(errors),

@@ -130,7 +130,7 @@ def test_the_queue_page_shows_the_deployment_the_rule_and_the_quirk(deployment):
     run_page = client_for("admin").get(f"/dagster/runs/{ids['queued'][1]}/").content.decode()
     assert "tag team: 1 of 1 runs" in run_page and "Terminate" not in run_page
     pools = client_for("operator").get("/dagster/pools/").content.decode()
-    assert "limit 0" in pools and "1 queued run" in pools
+    assert "limit 0" in pools and "1 queued run uses it" in pools
 
 
 @pytest.mark.django_db
@@ -161,3 +161,41 @@ def test_only_admins_change_the_deployment_and_only_when_enabled(deployment, set
     assert storage.get_concurrency_info("p1").slot_count == 3
     entry = AuditEntry.objects.get()
     assert entry.actor == "admin-user" and entry.action == "dagster.pool.set"
+
+
+def test_a_dagster_yaml_dagster_refuses_is_reported_not_raised(tmp_path, settings):
+    from queueing import dagster_source
+
+    (tmp_path / "dagster.yaml").write_text("run_queue:\n  max_concurrent_runs: lots\n")
+    settings.DAGSTER_HOME = str(tmp_path)
+    try:
+        code, _, err = run_command("runs")
+    finally:
+        dagster_source.forget()
+    assert code == 1 and "Dagster could not load" in err and "dagster.yaml" in err
+
+
+def test_a_coordinator_dagster_cannot_build_predicts_nothing_and_the_doctor_says_why(deployment):
+    # Dagster accepts this file but refuses it when it builds the run coordinator (Stage B).
+    deployment(Scenario(max_concurrent_runs=-5, queued=(RunSpec(),)))
+    assert json.loads(run_command("predict", "--json")[1])["launch"] == []
+    code, out, _ = run_command("doctor")
+    assert code == 1 and "[PROBLEM] Dagster cannot build its run coordinator" in out
+
+
+def test_the_storage_is_described_without_its_password():
+    from types import SimpleNamespace
+
+    from queueing.dagster_source.reader import describe_storage
+
+    def instance(class_name: str, config: str):
+        data = SimpleNamespace(class_name=class_name, config_yaml=config)
+        return SimpleNamespace(get_ref=lambda: SimpleNamespace(storage_data=data))
+
+    url = "postgres_url: postgresql://dagster:s3cret@db.internal:6432/prod\n"
+    assert describe_storage(instance("DagsterPostgresStorage", url), "/h") == (
+        "PostgreSQL database prod on db.internal:6432"
+    )
+    fields = "postgres_db: {username: u, password: {env: PGPASS}, hostname: db, db_name: d}\n"
+    described = describe_storage(instance("DagsterPostgresStorage", fields), "/h")
+    assert described == "PostgreSQL database d on db:5432" and "PGPASS" not in described
