@@ -131,7 +131,9 @@ def pool_rows(state: DagsterState) -> list[dict[str, Any]]:
     for key in sorted(set(state.pools) | set(demand)):
         pool = state.pools.get(key)
         if pool is not None and pool.has_row:
-            limit_text = f"limit {pool.limit}" + (" (from default_limit)" if pool.from_default else "")
+            limit_text = f"limit {pool.limit}" + (
+                " (from default_limit)" if pool.from_default else ""
+            )
         elif default is not None:
             limit_text = f"no limit row yet (default_limit {default} once the daemon writes it)"
         else:

@@ -33,7 +33,7 @@ def _orphaned_note(key: str) -> str:
         f"Pool {key}'s limit row was written by a default_limit that dagster.yaml no longer "
         "has: Dagster's daemon deletes the row in this iteration but still counts the pool's "
         "0 remaining slots, so the pool holds the run once more and is unlimited from the next "
-        "iteration on (found by concurrency-ui's comparison tests, a variant of Dagster issues "
+        "iteration on (not in Dagster's tracker as far as we know; a variant of Dagster issues "
         "25109 and 31936); a fixed version would not hold it on this pool"
     )
 

@@ -266,8 +266,8 @@ def _with_notes(
                     f"Pool {', '.join(keys)} has no limit row and default_limit is 0, which "
                     "Dagster's daemon never writes (it tests the default for truth), so the "
                     "pool does not hold the run in the queue; its steps then wait for a slot "
-                    f"that never comes (found by concurrency-ui's comparison tests, a variant "
-                    f"of {ISSUE_Q3}); {outcome}"
+                    f"that never comes (not in Dagster's tracker as far as we know; a "
+                    f"variant of {ISSUE_Q3}); {outcome}"
                 )
         if isinstance(verdict, Wait) and run_id in facts.cut_at_page:
             notes.append(
