@@ -155,9 +155,7 @@ def terminate(run_id: str, actor: str, force: bool = False) -> Run:
         # Through CANCELING, as the transition table requires, in one go.
         if status != RunStatus.CANCELING:
             transition([run_id], status, RunStatus.CANCELING, f"force-terminated by {actor}")
-        transition(
-            [run_id], RunStatus.CANCELING, RunStatus.CANCELED, f"force-terminated by {actor}"
-        )
+        transition([run_id], RunStatus.CANCELING, RunStatus.CANCELED, f"force-terminated by {actor}")
         Step.objects.filter(run=run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
             status=Step.Status.CANCELED, ended_at=timezone.now()
         )
