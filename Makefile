@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-sqlite lint bench bench-quick soak migrate clean
+.PHONY: dev dev-dagster test test-sqlite test-dagster lint bench bench-quick soak migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,22 @@ migrate: $(STAMP)
 dev: migrate
 	$(BIN)/python manage.py bootstrap
 	$(BIN)/python manage.py dev
+
+# The optional Dagster extra, then the dashboard attached to DAGSTER_HOME's deployment.
+DAGSTER_STAMP := $(VENV)/.installed-dagster
+$(DAGSTER_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev,dagster]'
+	touch $(DAGSTER_STAMP)
+
+dev-dagster: $(DAGSTER_STAMP) migrate
+	@test -n "$$DAGSTER_HOME" || { echo "set DAGSTER_HOME to the deployment's instance folder"; exit 1; }
+	$(BIN)/python manage.py bootstrap
+	$(BIN)/python manage.py dev
+
+# The Dagster comparison at full size (CI runs a reduced number of scenarios).
+DAGSTER_SCENARIOS ?= 1000
+test-dagster: $(DAGSTER_STAMP)
+	DAGSTER_SCENARIOS=$(DAGSTER_SCENARIOS) $(BIN)/python -m pytest tests/dagster -s
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -297,6 +297,11 @@ CELERY_TASK_ALWAYS_EAGER = False
 # Worker-side: how many runs one worker process executes at once (threads waiting on steps).
 RUN_WORKER_CONCURRENCY = env_int("RUN_WORKER_CONCURRENCY", 16)
 
+# An attached Dagster deployment (README "For Dagster users"; needs the `dagster` extra):
+# its instance folder, and whether admins may change it from here (audited).
+DAGSTER_HOME = env_str("DAGSTER_HOME")
+DAGSTER_WRITES_ENABLED = env_bool("DAGSTER_WRITES_ENABLED", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,5 +5,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("queueing.api.urls")),
     path("", include("queueing.troubleshooting_urls")),
+    path("", include("queueing.dagster_urls")),
     path("", include("queueing.urls")),
 ]

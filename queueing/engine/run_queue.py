@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from .tags import HOLDERS_CAP, TagCounter
 from .types import (
     ACTIVE_STATUSES,
+    DAGSTER_1_13,
     Gate,
     Launch,
     PoolState,
@@ -51,7 +52,15 @@ def decide(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
 
     Raises ValueError when `max_concurrent_runs` is below -1 (config validation
     should have refused it).
+
+    `settings.semantics == "dagster_1_13"` hands the snapshot to `dagster_1_13.decide`,
+    which reproduces Dagster 1.13's daemon instead (its quirks included, each verdict a
+    quirk decides saying so in `notes`).
     """
+    if snapshot.settings.semantics == DAGSTER_1_13:
+        from . import dagster_1_13
+
+        return dagster_1_13.decide(snapshot)
     # The pass allocates many small acyclic objects; pausing the cyclic collector
     # avoids repeated full collections over the snapshot (about half the time at 100k).
     with cyclic_gc_paused():

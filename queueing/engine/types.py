@@ -32,6 +32,12 @@ FINISHED_STATUSES = frozenset({RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.C
 
 Granularity = Literal["op", "run"]
 
+# How `run_queue.decide` reads the rules: "concurrency_ui" (SEMANTICS 8: quirks fixed, the
+# default) or "dagster_1_13" (Dagster 1.13's queue daemon, quirk for quirk: engine/dagster_1_13.py).
+Semantics = Literal["concurrency_ui", "dagster_1_13"]
+CONCURRENCY_UI: Semantics = "concurrency_ui"
+DAGSTER_1_13: Semantics = "dagster_1_13"
+
 
 @dataclass(frozen=True)
 class ConfigError:
@@ -109,6 +115,12 @@ class QueueSettings:
     granularity: Granularity = "op"
     # STARTING runs and runs STARTED less than this long ago count their root pools in full.
     started_run_allotment_seconds: float = 5.0
+    semantics: Semantics = CONCURRENCY_UI
+    # dagster_1_13 only. `concurrency.pools.default_limit` (the snapshot's pools are the limit
+    # rows as the daemon read them before initialising defaults, Q3), and the daemon's page
+    # size (DAGSTER_RUN_QUEUE_PAGE_SIZE, Q4).
+    default_pool_limit: int | None = None
+    run_queue_page_size: int = 100
 
 
 @dataclass(frozen=True)
@@ -206,6 +218,8 @@ class Launch:
     run_id: str
     position: int  # 1-based place in the order this tick considered runs
     gates: tuple[Gate, ...] = ()
+    # dagster_1_13: each quirk that decided or shaped this verdict, in words.
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -214,6 +228,7 @@ class Wait:
     position: int
     blocking: Gate  # the first gate that failed: the reason the run waits
     gates: tuple[Gate, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def message(self) -> str:
