@@ -96,7 +96,9 @@ def _stress(transport: str, folder: Path) -> tuple[list[str], str]:
     if lost:
         problems.append(f"{sum(lost.values())} message(s) lost, e.g. {sorted(lost)[:3]}")
     if twice:
-        problems.append(f"{sum(twice.values())} message(s) delivered twice, e.g. {sorted(twice)[:3]}")
+        problems.append(
+            f"{sum(twice.values())} message(s) delivered twice, e.g. {sorted(twice)[:3]}"
+        )
     figures = (
         f"{len(sent)} work messages and {len(broadcasts)} broadcasts x {CONSUMERS} queues, "
         f"{PRODUCERS} producers, {CONSUMERS} consumers, {seconds:.1f} s; "
@@ -113,7 +115,8 @@ def _stress(transport: str, folder: Path) -> tuple[list[str], str]:
             STOCK,
             id="kombu-stock",
             marks=pytest.mark.xfail(
-                strict=True, reason="kombu's filesystem transport lets a reader take a half-written file"
+                strict=True,
+                reason="kombu's filesystem transport lets a reader take a half-written file",
             ),
         ),
     ],
