@@ -1,5 +1,8 @@
 # The two set-up commands: `make dev` (run it) and `make test` (test it).
-PYTHON ?= python3.11
+# The newest Python >= 3.11 on this machine (scripts/find-python), unless PYTHON= is given.
+ifndef PYTHON
+PYTHON := $(shell scripts/find-python)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -7,6 +10,14 @@ STAMP := $(VENV)/.installed
 .PHONY: dev test test-sqlite lint bench bench-quick soak migrate clean
 
 $(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "concurrency-ui needs Python 3.11 or newer (3.11 to 3.13 are tested) and found none (looked for python3.11+"; \
+	  echo "on PATH and in pyenv). Install one: apt-get install python3.11 python3.11-venv (Debian 12),"; \
+	  echo "brew install python@3.13, or pyenv install 3.13; or run make PYTHON=/path/to/python3.x"; \
+	  exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "$(PYTHON) does not run or is older than 3.11: concurrency-ui needs Python >= 3.11"; exit 1; }
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
