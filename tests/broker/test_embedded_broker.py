@@ -34,13 +34,6 @@ BROADCAST_EVERY = 10
 ROUNDS = 2
 
 
-@pytest.fixture(autouse=True)
-def _fresh_bindings():
-    # kombu keeps the bindings a process declared in memory, for every filesystem
-    # connection of the process; each test here starts from its own empty folder.
-    broker.Transport.global_state.clear()
-
-
 def _start(role: str, transport: str, folder: Path, *args) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.broker_stress", role, transport, str(folder)]

@@ -46,6 +46,11 @@ def entities():
 def prepare(transport: str, folder: Path, consumers: int) -> None:
     """Create the folders and bind every queue before any process starts."""
     from kombu import Queue
+    from kombu.transport import filesystem
+
+    # kombu remembers in memory the bindings this process declared (for every filesystem
+    # connection), and would skip writing them into this new folder's exchange tables.
+    filesystem.Transport.global_state.clear()
 
     for sub in ("queue", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
