@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test test-sqlite lint bench bench-quick soak migrate clean
+.PHONY: dev test test-sqlite lint bench bench-quick soak dev-soak migrate clean
 
 $(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
@@ -55,6 +55,14 @@ soak: $(STAMP)
 	DATABASE_URL=$(SOAK_DATABASE_URL) CELERY_BROKER_URL=$(SOAK_BROKER_URL) \
 	SOAK_RUNS=$(SOAK_RUNS) SOAK_SECONDS=$(SOAK_SECONDS) \
 	  $(BIN)/python -m pytest tests/faults/test_soak.py tests/faults/test_two_beats.py -s
+
+# `make dev` under load for 30 minutes: SQLite and the embedded broker in a fresh VAR_DIR,
+# demo runs through the API while every page is loaded every 3 s; prints the figures.
+# CI runs the same script for 100 s (tests/faults/test_dev_soak.py).
+DEV_SOAK_SECONDS ?= 1800
+DEV_SOAK_RUNS ?= 360
+dev-soak: $(STAMP)
+	$(BIN)/python scripts/dev_soak.py --seconds $(DEV_SOAK_SECONDS) --runs $(DEV_SOAK_RUNS)
 
 clean:
 	rm -rf var $(VENV)
