@@ -195,7 +195,14 @@ class Supervisor:
             if child.restart_at is not None:
                 if now >= child.restart_at and not self.stopping:
                     child.restarts += 1
-                    self.start(child)
+                    try:
+                        self.start(child)
+                    except OSError as exc:  # e.g. out of processes or file descriptors
+                        delay = restart_delay(child.failures_in_a_row)
+                        child.failures_in_a_row += 1
+                        child.restart_at = now + delay
+                        self.say(child, f"could not start ({exc}); trying again in {delay:g} s")
+                        continue
                     self.say(child, f"started again (pid {child.proc.pid})")
                     self.write_state(force=True)
                 continue

@@ -355,7 +355,7 @@ def check_processes(facts: DoctorFacts) -> Finding:
     """Children of `manage.py dev` that died and were restarted (or are about to be)."""
     supervisor = facts.supervisor
     if supervisor is None or not supervisor.alive(facts.now):
-        evidence = ["no `manage.py dev` supervisor is running here"]
+        evidence = ["no manage.py dev supervisor is running here"]
         if supervisor is not None:
             evidence.append(f"the last one stopped {ago(facts.now - supervisor.updated_at)} ago")
         return Finding(
