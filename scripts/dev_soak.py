@@ -151,7 +151,10 @@ class Soak:
         self.submitted: dict[str, str] = {}  # run id -> expected status
         self.submit_errors: list[str] = []
         self.max_restarts: dict[str, int] = {}
-        self.peak = Counter()
+        self.peak = Counter()  # most runs seen at once: queued, in progress
+        self.latest: dict[str, str] = {}
+        self.submitting = True
+        self.all_done_at: float | None = None
         self.dev: subprocess.Popen | None = None
         self.last_run: str | None = None
 
@@ -219,6 +222,25 @@ class Soak:
                 pass
             self.stop.wait(2)
 
+    def watch_runs(self, client: Client) -> None:
+        """Every 3 s: the runs' statuses, the peaks, and when the last one finished."""
+        while not self.stop.is_set():
+            statuses = self.statuses(client)
+            if statuses:
+                self.latest = statuses
+                live = Counter(s for s in statuses.values() if s not in FINISHED)
+                self.peak["queued"] = max(self.peak["queued"], live["QUEUED"])
+                in_progress = live["STARTING"] + live["STARTED"] + live["CANCELING"]
+                self.peak["in progress"] = max(self.peak["in progress"], in_progress)
+                submitted = list(self.submitted)
+                if (
+                    not self.submitting
+                    and self.all_done_at is None
+                    and all(statuses.get(r) in FINISHED for r in submitted)
+                ):
+                    self.all_done_at = time.monotonic()
+            self.stop.wait(3)
+
     def statuses(self, client: Client) -> dict[str, str]:
         out: dict[str, str] = {}
         offset = 0
@@ -268,31 +290,32 @@ class Soak:
 
         started = time.monotonic()
         end = started + self.args.seconds
+        watcher = Client(self.base)
+        watcher.token = client.token
         threads = [
             threading.Thread(target=self.load_pages, args=(pages,), daemon=True),
             threading.Thread(target=self.watch_supervisor, daemon=True),
+            threading.Thread(target=self.watch_runs, args=(watcher,), daemon=True),
         ]
         for thread in threads:
             thread.start()
         self.submit_runs(client, started + 0.8 * self.args.seconds)
         submitted_at = time.monotonic()
+        self.submitting = False
 
-        # Wait for the rest of the time, then (pages still loading) for the last runs.
-        statuses: dict[str, str] = {}
+        # Pages keep loading for the rest of the time, and until the last run finished.
         while True:
-            statuses = self.statuses(client)
-            live = Counter(s for s in statuses.values() if s not in FINISHED)
-            for status, count in live.items():
-                self.peak[status] = max(self.peak[status], count)
-            done = all(statuses.get(r) in FINISHED for r in self.submitted)
             now = time.monotonic()
-            if (done and now >= end) or now >= end + self.args.drain_seconds:
+            if (self.all_done_at is not None and now >= end) or (
+                now >= end + self.args.drain_seconds
+            ):
                 break
-            time.sleep(5)
+            time.sleep(1)
         drained_at = time.monotonic()
         self.stop.set()
         for thread in threads:
             thread.join(70)
+        statuses = self.statuses(client)
 
         # Only SIGTERM stops everything, cleanly.
         os.killpg(self.dev.pid, signal.SIGTERM)
@@ -330,16 +353,21 @@ class Soak:
         if exit_code != 0:
             problems.append(f"manage.py dev exit status after SIGTERM: {exit_code}")
 
+        last_after = (
+            f"{max(0.0, self.all_done_at - submitted_at):.0f} s"
+            if self.all_done_at is not None
+            else "never"
+        )
         loads = sum(len(v) for v in self.page_ms.values())
         all_ms = [ms for values in self.page_ms.values() for ms in values]
         print(
             f"\ndev soak figures ({time.strftime('%Y-%m-%d %H:%M')}, Python "
             f"{sys.version.split()[0]}, DEMO_SLEEP_SCALE={self.args.sleep_scale}):\n"
             f"  duration {drained_at - started:.0f} s (submitting {submitted_at - started:.0f} s, "
-            f"last run finished {max(0.0, drained_at - submitted_at):.0f} s after the last submit)\n"
+            f"every run finished {last_after} after the last submit)\n"
             f"  runs: {len(self.submitted)} submitted through the API, "
-            f"{dict(sorted(by_status.items()))}; peak queued {self.peak.get('QUEUED', 0)}, "
-            f"peak in progress {sum(self.peak.get(s, 0) for s in ('STARTING', 'STARTED', 'CANCELING'))}\n"
+            f"{dict(sorted(by_status.items()))}; at most {self.peak['queued']} queued and "
+            f"{self.peak['in progress']} in progress at once (sampled every 3 s)\n"
             f"  pages: {loads} loads ({len(PAGES) + 1} pages and {len(FRAGMENTS)} htmx fragments "
             f"every {self.args.page_every:g} s), {len(self.page_errors)} failed; "
             f"p50 {percentile(all_ms, 0.5):.0f} ms, p95 {percentile(all_ms, 0.95):.0f} ms, "
