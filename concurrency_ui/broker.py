@@ -228,11 +228,11 @@ class Channel(filesystem.Channel):
         if now >= self._next_housekeeping:
             self._next_housekeeping = now + RECOVER_EVERY_SECONDS
             self.recover()
-        suffix = f".{queue}.msg"
+        wanted = f"{queue}.msg"
         owner = self._owner()
         for filename in sorted(os.listdir(self.data_folder_in)):
             # kombu's filter: everything after the first dot names the queue.
-            if filename.partition(".")[2] != suffix[1:]:
+            if filename.partition(".")[2] != wanted:
                 continue
             source = os.path.join(self.data_folder_in, filename)
             claimed = os.path.join(owner.folder, filename)
