@@ -1,12 +1,23 @@
 # The two set-up commands: `make dev` (run it) and `make test` (test it).
-PYTHON ?= python3.11
+# The newest Python >= 3.11 on this machine (scripts/find-python), unless PYTHON= is given.
+ifndef PYTHON
+PYTHON := $(shell scripts/find-python)
+endif
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev dev-dagster test test-sqlite test-dagster lint bench bench-quick soak migrate clean
+.PHONY: dev dev-dagster dev-soak test test-sqlite test-dagster lint bench bench-quick soak migrate clean
 
 $(BIN)/python:
+	@if [ -z "$(PYTHON)" ]; then \
+	  echo "concurrency-ui needs Python 3.11 or newer (3.11 to 3.13 are tested) and found none (looked for python3.11+"; \
+	  echo "on PATH and in pyenv). Install one: apt-get install python3.11 python3.11-venv (Debian 12),"; \
+	  echo "brew install python@3.13, or pyenv install 3.13; or run make PYTHON=/path/to/python3.x"; \
+	  exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+	  echo "$(PYTHON) does not run or is older than 3.11: concurrency-ui needs Python >= 3.11"; exit 1; }
+	@echo "Using $(PYTHON) ($$($(PYTHON) --version))"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
@@ -60,6 +71,14 @@ soak: $(STAMP)
 	DATABASE_URL=$(SOAK_DATABASE_URL) CELERY_BROKER_URL=$(SOAK_BROKER_URL) \
 	SOAK_RUNS=$(SOAK_RUNS) SOAK_SECONDS=$(SOAK_SECONDS) \
 	  $(BIN)/python -m pytest tests/faults/test_soak.py tests/faults/test_two_beats.py -s
+
+# `make dev` under load for 30 minutes: SQLite and the embedded broker in a fresh VAR_DIR,
+# demo runs through the API while every page is loaded every 3 s; prints the figures.
+# CI runs the same script for 100 s (tests/faults/test_dev_soak.py).
+DEV_SOAK_SECONDS ?= 1800
+DEV_SOAK_RUNS ?= 360
+dev-soak: $(STAMP)
+	$(BIN)/python scripts/dev_soak.py --seconds $(DEV_SOAK_SECONDS) --runs $(DEV_SOAK_RUNS)
 
 clean:
 	rm -rf var $(VENV)

@@ -261,13 +261,12 @@ CELERY_BROKER_URL = (
     env_str("CELERY_BROKER_URL") or env_str("REDIS_URL") or "filesystem://localhost//"
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
-        (_broker_dir / sub).mkdir(parents=True, exist_ok=True)
+    # Our transport on top of kombu's filesystem one: atomic publish, claim by rename,
+    # unacknowledged messages kept on disk (concurrency_ui/broker.py). It creates its folders.
+    CELERY_BROKER_TRANSPORT = "concurrency_ui.broker:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
-        "data_folder_processed": str(_broker_dir / "processed"),
-        "store_processed": False,
         # The transport polls its folder; 0.1 s keeps launches and worker pings prompt.
         "polling_interval": 0.1,
         # Broadcast (worker inspection) state; kombu would otherwise write ./control/.

@@ -15,6 +15,8 @@ The story it sets up, with the demo code location:
    API ingest (pool `api`).
 3. For the Queued tab the beat is stopped, so the next tick's verdicts stay on screen: a
    run that launches at the next tick, and runs over `max_concurrent_runs`.
+4. For the Daemons page the instance is run by `manage.py dev`, and its runs worker is
+   killed once with SIGKILL: the page shows the restart.
 The instance is minutes old, so the overview chart would show two points: the script adds
 run-queue tick records for the hour before (queue depth rising and draining twice) so the
 picture shows what the chart looks like in use. Takes about two minutes.
@@ -265,14 +267,6 @@ class Story:
         self.snap(page, f"/runs/{self.held_by_tag.run_id}/", "run-detail-queued")
         self.snap(page, "/deployment/concurrency/", "concurrency")
         self.snap(page, "/deployment/configuration/", "configuration")
-        # The filesystem broker polls once a second, so the page's short ping sometimes
-        # misses a worker that is up (see the report); show the page once they answered.
-        for _ in range(5):
-            page.goto("/deployment/daemons/")
-            if not page.get_by_text("No Celery worker answered").count():
-                break
-        self.snap(page, None, "daemons")
-
         page.goto("/launchpad/?job=redshift_etl")
         editor = page.get_by_label("Run config (YAML)", exact=True)
         editor.fill(BROKEN_RUN_CONFIG)
@@ -299,6 +293,50 @@ class Story:
 
         anonymous = browser.new_context(viewport=VIEWPORT, base_url=self.base).new_page()
         self.snap(anonymous, "/login/", "login")
+        self.daemons_under_manage_py_dev(page)
+
+    def daemons_under_manage_py_dev(self, page) -> None:
+        """The same instance run by `manage.py dev`, whose runs worker is killed once: the
+        Daemons page shows the heartbeats, the supervised processes with that restart, and
+        the workers."""
+        import json
+        import signal
+
+        from django.conf import settings
+
+        from tests.support.workers import wait_until
+
+        self.procs.stop_all()
+        dev = self.procs.start("dev", ["manage.py", "dev", "--port", str(self.port)])
+        state_file = Path(settings.VAR_DIR) / "supervisor.json"
+
+        def process(name):
+            try:
+                state = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                return None
+            return next(p for p in state["processes"] if p["name"] == name)
+
+        _wait_for_http(self.base + "/login/", timeout=60)
+        wait_until(lambda: (p := process("runs")) and p["running"], timeout=60)
+        time.sleep(8)  # the workers are up and the daemons have ticked
+        killed = process("runs")["pid"]
+        os.kill(killed, signal.SIGKILL)
+        wait_until(
+            lambda: (p := process("runs")) and p["running"] and p["pid"] != killed,
+            timeout=60,
+            message="the runs worker to be restarted",
+        )
+        time.sleep(8)
+        # The filesystem broker polls its folder, so the page's short ping sometimes misses
+        # a worker that is up; show the page once both answered.
+        for _ in range(8):
+            page.goto("/deployment/daemons/")
+            if page.get_by_text("runs@").count() and page.get_by_text("control@").count():
+                break
+        self.snap(page, None, "daemons")
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(60)
 
     def snap(self, page, url: str | None, name: str) -> None:
         if url is not None:

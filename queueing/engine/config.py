@@ -11,15 +11,18 @@ Three generations of run-queue settings are understood (`run_coordinator.config`
 from is remembered in `ConfigLayout`, so `to_instance_dict` writes the same shape back.
 Top-level sections concurrency-ui does not read (storage, compute_logs, ...) are kept verbatim.
 
-Decisions where SEMANTICS leaves a gap:
-- null is an error where a number or boolean belongs, except where null has a meaning:
-  `tag_concurrency_limits` (empty), `dequeue_num_workers` (platform default), `default_limit` /
-  `default_op_concurrency_limit` (no default), `free_slots_after_run_end_seconds` (never);
-  a null block (`run_queue:` with nothing under it) is an empty block.
+What Dagster 1.13 refuses in these blocks is refused too (checked against its own loader):
+null blocks (`run_queue:` with nothing under it) and null values, except
+`tag_concurrency_limits: null` (empty); a `run_coordinator` without `module` or `class`, with
+a dotted class, or naming a class its module does not have. `DefaultRunCoordinator` (and its
+`SyncInMemoryRunCoordinator`) is read as Dagster runs it: no queue, so `max_concurrent_runs`,
+tag limits and pool-aware dequeuing have no effect (warnings say so), pools still limit steps.
+
+Decisions where SEMANTICS leaves a gap (README, "Where concurrency-ui differs from Dagster"):
+- our own `concurrency_ui:` section may be null (empty).
 - a negative pool buffer is rejected (the reference accepts it and silently shrinks capacity).
 - a run-monitoring timeout <= 0 is stored as 0 ("disabled") without an error.
-- the concurrency-vs-legacy conflict check applies to `run_coordinator.config` whatever spelling
-  of the queued coordinator class is used (the reference checks only the literal short name).
+- only Dagster's own run coordinators are accepted (a custom class's behaviour is unknown).
 - an explicit `concurrency.pools.granularity` wins over `block_op_concurrency_limited_runs`.
 - `{env: VAR}` is accepted only for the int keys of `run_queue` / `run_coordinator.config`, as in
   the reference; export writes the resolved values. Messages name the variable, never its value.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -47,6 +51,33 @@ CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 QUEUED_COORDINATOR = "QueuedRunCoordinator"
 # Wait history older than this is pruned; 100 years is as far back as dates are sure to go.
 MAX_RETENTION_DAYS = 36_500
+DEFAULT_COORDINATOR = "DefaultRunCoordinator"
+Coordinator = Literal["queued", "default"]
+# Dagster 1.13's run coordinators and the modules it finds each in (its loader reads a module
+# `dagster.x…` as `dagster._x…`): `DefaultRunCoordinator` is an alias of
+# `SyncInMemoryRunCoordinator`, which launches every run at once.
+_COORDINATORS: dict[str, tuple[Coordinator, tuple[str, ...]]] = {
+    QUEUED_COORDINATOR: (
+        "queued",
+        (
+            "dagster",
+            "dagster._core.run_coordinator",
+            "dagster._core.run_coordinator.queued_run_coordinator",
+        ),
+    ),
+    DEFAULT_COORDINATOR: (
+        "default",
+        ("dagster._core.run_coordinator", "dagster._core.run_coordinator.default_run_coordinator"),
+    ),
+    "SyncInMemoryRunCoordinator": (
+        "default",
+        (
+            "dagster._core.run_coordinator.default_run_coordinator",
+            "dagster._core.run_coordinator.sync_in_memory_run_coordinator",
+        ),
+    ),
+}
+_NULL_REFUSED = "null is refused (Dagster refuses it too)"
 
 KNOWN_SECTIONS = ("run_queue", "run_coordinator", "concurrency", "run_monitoring", "concurrency_ui")
 # Section order for a configuration built in code: the current block first.
@@ -101,7 +132,8 @@ class MonitoringConfig:
 class ExtraConfig:
     """concurrency-ui's own knobs, from an optional top-level `concurrency_ui:` section.
 
-    Dagster ignores unknown top-level sections, so a file carrying this one stays valid for it.
+    Dagster 1.13 refuses a file with this section (it refuses every section it does not know):
+    export writes it only when a value differs from the default.
     All values are integers >= 0, except `max_queued_runs` (-1: no cap).
     """
 
@@ -132,6 +164,9 @@ class ConfigLayout:
     coordinator_module: str | None = None
     coordinator_class: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    # With a coordinator that has no queue: the run-queue values the file set (they have no
+    # effect, the effective ones are in `_NO_QUEUE_VALUES`), written back as they were.
+    no_queue_values: Mapping[str, Any] = field(default_factory=dict)
     env_vars: Mapping[str, str] = field(default_factory=dict)
     section_order: tuple[str, ...] = ()
 
@@ -147,6 +182,8 @@ class InstanceConfig:
     """
 
     queue: QueueSettings = field(default_factory=QueueSettings)
+    # "default": Dagster's DefaultRunCoordinator, no queue; `queue` then holds no limits.
+    run_coordinator: Coordinator = "queued"
     dequeue_interval_seconds: int = 5
     dequeue_use_threads: bool = False
     dequeue_num_workers: int | None = None
@@ -300,6 +337,22 @@ _EXTRA_KEYS = {f.name: f"extra.{f.name}" for f in fields(ExtraConfig)}
 _COORDINATOR_KEYS = ("module", "class", "config")
 _TAG_ITEM_KEYS = ("key", "limit", "value")
 _PER_UNIQUE = "applyLimitPerUniqueValue"
+
+# A run coordinator without a queue (DefaultRunCoordinator): what the run-queue settings are.
+_NO_QUEUE_VALUES: Mapping[str, Any] = {
+    "max_concurrent_runs": -1,
+    "tag_limits": (),
+    "block_op_concurrency_limited_runs": False,
+    "slot_buffer": 0,
+}
+# Settings only a queue reads: they cannot be edited while there is none.
+_QUEUE_ONLY = frozenset({*_NO_QUEUE_VALUES, *(name for name, _ in _LEGACY_KEYS.values())})
+# Settings that may be unset (None) but that Dagster refuses as YAML null: leave them out.
+_FILE_NULL_HINTS = {
+    "default_pool_limit": "leave it out for no default limit",
+    "dequeue_num_workers": "leave it out for the default",
+    "monitoring.free_slots_after_run_end_seconds": "leave it out, or write 0 to never free slots",
+}
 
 # The run-queue settings the `concurrency` block replaces (SEMANTICS 1.5 item 2).
 _CONFLICT_GROUP = ("max_concurrent_runs", "tag_limits", "slot_buffer")
@@ -546,7 +599,8 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
         else:
             # `false` means the same as no value at all (SEMANTICS 1.3).
             per_unique = raw_value[_PER_UNIQUE]
-    elif raw_value is not None:
+    elif raw_value is not None or "value" in item:
+        # `value: null` too: Dagster refuses it (leave `value` out to count every value).
         errors.append(
             ConfigError(
                 vpath,
@@ -589,12 +643,18 @@ class _Reader:
         self.legacy_block: LegacyBlock | None = None
         self.coordinator_module: str | None = None
         self.coordinator_class: str | None = None
+        self.coordinator: Coordinator = "queued"
         self.concurrency_keys: set[str] = set()
         self.default_op_limit_set: str | None = None
 
-    def mapping(self, path: str, value: Any) -> dict[Any, Any] | None:
+    def mapping(self, path: str, value: Any, null_ok: bool = False) -> dict[Any, Any] | None:
         if value is None:
-            return {}
+            if null_ok:
+                return {}
+            self.errors.append(
+                ConfigError(path, f"{_NULL_REFUSED}: leave the key out or write {{}}")
+            )
+            return None
         if isinstance(value, Mapping):
             return dict(value)
         self.errors.append(ConfigError(path, f"expected a mapping, got {_describe(value)}"))
@@ -604,13 +664,18 @@ class _Reader:
         self.errors.append(_unknown_key(path, key, tuple(allowed)))
 
     def setting(self, name: str, path: str, raw: Any, *, env_ok: bool = False) -> None:
+        if raw is None and name in _FILE_NULL_HINTS:
+            self.errors.append(ConfigError(path, f"{_NULL_REFUSED}: {_FILE_NULL_HINTS[name]}"))
+            return
         value = _convert(name, path, raw, self.errors, self.env, self.env_used, env_ok)
         if value is not _INVALID:
             self.found.setdefault(name, []).append(_Found(path, value))
 
-    def read_flat(self, path: str, raw: Any, keys: Mapping[str, str]) -> dict[Any, Any] | None:
+    def read_flat(
+        self, path: str, raw: Any, keys: Mapping[str, str], null_ok: bool = False
+    ) -> dict[Any, Any] | None:
         """A map of plain settings (`run_monitoring`, `concurrency_ui`, `runs`, `pools`, ...)."""
-        block = self.mapping(path, raw)
+        block = self.mapping(path, raw, null_ok)
         for key, value in (block or {}).items():
             if key in keys:
                 self.setting(keys[key], f"{path}.{key}", value)
@@ -639,6 +704,7 @@ class _Reader:
                 self.unknown(path, key, (*_LEGACY_KEYS, _BLOCKING))
 
     def read_coordinator(self, raw: Any) -> None:
+        """`run_coordinator: {module, class, config}`, both names required, as Dagster reads it."""
         path = "run_coordinator"
         block = self.mapping(path, raw)
         if block is None:
@@ -646,36 +712,104 @@ class _Reader:
         for key in block:
             if key not in _COORDINATOR_KEYS:
                 self.unknown(path, key, _COORDINATOR_KEYS)
-        module = block.get("module")
-        cls = block.get("class")
-        if module is not None and not isinstance(module, str):
-            self.errors.append(
-                ConfigError(f"{path}.module", f"expected a string, got {_describe(module)}")
-            )
-            return
-        if "class" not in block:
-            self.errors.append(ConfigError(path, "missing required key 'class'"))
-            return
-        if not isinstance(cls, str):
-            self.errors.append(
-                ConfigError(f"{path}.class", f"expected a string, got {_describe(cls)}")
-            )
-            return
-        if not _is_queued_coordinator(module, cls):
-            shown = f"{module}.{cls}" if module else cls
-            # Other coordinators have no queue, and their config schema is unknown to us.
-            self.errors.append(
-                ConfigError(
-                    f"{path}.class",
-                    "concurrency-ui only supports the queued run coordinator "
-                    f"({QUEUED_COORDINATOR}), got {shown!r}",
+        valid = True
+        for key in ("module", "class"):
+            if key not in block:
+                self.errors.append(ConfigError(path, f"missing required key '{key}'"))
+                valid = False
+            elif not isinstance(block[key], str):
+                self.errors.append(
+                    ConfigError(f"{path}.{key}", f"expected a string, got {_describe(block[key])}")
                 )
-            )
+                valid = False
+        if not valid:
+            return
+        module, cls = block["module"], block["class"]
+        kind = self._coordinator_kind(path, module, cls)
+        if kind is None:
             return
         self.legacy_block = "run_coordinator"
         self.coordinator_module = module
         self.coordinator_class = cls
-        self.read_legacy(f"{path}.config", block.get("config"))
+        self.coordinator = kind
+        if kind == "queued":
+            if "config" in block:
+                self.read_legacy(f"{path}.config", block["config"])
+            return
+        config = self.mapping(f"{path}.config", block.get("config", {}))
+        for key in config or {}:
+            # Dagster's DefaultRunCoordinator schema is an empty map.
+            self.errors.append(
+                ConfigError(
+                    f"{path}.config.{key}",
+                    f"{cls} takes no configuration: it has no queue (use "
+                    f"{QUEUED_COORDINATOR} to limit runs)",
+                )
+            )
+
+    def _coordinator_kind(self, path: str, module: str, cls: str) -> Coordinator | None:
+        if "." in cls:
+            head, _, tail = cls.rpartition(".")
+            self.errors.append(
+                ConfigError(
+                    f"{path}.class",
+                    f"{cls!r} is a dotted path, but Dagster looks the class up by name in "
+                    f"`module`: write module: {head} and class: {tail}",
+                )
+            )
+            return None
+        # Dagster's loader reads `dagster.core.x` as `dagster._core.x`.
+        private = _private_module(module)
+        known = _COORDINATORS.get(cls)
+        if known is not None and private in known[1]:
+            return known[0]
+        if known is not None and (private == "dagster" or private.startswith("dagster.")):
+            homes = ", ".join(re.sub(r"^dagster\._", "dagster.", m) for m in known[1])
+            self.errors.append(
+                ConfigError(
+                    f"{path}.module",
+                    f"Dagster has no {cls} in module {module!r} (it is in {homes})",
+                )
+            )
+            return None
+        self.errors.append(
+            ConfigError(
+                f"{path}.class",
+                f"concurrency-ui supports Dagster's {QUEUED_COORDINATOR} and "
+                f"{DEFAULT_COORDINATOR}, got {module}.{cls} (what another coordinator does "
+                "with runs is unknown here)",
+            )
+        )
+        return None
+
+    def no_queue(self, values: dict[str, Any], sources: Mapping[str, str]) -> dict[str, Any]:
+        """A coordinator without a queue: the run-queue values become "no limit"; the ones
+        the file set are returned (for export) and each gets a warning."""
+        cls = self.coordinator_class
+        self.warnings.append(
+            ConfigError(
+                "run_coordinator.class",
+                f"{cls} has no queue: every run is launched by the next tick, whatever "
+                "max_concurrent_runs and the run tag limits say; pools still limit steps",
+            )
+        )
+        if values["granularity"] == "run":
+            self.errors.append(
+                ConfigError(
+                    sources["granularity"],
+                    f"'run' needs the run queue, but {cls} has none: pools would be enforced "
+                    f"nowhere (use {QUEUED_COORDINATOR}, or granularity 'op')",
+                )
+            )
+        kept = {}
+        for name, effective in _NO_QUEUE_VALUES.items():
+            if name in sources:
+                kept[name] = values[name]
+                self.warnings.append(
+                    ConfigError(sources[name], f"has no effect: {cls} has no queue")
+                )
+            values[name] = effective
+        return kept
 
     def read_concurrency(self, raw: Any) -> None:
         """`concurrency:` (SEMANTICS 1.2); plain values, no `{env: VAR}`."""
@@ -746,18 +880,6 @@ class _Reader:
                     f"a buffer only applies to pool-aware dequeuing, but {enabled_path} is false",
                 )
             )
-
-
-def _is_queued_coordinator(module: str | None, cls: str) -> bool:
-    """`QueuedRunCoordinator`, optionally qualified by a `dagster` module, either way."""
-
-    def dagster_module(name: str) -> bool:
-        return name == "dagster" or name.startswith("dagster.")
-
-    head, _, tail = cls.rpartition(".")
-    if tail != QUEUED_COORDINATOR or (head and not dagster_module(head)):
-        return False
-    return module is None or dagster_module(module)
 
 
 def _lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigError]:
@@ -902,7 +1024,7 @@ def parse_instance_dict(data: Any, env: Mapping[str, str] | None = None) -> Pars
         elif key == "run_monitoring":
             reader.read_flat("run_monitoring", value, _MONITORING_KEYS)
         else:
-            reader.read_flat("concurrency_ui", value, _EXTRA_KEYS)
+            reader.read_flat("concurrency_ui", value, _EXTRA_KEYS, null_ok=True)
     reader.check_conflicts(sections)
 
     values = dict(_DEFAULT_VALUES)
@@ -914,7 +1036,11 @@ def parse_instance_dict(data: Any, env: Mapping[str, str] | None = None) -> Pars
         sources[name] = best.path
         if best.path in reader.env_used:
             env_vars[name] = reader.env_used[best.path]
-    reader.check_blocking(values, sources)
+    no_queue_values: dict[str, Any] = {}
+    if reader.coordinator == "default":
+        no_queue_values = reader.no_queue(values, sources)
+    else:
+        reader.check_blocking(values, sources)
 
     warnings = (*reader.warnings, *_lint(values, sources))
     ignored_sections = tuple(ignored)
@@ -925,10 +1051,12 @@ def parse_instance_dict(data: Any, env: Mapping[str, str] | None = None) -> Pars
         coordinator_module=reader.coordinator_module,
         coordinator_class=reader.coordinator_class,
         sources=sources,
+        no_queue_values=no_queue_values,
         env_vars=env_vars,
         section_order=tuple(key for key in data if isinstance(key, str)),
     )
-    return ParseResult(_build(values, ignored, layout), (), ignored_sections, warnings)
+    config = _build(values, ignored, layout, reader.coordinator)
+    return ParseResult(config, (), ignored_sections, warnings)
 
 
 # --- flat settings ----------------------------------------------------------------------------
@@ -957,7 +1085,10 @@ def _normalized(config: InstanceConfig) -> dict[str, Any]:
 
 
 def _build(
-    values: Mapping[str, Any], ignored: Mapping[str, Any], layout: ConfigLayout | None
+    values: Mapping[str, Any],
+    ignored: Mapping[str, Any],
+    layout: ConfigLayout | None,
+    run_coordinator: Coordinator = "queued",
 ) -> InstanceConfig:
     extra = ExtraConfig(**{f.name: values[f"extra.{f.name}"] for f in fields(ExtraConfig)})
     monitoring = MonitoringConfig(
@@ -973,6 +1104,7 @@ def _build(
     )
     return InstanceConfig(
         queue=queue,
+        run_coordinator=run_coordinator,
         dequeue_interval_seconds=values["dequeue_interval_seconds"],
         dequeue_use_threads=values["dequeue_use_threads"],
         dequeue_num_workers=values["dequeue_num_workers"],
@@ -1041,8 +1173,20 @@ def apply_setting(config: InstanceConfig, name: str, value: Any) -> InstanceConf
     if error is not None:
         raise InvalidSetting(error)
     values = _normalized(config)
-    values[name] = _convert(name, name, value, [])
-    return _build(values, config.ignored, config.layout)
+    new = _convert(name, name, value, [])
+    if config.run_coordinator == "default" and name in _QUEUE_ONLY:
+        if new == values[name]:
+            return config
+        raise InvalidSetting(
+            ConfigError(
+                name,
+                "has no effect: the run coordinator has no queue "
+                f"(run_coordinator: {DEFAULT_COORDINATOR}); switch to {QUEUED_COORDINATOR} "
+                "to limit runs",
+            )
+        )
+    values[name] = new
+    return _build(values, config.ignored, config.layout, config.run_coordinator)
 
 
 def check_config(config: InstanceConfig) -> tuple[ConfigError, ...]:
@@ -1083,6 +1227,24 @@ def _put(target: dict[str, Any], path: str, value: Any) -> None:
     target[leaf] = value
 
 
+def _private_module(module: str) -> str:
+    """How Dagster's loader reads a module name: `dagster.core.x` as `dagster._core.x`."""
+    return re.sub(r"^dagster\.([^_])", r"dagster._\1", module)
+
+
+def _coordinator_block(kind: Coordinator, layout: ConfigLayout) -> dict[str, Any]:
+    """`{module, class}` as the file named them, if they name a coordinator of `kind`."""
+    cls = layout.coordinator_class
+    known = _COORDINATORS.get(cls or "")
+    if cls is None or known is None or known[0] != kind:
+        cls = QUEUED_COORDINATOR if kind == "queued" else DEFAULT_COORDINATOR
+        known = _COORDINATORS[cls]
+    module = layout.coordinator_module
+    if module is None or _private_module(module) not in known[1]:
+        module = known[1][1]  # dagster._core.run_coordinator: both classes are there
+    return {"module": module, "class": cls}
+
+
 def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict[str, Any]:
     """The `dagster.yaml` content for `config`, such that parsing it gives back `config`.
 
@@ -1098,8 +1260,19 @@ def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict
     layout = config.layout or _modern_layout()
     sources = layout.sources
     values = _normalized(config)
+    no_queue = config.run_coordinator == "default"
+    if no_queue:
+        # The effective "no limit" values come from the coordinator, not from the file: write
+        # back what the file said, and no queue setting it did not have.
+        for name in _QUEUE_ONLY:
+            values[name] = layout.no_queue_values.get(name, _DEFAULT_VALUES[name])
     written = [
-        name for name in SETTING_NAMES if name in sources or values[name] != _DEFAULT_VALUES[name]
+        name
+        for name in SETTING_NAMES
+        # Dagster refuses null: a setting without a value is left out.
+        if values[name] is not None
+        and (name in sources or values[name] != _DEFAULT_VALUES[name])
+        and not (no_queue and name in _QUEUE_ONLY and name not in layout.no_queue_values)
     ]
 
     prefix = "run_coordinator.config" if layout.legacy_block == "run_coordinator" else "run_queue"
@@ -1129,12 +1302,8 @@ def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict
         paths["default_pool_limit"] = "concurrency.pools.default_limit"
 
     out: dict[str, Any] = {}
-    if layout.legacy_block == "run_coordinator":
-        coordinator: dict[str, Any] = {}
-        if layout.coordinator_module is not None:
-            coordinator["module"] = layout.coordinator_module
-        coordinator["class"] = layout.coordinator_class or QUEUED_COORDINATOR
-        out["run_coordinator"] = coordinator
+    if layout.legacy_block == "run_coordinator" or no_queue:
+        out["run_coordinator"] = _coordinator_block(config.run_coordinator, layout)
     elif layout.legacy_block == "run_queue":
         out["run_queue"] = {}
     for name in written:

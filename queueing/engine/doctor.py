@@ -20,6 +20,7 @@ from typing import Literal
 from .config import ConfigError, InstanceConfig
 from .simulate import blocking_counts
 from .submission import queue_full_message
+from .supervision import SupervisorFact, describe_exit
 from .types import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -36,6 +37,7 @@ CHECKS = (
     "run_queue_daemon",
     "monitoring_daemon",
     "workers",
+    "processes",
     "same_database",
     "max_concurrent_runs",
     "queue_cap",
@@ -154,6 +156,8 @@ class DoctorFacts:
     last_launch_at: float | None = None
     next_tick: TickDecision | None = None
     config_warnings: Sequence[ConfigError] = ()
+    # The state `manage.py dev`'s supervisor last wrote on this machine, if any.
+    supervisor: SupervisorFact | None = None
     # Tag keys jobs set on their runs, and tag keys that only appear on ops (steps).
     job_tag_keys: frozenset[str] = frozenset()
     op_tag_keys: frozenset[str] = frozenset()
@@ -347,6 +351,64 @@ def check_workers(facts: DoctorFacts) -> Finding:
             + "` (`manage.py dev` starts both).",
         )
     return Finding("workers", "ok", "Workers consume the control and runs queues", tuple(evidence))
+
+
+def check_processes(facts: DoctorFacts) -> Finding:
+    """Children of `manage.py dev` that died and were restarted (or are about to be)."""
+    supervisor = facts.supervisor
+    if supervisor is None or not supervisor.alive(facts.now):
+        evidence = ["no manage.py dev supervisor is running here"]
+        if supervisor is not None:
+            evidence.append(f"the last one stopped {ago(facts.now - supervisor.updated_at)} ago")
+        return Finding(
+            "processes",
+            "ok",
+            "Processes are not supervised by manage.py dev",
+            tuple(evidence),
+        )
+    evidence = []
+    down = []
+    restarted = []
+    for p in supervisor.processes:
+        if p.running:
+            line = f"{p.name}: running (pid {p.pid})"
+            if p.started_at is not None:
+                line += f" for {ago(facts.now - p.started_at)}"
+        else:
+            down.append(p.name)
+            line = f"{p.name}: down"
+            if p.next_restart_at is not None:
+                line += f", restarting in {ago(p.next_restart_at - facts.now)}"
+        if p.restarts or p.last_exit_code is not None:
+            restarted.append(p.name)
+            line += f"; restarted {p.restarts} time(s)"
+            if p.last_exit_at is not None:
+                line += (
+                    f", last exit {ago(facts.now - p.last_exit_at)} ago "
+                    f"({describe_exit(p.last_exit_code)})"
+                )
+        evidence.append(line)
+    fix = (
+        "Read the output printed above the restart line in the `manage.py dev` terminal "
+        "(the whole traceback is there, with the process's prefix)."
+    )
+    if down:
+        return Finding(
+            "processes",
+            "problem",
+            f"{', '.join(down)} exited and {'is' if len(down) == 1 else 'are'} being restarted",
+            tuple(evidence),
+            fix,
+        )
+    if restarted:
+        return Finding(
+            "processes",
+            "warning",
+            f"{', '.join(restarted)} exited unexpectedly and {'was' if len(restarted) == 1 else 'were'} restarted",
+            tuple(evidence),
+            fix,
+        )
+    return Finding("processes", "ok", "Every process of manage.py dev is running", tuple(evidence))
 
 
 def check_same_database(facts: DoctorFacts) -> Finding:
@@ -865,6 +927,7 @@ _CHECKS: Mapping[str, Callable[[DoctorFacts], Finding]] = {
     "run_queue_daemon": check_run_queue_daemon,
     "monitoring_daemon": check_monitoring_daemon,
     "workers": check_workers,
+    "processes": check_processes,
     "same_database": check_same_database,
     "max_concurrent_runs": check_max_concurrent_runs,
     "queue_cap": check_queue_cap,

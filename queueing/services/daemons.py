@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
+
+from ..engine.supervision import describe_exit, supervisor_fact
 from ..models import DaemonHeartbeat
+from ..supervisor import read_state
 from .config import current_config
 from .heartbeats import is_healthy
 
@@ -48,3 +52,35 @@ def daemon_status(now: datetime, tracebacks: bool = True) -> list[dict[str, Any]
 
 def _summary(error: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in error.items() if k != "traceback"}
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return None if epoch is None else datetime.fromtimestamp(epoch, tz=UTC)
+
+
+def supervised_processes(now: datetime) -> dict[str, Any] | None:
+    """The children of `manage.py dev` on this machine and their restarts, from the state
+    file its supervisor keeps under VAR_DIR; None when it never ran here."""
+    fact = supervisor_fact(read_state(settings.VAR_DIR))
+    if fact is None:
+        return None
+    return {
+        "alive": fact.alive(now.timestamp()),
+        "pid": fact.pid,
+        "host": fact.host,
+        "started_at": _when(fact.started_at),
+        "updated_at": _when(fact.updated_at),
+        "processes": [
+            {
+                "name": p.name,
+                "running": p.running,
+                "pid": p.pid,
+                "started_at": _when(p.started_at),
+                "restarts": p.restarts,
+                "last_exit": describe_exit(p.last_exit_code) if p.last_exit_at else "",
+                "last_exit_at": _when(p.last_exit_at),
+                "next_restart_at": _when(p.next_restart_at),
+            }
+            for p in fact.processes
+        ],
+    }

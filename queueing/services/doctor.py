@@ -12,14 +12,17 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
 from ..engine import doctor as engine
 from ..engine.config import parse_instance_dict
+from ..engine.supervision import supervisor_fact
 from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..errors import Conflict
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
+from ..supervisor import read_state
 from . import heartbeats, pools, runs
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
@@ -242,6 +245,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
         last_launch_at=_epoch(last_launch),
         next_tick=next_tick,
         config_warnings=warnings,
+        supervisor=supervisor_fact(read_state(settings.VAR_DIR)),
         job_tag_keys=job_keys,
         op_tag_keys=op_keys,
     )

@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from ..roles import can_see_tracebacks
-from ..services.daemons import daemon_status
+from ..services.daemons import daemon_status, supervised_processes
 from . import _data
 from ._common import is_partial, page_or_fragment
 
@@ -23,7 +23,11 @@ def daemons(request: HttpRequest) -> HttpResponse:
     does not (asking the workers is a broadcast that waits for their replies).
     """
     now = timezone.now()
-    context = {"now": now, "daemons": daemon_status(now, can_see_tracebacks(request.user))}
+    context = {
+        "now": now,
+        "daemons": daemon_status(now, can_see_tracebacks(request.user)),
+        "supervisor": supervised_processes(now),
+    }
     if is_partial(request):
         return page_or_fragment(request, "queueing/daemons.html", "queueing/_daemons.html", context)
     context["workers"] = _data.celery_workers()

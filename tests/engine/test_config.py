@@ -286,15 +286,12 @@ def test_legacy_run_coordinator_block_is_read():
         ("dagster.core.run_coordinator", "QueuedRunCoordinator"),
         ("dagster._core.run_coordinator", "QueuedRunCoordinator"),
         ("dagster._core.run_coordinator.queued_run_coordinator", "QueuedRunCoordinator"),
-        (None, "QueuedRunCoordinator"),
-        (None, "dagster._core.run_coordinator.QueuedRunCoordinator"),
-        ("dagster._core.run_coordinator", "dagster._core.run_coordinator.QueuedRunCoordinator"),
+        ("dagster.core.run_coordinator.queued_run_coordinator", "QueuedRunCoordinator"),
+        ("dagster", "QueuedRunCoordinator"),
     ],
 )
-def test_every_spelling_of_the_queued_coordinator_is_accepted(module, cls):
-    block = {"class": cls, "config": {"max_concurrent_runs": 3}}
-    if module:
-        block["module"] = module
+def test_every_spelling_dagster_accepts_of_the_queued_coordinator_is_accepted(module, cls):
+    block = {"module": module, "class": cls, "config": {"max_concurrent_runs": 3}}
 
     result = parse_instance_dict({"run_coordinator": block}, env={})
 
@@ -303,47 +300,162 @@ def test_every_spelling_of_the_queued_coordinator_is_accepted(module, cls):
 
 
 @pytest.mark.parametrize(
-    ("module", "cls", "shown"),
+    ("module", "cls"),
     [
-        (
-            "dagster.core.run_coordinator",
-            "DefaultRunCoordinator",
-            "dagster.core.run_coordinator.DefaultRunCoordinator",
-        ),
-        (
-            "mycompany.coordinators",
-            "QueuedRunCoordinator",
-            "mycompany.coordinators.QueuedRunCoordinator",
-        ),
-        (None, "mycompany.QueuedRunCoordinator", "mycompany.QueuedRunCoordinator"),
-        ("dagster_cloud", "QueuedRunCoordinator", "dagster_cloud.QueuedRunCoordinator"),
+        ("mycompany.coordinators", "QueuedRunCoordinator"),
+        ("dagster_cloud", "QueuedRunCoordinator"),
+        ("mycompany.coordinators", "PriorityRunCoordinator"),
     ],
 )
-def test_other_coordinators_are_rejected(module, cls, shown):
-    block = {"class": cls, "config": {"whatever": 1}}
-    if module:
-        block["module"] = module
+def test_other_coordinators_are_rejected(module, cls):
+    block = {"module": module, "class": cls, "config": {"whatever": 1}}
 
     result = parse_instance_dict({"run_coordinator": block}, env={})
 
     # Only the class is reported: another coordinator's config schema is unknown to us.
     assert [str(e) for e in result.errors] == [
-        "run_coordinator.class: concurrency-ui only supports the queued run coordinator "
-        f"(QueuedRunCoordinator), got {shown!r}"
+        "run_coordinator.class: concurrency-ui supports Dagster's QueuedRunCoordinator and "
+        f"DefaultRunCoordinator, got {module}.{cls} (what another coordinator does with runs "
+        "is unknown here)"
     ]
 
 
-def test_the_default_coordinator_fixture_is_rejected():
-    (error,) = errors_of(fixture("invalid_default_coordinator.yaml"))
+@pytest.mark.parametrize(
+    ("block", "expected"),
+    [
+        (
+            {"class": "QueuedRunCoordinator"},
+            ["run_coordinator: missing required key 'module'"],
+        ),
+        (
+            {"module": "dagster.core.run_coordinator"},
+            ["run_coordinator: missing required key 'class'"],
+        ),
+        (
+            {"module": "dagster", "class": "dagster.QueuedRunCoordinator"},
+            [
+                "run_coordinator.class: 'dagster.QueuedRunCoordinator' is a dotted path, but "
+                "Dagster looks the class up by name in `module`: write module: dagster and "
+                "class: QueuedRunCoordinator"
+            ],
+        ),
+        (
+            {"module": "dagster", "class": "DefaultRunCoordinator"},
+            [
+                "run_coordinator.module: Dagster has no DefaultRunCoordinator in module 'dagster' "
+                "(it is in dagster.core.run_coordinator, "
+                "dagster.core.run_coordinator.default_run_coordinator)"
+            ],
+        ),
+        (
+            {
+                "module": "dagster.core.run_coordinator",
+                "class": "QueuedRunCoordinator",
+                "config": None,
+            },
+            [
+                "run_coordinator.config: null is refused (Dagster refuses it too): leave the key out or write {}"
+            ],
+        ),
+        (
+            {
+                "module": "dagster.core.run_coordinator",
+                "class": "DefaultRunCoordinator",
+                "config": {"max_concurrent_runs": 3},
+            },
+            [
+                "run_coordinator.config.max_concurrent_runs: DefaultRunCoordinator takes no "
+                "configuration: it has no queue (use QueuedRunCoordinator to limit runs)"
+            ],
+        ),
+    ],
+)
+def test_what_dagster_refuses_in_run_coordinator_is_refused_with_the_path(block, expected):
+    result = parse_instance_dict({"run_coordinator": block}, env={})
 
-    assert "only supports the queued run coordinator" in error
+    assert [str(e) for e in result.errors] == expected
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "dagster.core.run_coordinator",
+        "dagster._core.run_coordinator",
+        "dagster.core.run_coordinator.default_run_coordinator",
+    ],
+)
+def test_the_default_coordinator_means_no_queue_and_says_so(module):
+    text = (
+        f"run_coordinator:\n  module: {module}\n  class: DefaultRunCoordinator\n"
+        "concurrency:\n  runs:\n    max_concurrent_runs: 3\n"
+        "    tag_concurrency_limits: [{key: team, limit: 1}]\n"
+        "  pools:\n    default_limit: 2\n"
+    )
+    result = parse_instance_yaml(text, env={})
+
+    config = result.config
+    assert config.run_coordinator == "default"
+    # No queue: no run limit, no tag limit, no pool gate at dequeue; pools still limit steps.
+    assert config.queue.max_concurrent_runs == -1
+    assert config.queue.tag_limits == ()
+    assert config.queue.block_op_concurrency_limited_runs is False
+    assert config.queue.granularity == "op" and config.default_pool_limit == 2
+    warnings = [str(w) for w in result.warnings]
+    assert warnings[0].startswith(
+        "run_coordinator.class: DefaultRunCoordinator has no queue: every run is launched by "
+        "the next tick"
+    )
+    assert (
+        "concurrency.runs.max_concurrent_runs: has no effect: DefaultRunCoordinator has no queue"
+        in warnings
+    )
+    assert (
+        "concurrency.runs.tag_concurrency_limits: has no effect: DefaultRunCoordinator has no queue"
+        in warnings
+    )
+    # Written back as the file had it, the ignored values included.
+    again = parse_instance_dict(to_instance_dict(config), env={})
+    assert again.config == config
+    assert to_instance_dict(config)["concurrency"]["runs"]["max_concurrent_runs"] == 3
+    assert to_instance_dict(config)["run_coordinator"] == {
+        "module": module,
+        "class": "DefaultRunCoordinator",
+    }
+
+
+def test_the_default_coordinator_refuses_run_granularity_and_queue_edits():
+    text = (
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n"
+    )
+    (error,) = errors_of(text + "concurrency:\n  pools:\n    granularity: run\n")
+    assert error.startswith(
+        "concurrency.pools.granularity: 'run' needs the run queue, but DefaultRunCoordinator has none"
+    )
+
+    config = load(text)
+    with pytest.raises(InvalidSetting) as refused:
+        apply_setting(config, "max_concurrent_runs", 5)
+    assert str(refused.value).startswith(
+        "max_concurrent_runs: has no effect: the run coordinator has no queue"
+    )
+    # Saving the page with the values it shows changes nothing and is not refused.
+    assert apply_setting(config, "max_concurrent_runs", -1) == config
+    assert apply_setting(config, "default_pool_limit", 3).default_pool_limit == 3
+
+
+def test_the_default_coordinator_fixture_is_read_as_no_queue():
+    config = load(fixture("valid_default_coordinator.yaml"))
+
+    assert config.run_coordinator == "default"
+    assert config.queue.max_concurrent_runs == -1
 
 
 def test_run_coordinator_needs_a_class_and_only_knows_module_class_config():
     assert errors_of("run_coordinator:\n  module: dagster.core.run_coordinator\n") == [
         "run_coordinator: missing required key 'class'"
     ]
-    assert errors_of("run_coordinator:\n  class: QueuedRunCoordinator\n  settings: {}\n") == [
+    text = "run_coordinator:\n  module: dagster\n  class: QueuedRunCoordinator\n  settings: {}\n"
+    assert errors_of(text) == [
         "run_coordinator.settings: unknown key 'settings'; allowed keys: class, config, module"
     ]
 
@@ -402,7 +514,8 @@ def test_run_queue_and_run_coordinator_config_share_one_schema(block, key, value
     if block == "run_queue":
         data, prefix = {"run_queue": settings_block}, "run_queue"
     else:
-        data = {"run_coordinator": {"class": "QueuedRunCoordinator", "config": settings_block}}
+        coordinator = {"module": "dagster", "class": "QueuedRunCoordinator"}
+        data = {"run_coordinator": {**coordinator, "config": settings_block}}
         prefix = "run_coordinator.config"
 
     result = parse_instance_dict(data, env={})
@@ -640,7 +753,7 @@ concurrency:
     [
         ("run_queue: {max_runs: 1}", "run_queue.max_runs", "block_op_concurrency_limited_runs, "),
         (
-            "run_coordinator: {class: QueuedRunCoordinator, config: {max_runs: 1}}",
+            "run_coordinator: {module: dagster, class: QueuedRunCoordinator, config: {max_runs: 1}}",
             "run_coordinator.config.max_runs",
             "dequeue_interval_seconds, ",
         ),
@@ -693,7 +806,7 @@ def test_a_block_must_be_a_mapping(text):
 
 def test_empty_blocks_mean_defaults():
     config = load(
-        "run_queue:\nconcurrency:\nrun_monitoring:\nconcurrency_ui:\n"
+        "run_queue: {}\nconcurrency: {}\nrun_monitoring: {}\nconcurrency_ui:\n"
         "run_queue_extra_dagster_section: {}\n"
     )
 
@@ -715,6 +828,7 @@ def test_pools_alone_make_a_legacy_max_concurrent_runs_conflict():
 def test_conflicts_are_checked_against_run_coordinator_config_too():
     text = """
 run_coordinator:
+  module: dagster
   class: QueuedRunCoordinator
   config:
     tag_concurrency_limits: [{key: a, limit: 1}]
@@ -759,26 +873,57 @@ def test_null_legacy_values_do_not_conflict():
     assert config.queue.max_concurrent_runs == 3
 
 
-def test_a_null_deprecated_default_next_to_pools_is_not_a_conflict():
-    config = load(
-        "concurrency:\n  default_op_concurrency_limit: null\n  pools:\n    default_limit: 2\n"
-    )
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (
+            "concurrency:\n  default_op_concurrency_limit: null\n  pools:\n    default_limit: 2\n",
+            "concurrency.default_op_concurrency_limit",
+        ),
+        ("concurrency: {pools: {default_limit: null}}", "concurrency.pools.default_limit"),
+        ("run_queue: {dequeue_num_workers: null}", "run_queue.dequeue_num_workers"),
+        (
+            "run_monitoring: {free_slots_after_run_end_seconds: null}",
+            "run_monitoring.free_slots_after_run_end_seconds",
+        ),
+        ("run_queue:", "run_queue"),
+        ("concurrency:", "concurrency"),
+        ("concurrency: {runs: null}", "concurrency.runs"),
+        ("run_monitoring:", "run_monitoring"),
+        (
+            "run_queue: {block_op_concurrency_limited_runs: null}",
+            "run_queue.block_op_concurrency_limited_runs",
+        ),
+        (
+            "run_queue: {tag_concurrency_limits: [{key: a, value: null, limit: 1}]}",
+            "run_queue.tag_concurrency_limits[0].value",
+        ),
+    ],
+)
+def test_null_where_dagster_refuses_it_is_refused_with_the_path(text, path):
+    (error,) = errors_of(text)
 
-    assert config.default_pool_limit == 2
+    assert error.startswith(f"{path}: ")
+
+
+def test_our_own_section_and_a_null_tag_limit_list_may_be_null():
+    config = load("concurrency_ui:\nrun_queue: {tag_concurrency_limits: null}\n")
+
+    assert config.queue.tag_limits == ()
 
 
 def test_an_empty_runs_block_still_makes_legacy_limits_conflict():
-    assert errors_of("run_queue:\n  max_concurrent_runs: 5\nconcurrency:\n  runs:\n") == [
+    assert errors_of("run_queue:\n  max_concurrent_runs: 5\nconcurrency:\n  runs: {}\n") == [
         "run_queue.max_concurrent_runs: cannot be set when the concurrency block has runs or "
         "pools: set it once, as concurrency.runs.max_concurrent_runs"
     ]
 
 
-def test_a_legacy_spelling_of_the_coordinator_class_does_not_escape_the_conflict_check():
-    # The reference checks only the literal class "QueuedRunCoordinator"; we check every spelling.
+def test_every_module_spelling_of_the_queued_coordinator_is_conflict_checked():
     text = """
 run_coordinator:
-  class: dagster._core.run_coordinator.QueuedRunCoordinator
+  module: dagster._core.run_coordinator.queued_run_coordinator
+  class: QueuedRunCoordinator
   config: {max_concurrent_runs: 5}
 concurrency:
   runs: {max_concurrent_runs: 6}
@@ -797,7 +942,6 @@ concurrency:
             5,
             "concurrency.default_op_concurrency_limit",
         ),
-        ("concurrency: {pools: {default_limit: null}}", None, "concurrency.pools.default_limit"),
         ("concurrency: {pools: {default_limit: 0}}", 0, "concurrency.pools.default_limit"),
         ("concurrency: {pools: {default_limit: 1000}}", 1000, "concurrency.pools.default_limit"),
     ],
@@ -838,7 +982,6 @@ def test_buffer_comes_from_the_legacy_block_when_pools_do_not_set_it():
         ("", True),
         ("run_queue: {}", True),
         ("run_queue: {block_op_concurrency_limited_runs: {}}", True),
-        ("run_queue: {block_op_concurrency_limited_runs: null}", True),
         ("run_queue: {block_op_concurrency_limited_runs: {op_concurrency_slot_buffer: 1}}", True),
         ("run_queue: {block_op_concurrency_limited_runs: {enabled: true}}", True),
         ("run_queue: {block_op_concurrency_limited_runs: {enabled: false}}", False),
@@ -940,9 +1083,12 @@ def test_a_timeout_of_zero_or_less_means_disabled_without_an_error(key, value):
     assert getattr(config.monitoring, key) == 0
 
 
-def test_free_slots_null_means_never():
-    config = load("run_monitoring:\n  free_slots_after_run_end_seconds: null\n")
-
+def test_free_slots_null_is_refused_and_0_means_never():
+    assert errors_of("run_monitoring:\n  free_slots_after_run_end_seconds: null\n") == [
+        "run_monitoring.free_slots_after_run_end_seconds: null is refused (Dagster refuses it "
+        "too): leave it out, or write 0 to never free slots"
+    ]
+    config = load("run_monitoring:\n  free_slots_after_run_end_seconds: 0\n")
     assert config.monitoring.free_slots_after_run_end_seconds == 0
 
 
@@ -1091,9 +1237,12 @@ def test_with_monitoring_off_its_timeouts_are_not_warned_about_separately():
 
 
 def test_every_valid_fixture_loads_without_warnings():
+    # Dagster's DefaultRunCoordinator is valid, and always says that it has no queue.
+    expected = {"valid_default_coordinator.yaml": ["run_coordinator.class"]}
     for path in VALID_FIXTURES:
         result = parse(path.read_text(), FIXTURE_ENV)
-        assert result.errors == () and result.warnings == (), path.name
+        assert result.errors == (), path.name
+        assert [w.path for w in result.warnings] == expected.get(path.name, []), path.name
 
 
 def test_every_invalid_fixture_is_rejected():
@@ -1200,7 +1349,7 @@ def test_env_values_are_written_resolved_and_sections_keep_their_order():
     data = to_instance_dict(config)
 
     assert data["run_coordinator"]["config"]["max_concurrent_runs"] == 30
-    assert data["run_coordinator"]["class"] == "dagster._core.run_coordinator.QueuedRunCoordinator"
+    assert data["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert list(data) == list(yaml.safe_load(fixture("valid_full_deployment.yaml")))
 
 
@@ -1480,11 +1629,39 @@ _FIXTURE_LAYOUTS = [None] + [
 ]
 
 
+def _without_queue(config: InstanceConfig) -> InstanceConfig:
+    """`config` under Dagster's DefaultRunCoordinator: the queue settings are its own."""
+    defaults = InstanceConfig()
+    return dataclasses.replace(
+        config,
+        run_coordinator="default",
+        queue=dataclasses.replace(
+            config.queue,
+            max_concurrent_runs=-1,
+            tag_limits=(),
+            block_op_concurrency_limited_runs=False,
+            slot_buffer=0,
+            granularity="op",
+        ),
+        dequeue_interval_seconds=defaults.dequeue_interval_seconds,
+        dequeue_use_threads=defaults.dequeue_use_threads,
+        dequeue_num_workers=defaults.dequeue_num_workers,
+        max_user_code_failure_retries=defaults.max_user_code_failure_retries,
+        user_code_failure_retry_delay=defaults.user_code_failure_retry_delay,
+    )
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(config=instance_configs(), layout=st.sampled_from(_FIXTURE_LAYOUTS))
-def test_export_then_parse_gives_back_the_same_config(config, layout):
+@given(
+    config=instance_configs(),
+    layout=st.sampled_from(_FIXTURE_LAYOUTS),
+    no_queue=st.booleans(),
+)
+def test_export_then_parse_gives_back_the_same_config(config, layout, no_queue):
     # With a fixture's layout this is "import a file, edit anything, export".
     config = dataclasses.replace(config, layout=layout)
+    if no_queue:
+        config = _without_queue(config)
 
     result = parse_instance_yaml(to_instance_yaml(config), env={})
 

@@ -256,3 +256,34 @@ def test_waiting_reasons_are_written_in_chunks_without_losing_a_run(monkeypatch)
     }
     reasons = dict(Run.objects.queued().values_list("run_id", "wait_reason"))
     assert reasons[held[0].run_id].startswith("tag database: limit is 0")
+
+
+def test_under_the_default_coordinator_every_queued_run_launches_at_the_next_tick(
+    no_broker, django_capture_on_commit_callbacks
+):
+    # Dagster's DefaultRunCoordinator has no queue: the run limit and the tag limit the
+    # file also sets have no effect; the pool limit still holds steps (not the queue).
+    load_config(
+        {
+            "run_coordinator": {
+                "module": "dagster.core.run_coordinator",
+                "class": "DefaultRunCoordinator",
+            },
+            "concurrency": {
+                "runs": {
+                    "max_concurrent_runs": 1,
+                    "tag_concurrency_limits": [{"key": "team", "limit": 1}],
+                },
+                "pools": {"default_limit": 1},
+            },
+        }
+    )
+    launched = [submit("quick", team="a").run_id for _ in range(3)]
+    launched.append(submit("redshift_etl", team="a").run_id)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        result = run_queue.tick()
+
+    assert sorted(result.launched) == sorted(launched) == sorted(no_broker)
+    assert Run.objects.filter(status=RunStatus.STARTING).count() == 4
+    assert current_config().default_pool_limit == 1

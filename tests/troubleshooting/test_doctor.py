@@ -117,6 +117,44 @@ def test_a_queue_without_consumer_is_a_problem_naming_the_queue(workers):
     assert finding("workers").status == "ok"
 
 
+def test_a_process_restarted_by_manage_py_dev_is_a_warning_read_from_its_state(
+    workers, settings, tmp_path
+):
+    import json
+    import time
+
+    settings.VAR_DIR = tmp_path
+    assert finding("processes").status == "ok"
+    now = time.time()
+    state = {
+        "pid": 1,
+        "host": "h",
+        "started_at": now - 100,
+        "updated_at": now,
+        "stopped_at": None,
+        "processes": [
+            {
+                "name": "runs",
+                "running": True,
+                "pid": 7,
+                "started_at": now - 5,
+                "restarts": 1,
+                "last_exit_code": -9,
+                "last_exit_at": now - 6,
+                "next_restart_at": None,
+            },
+        ],
+    }
+    (tmp_path / "supervisor.json").write_text(json.dumps(state))
+
+    restarted = finding("processes")
+
+    assert restarted.status == "warning"
+    assert "restarted 1 time(s)" in evidence(restarted) and "killed by SIGKILL" in evidence(
+        restarted
+    )
+
+
 # --- storage ------------------------------------------------------------------------------
 
 

@@ -244,3 +244,27 @@ def test_history_fragment_and_escaping_of_pool_keys(as_viewer):
     assert html(fragment).lstrip().startswith('<section id="history"')
     page = html(as_viewer.get(PAGE))
     assert XSS not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+def test_under_the_default_coordinator_the_page_shows_no_queue_and_refuses_run_limits(as_admin):
+    from queueing.services.config import load_yaml
+
+    load_yaml(
+        "run_coordinator:\n  module: dagster.core.run_coordinator\n  class: DefaultRunCoordinator\n",
+        actor="setup",
+    )
+    assert as_admin.get(PAGE).status_code == 200
+    shown = {"max_concurrent_runs": "-1", "slot_buffer": "0", "granularity": "op"}
+
+    refused = as_admin.post(
+        reverse("queue-settings"), {**shown, "max_concurrent_runs": "3", "default_pool_limit": ""}
+    )
+    assert refused.status_code == 400
+    assert "the run coordinator has no queue" in html(refused)
+    assert current_config().queue.max_concurrent_runs == -1
+
+    # The values the page shows save as they are; pools still take a default limit.
+    saved = as_admin.post(reverse("queue-settings"), {**shown, "default_pool_limit": "2"})
+    assert saved.status_code == 302
+    assert current_config().default_pool_limit == 2
+    assert current_config().run_coordinator == "default"

@@ -163,3 +163,54 @@ def test_overview_charts_queue_depth_from_tick_records(as_viewer):
     chart = response.context["chart"]
     assert chart.samples == 3 and chart.top == 8
     assert '<polyline points="' in html(response) and "<html" not in html(response)
+
+
+def _supervisor_state(updated_at: float, **control) -> dict:
+    def proc(name, **extra):
+        return {
+            "name": name,
+            "running": True,
+            "pid": 100,
+            "started_at": updated_at - 60,
+            "restarts": 0,
+            "last_exit_code": None,
+            "last_exit_at": None,
+            "next_restart_at": None,
+            **extra,
+        }
+
+    return {
+        "pid": 1,
+        "host": "h",
+        "started_at": updated_at - 600,
+        "updated_at": updated_at,
+        "stopped_at": None,
+        "processes": [proc("web"), proc("control", **control)],
+    }
+
+
+def test_the_daemon_table_shows_manage_py_devs_restarts(
+    as_viewer, workers_answer, settings, tmp_path
+):
+    import json
+
+    settings.VAR_DIR = tmp_path
+    page = html(as_viewer.get(reverse("daemons"), **HTMX))
+    assert "Processes of" not in page, "no supervisor here: no section"
+
+    now = time.time()
+    (tmp_path / "supervisor.json").write_text(
+        json.dumps(_supervisor_state(now, restarts=3, last_exit_code=-9, last_exit_at=now - 40))
+    )
+    page = html(as_viewer.get(reverse("daemons"), **HTMX))
+    assert "Processes of" in page and "control" in page
+    assert ">3<" in page and "killed by SIGKILL" in page
+
+    (tmp_path / "supervisor.json").write_text(
+        json.dumps(_supervisor_state(now, running=False, restarts=4, next_restart_at=now + 8))
+    )
+    assert "Restarting" in html(as_viewer.get(reverse("daemons"), **HTMX))
+
+    (tmp_path / "supervisor.json").write_text(json.dumps(_supervisor_state(now - 3600)))
+    page = html(as_viewer.get(reverse("daemons"), **HTMX))
+    assert "Not running here" in page and "killed" not in page

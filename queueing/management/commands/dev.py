@@ -1,19 +1,15 @@
-"""`manage.py dev`: the web server, Celery workers and Celery beat as child processes."""
+"""`manage.py dev`: the web server, Celery workers and Celery beat as supervised children
+(queueing/supervisor.py restarts any that exits)."""
 
 from __future__ import annotations
 
 import os
-import selectors
-import signal
-import subprocess
 import sys
-import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-COLORS = ["\033[36m", "\033[33m", "\033[35m", "\033[32m"]
-RESET = "\033[0m"
+from queueing.supervisor import Supervisor
 
 
 def process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
@@ -49,68 +45,24 @@ def process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
 
 
 class Command(BaseCommand):
-    help = "Start the web server, the Celery workers and Celery beat; Ctrl-C stops them all."
+    help = (
+        "Start the web server, the Celery workers and Celery beat, and restart any of them "
+        "that exits; Ctrl-C or SIGTERM stops them all."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
 
     def handle(self, *args, **options):
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        children: list[tuple[str, subprocess.Popen]] = []
-        selector = selectors.DefaultSelector()
-        for index, (name, command) in enumerate(process_specs(options["host"], options["port"])):
-            proc = subprocess.Popen(
-                command,
-                cwd=str(settings.BASE_DIR),
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            children.append((name, proc))
-            selector.register(
-                proc.stdout, selectors.EVENT_READ, (name, COLORS[index % len(COLORS)])
-            )
+        supervisor = Supervisor(
+            process_specs(options["host"], options["port"]),
+            cwd=str(settings.BASE_DIR),
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            var_dir=settings.VAR_DIR,
+        )
         self.stdout.write(
             f"concurrency-ui is running at http://{options['host']}:{options['port']}/ "
             "(Ctrl-C stops everything)"
         )
-
-        stopping = False
-
-        def stop(signum, frame):  # noqa: ARG001
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
-        try:
-            while not stopping:
-                if any(proc.poll() is not None for _, proc in children):
-                    dead = [n for n, p in children if p.poll() is not None]
-                    self.stderr.write(f"{', '.join(dead)} exited; stopping the others")
-                    break
-                for key, _ in selector.select(timeout=0.5):
-                    name, color = key.data
-                    line = key.fileobj.readline()
-                    if line:
-                        sys.stdout.write(
-                            f"{color}{name:>8} |{RESET} {line.decode(errors='replace')}"
-                        )
-                        sys.stdout.flush()
-        finally:
-            self._stop(children)
-
-    def _stop(self, children: list[tuple[str, subprocess.Popen]]) -> None:
-        for _, proc in children:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for name, proc in children:
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            self.stdout.write(f"{name} stopped")
+        supervisor.run()
