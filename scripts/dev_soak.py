@@ -102,7 +102,9 @@ class Client:
     def csrf(self) -> str:
         return next((c.value for c in self.jar if c.name == "csrftoken"), "")
 
-    def login(self, password: str) -> None:
+    def login(self, password: str, *, with_token: bool = False) -> None:
+        """A session; `with_token` also creates the account's API token (creating one revokes
+        the account's earlier token, so only one client may ask)."""
         status, page = self.request("GET", "/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         assert status == 200 and token, f"login page: {status}"
@@ -116,6 +118,8 @@ class Client:
             {"Content-Type": "application/x-www-form-urlencoded", "Referer": self.base + "/"},
         )
         assert status == 200, f"login: {status}"
+        if not with_token:
+            return
         status, body = self.request(
             "POST", "/api/token/", "", {"X-CSRFToken": self.csrf(), "Referer": self.base + "/"}
         )
@@ -284,7 +288,7 @@ class Soak:
             if client.request("GET", "/login/", timeout=5)[0] == 200:
                 break
             time.sleep(1)
-        client.login(password)
+        client.login(password, with_token=True)
         pages = Client(self.base)
         pages.login(password)
 

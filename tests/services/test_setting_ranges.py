@@ -110,9 +110,10 @@ def no_workers(monkeypatch):
 @given(config=accepted_configurations())
 def test_every_accepted_configuration_runs_a_tick_of_every_daemon(no_workers, config):
     with transaction.atomic():
+        # Runs first: a drawn `max_queued_runs` may refuse every submit.
+        _runs_in_every_state()
         config_service.load_yaml(engine_config.to_instance_yaml(config), actor="test")
         assert config_service.current_config() == config
-        _runs_in_every_state()
         now = timezone.now()
 
         run_queue.tick(force=True, now=now)
