@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views_troubleshooting as views
+from .views import troubleshooting as views
 
 urlpatterns = [
     path("troubleshooting/", views.troubleshooting, name="troubleshooting"),

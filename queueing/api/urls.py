@@ -2,7 +2,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 
-from .. import views_troubleshooting
+from ..views import troubleshooting as views_troubleshooting
 from . import views
 
 urlpatterns = [

@@ -18,19 +18,19 @@ from rest_framework.response import Response
 
 from concurrency_ui.env import env_str
 
-from .api.views import BAD, ServiceView
-from .engine.grammar import parse_integer
-from .errors import Conflict, InvalidInput, NotFound
-from .roles import can_change_limits
-from .serializers_troubleshooting import (
+from ..api.views import BAD, ServiceView
+from ..engine.grammar import parse_integer
+from ..errors import Conflict, InvalidInput, NotFound
+from ..roles import can_change_limits
+from ..serializers_troubleshooting import (
     DoctorReportSerializer,
     SimulateRequestSerializer,
     SimulationSerializer,
 )
-from .services import doctor, metrics
-from .services import simulate as simulate_service
-from .services.audit import actor_name
-from .views._common import is_partial, page_or_fragment, requires
+from ..services import doctor, metrics
+from ..services import simulate as simulate_service
+from ..services.audit import actor_name
+from ._common import is_partial, page_or_fragment, requires
 
 admin_only = requires(can_change_limits, "admin")
 
