@@ -24,9 +24,9 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..locations import get_workspace
 from ..models import AuditEntry, Pool
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
-from ..serializers_troubleshooting import ConfigChangeWithSimulationSerializer, SimulationSerializer
 from ..services import config as config_service
-from ..services import pools, run_queue, runs
+from ..services import doctor, pools, run_queue, runs
+from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status
 from ..services.queries import filter_runs, page_of_runs, run_to_dict
@@ -281,15 +281,13 @@ def pool_to_dict(pool: Pool, usage: dict) -> dict:
 # With `dry_run` a pool write answers with the simulator's prediction instead.
 POOL_OR_SIMULATION = PolymorphicProxySerializer(
     component_name="PoolOrSimulation",
-    serializers=[s.PoolSerializer, SimulationSerializer],
+    serializers=[s.PoolSerializer, s.SimulationSerializer],
     resource_type_field_name=None,
 )
 
 
 def _predict(**change) -> dict:
-    from ..services import simulate
-
-    return simulate.simulation_to_dict(simulate.simulate(**change))
+    return simulate_service.simulation_to_dict(simulate_service.simulate(**change))
 
 
 class PoolList(ServiceView):
@@ -304,7 +302,7 @@ class PoolList(ServiceView):
     @extend_schema(
         request=s.PoolWriteSerializer,
         parameters=[OpenApiParameter("dry_run", bool)],
-        responses={201: s.PoolSerializer, 200: SimulationSerializer, **BAD},
+        responses={201: s.PoolSerializer, 200: s.SimulationSerializer, **BAD},
     )
     def post(self, request: Request) -> Response:
         """Create a pool limit (or set it if it exists); `dry_run` answers with the simulator's
@@ -374,7 +372,7 @@ class ConfigView(ServiceView):
     @extend_schema(
         request=s.ConfigWriteSerializer,
         parameters=[OpenApiParameter("dry_run", bool)],
-        responses={200: ConfigChangeWithSimulationSerializer, **BAD},
+        responses={200: s.ConfigChangeWithSimulationSerializer, **BAD},
     )
     def put(self, request: Request) -> Response:
         """Replace the configuration with a `dagster.yaml` (as `yaml` text or a `document`)."""
@@ -467,6 +465,42 @@ class AuditList(ServiceView):
                 for e in AuditEntry.objects.all()[:limit]
             ]
         )
+
+
+class DoctorView(ServiceView):
+    """The doctor's checks; `status` is the worst finding (ok < warning < problem)."""
+
+    @extend_schema(responses=s.DoctorReportSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(doctor.report(doctor.diagnose()))
+
+
+class SimulateView(ServiceView):
+    """What the next tick would launch under a change; nothing is saved."""
+
+    @extend_schema(
+        request=s.SimulateRequestSerializer,
+        responses={200: s.SimulationSerializer, **BAD},
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data
+        if not isinstance(data, dict):
+            raise InvalidInput.one("body", "expected a JSON object")
+        unknown = set(data) - {"settings", "yaml", "pools"}
+        if unknown:
+            raise InvalidInput.one(
+                sorted(unknown)[0], "unknown field: expected settings, yaml, pools"
+            )
+        text = data.get("yaml")
+        if text is not None and not isinstance(text, str):
+            raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
+        simulation = simulate_service.simulate(
+            settings=data.get("settings"),
+            yaml_text=text,
+            pool_limits=data.get("pools"),
+            trusted=can_change_limits(request.user),
+        )
+        return Response(simulate_service.simulation_to_dict(simulation))
 
 
 class TokenView(APIView):

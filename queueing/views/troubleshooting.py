@@ -1,4 +1,6 @@
-"""Troubleshooting: the doctor's findings, the what-if simulator, slot release, metrics, API."""
+"""Troubleshooting: the doctor's findings, the what-if simulator, slot release, metrics.
+
+The same doctor and simulator answer `/api/doctor/` and `/api/simulate/` (`api.views`)."""
 
 from __future__ import annotations
 
@@ -12,21 +14,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
-from rest_framework.response import Response
 
 from concurrency_ui.env import env_str
 
-from ..api.views import BAD, ServiceView
 from ..engine.grammar import parse_integer
 from ..errors import Conflict, InvalidInput, NotFound
 from ..roles import can_change_limits
-from ..serializers_troubleshooting import (
-    DoctorReportSerializer,
-    SimulateRequestSerializer,
-    SimulationSerializer,
-)
 from ..services import doctor, metrics
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
@@ -117,42 +110,3 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)
-
-
-# --- API --------------------------------------------------------------------------------
-
-
-class DoctorView(ServiceView):
-    """The doctor's checks; `status` is the worst finding (ok < warning < problem)."""
-
-    @extend_schema(responses=DoctorReportSerializer)
-    def get(self, request: Request) -> Response:
-        return Response(doctor.report(doctor.diagnose()))
-
-
-class SimulateView(ServiceView):
-    """What the next tick would launch under a change; nothing is saved."""
-
-    @extend_schema(
-        request=SimulateRequestSerializer,
-        responses={200: SimulationSerializer, **BAD},
-    )
-    def post(self, request: Request) -> Response:
-        data = request.data
-        if not isinstance(data, dict):
-            raise InvalidInput.one("body", "expected a JSON object")
-        unknown = set(data) - {"settings", "yaml", "pools"}
-        if unknown:
-            raise InvalidInput.one(
-                sorted(unknown)[0], "unknown field: expected settings, yaml, pools"
-            )
-        text = data.get("yaml")
-        if text is not None and not isinstance(text, str):
-            raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
-        simulation = simulate_service.simulate(
-            settings=data.get("settings"),
-            yaml_text=text,
-            pool_limits=data.get("pools"),
-            trusted=can_change_limits(request.user),
-        )
-        return Response(simulate_service.simulation_to_dict(simulation))
