@@ -1,4 +1,4 @@
-"""Migration 0003: a configuration stored with nulls the reader now refuses still loads."""
+"""Migration 0004: a configuration stored with nulls the reader now refuses still loads."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import importlib
 
 from queueing.engine.config import parse_instance_dict
 
-migration = importlib.import_module("queueing.migrations.0003_stored_config_without_nulls")
+migration = importlib.import_module("queueing.migrations.0004_stored_config_without_nulls")
 
 
 def test_a_document_with_every_refused_null_loads_with_the_same_meaning_after_the_migration():
