@@ -7,7 +7,6 @@ the doctor is what people open when things are broken.
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,6 +15,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
+from .. import dispatch
 from ..engine import doctor as engine
 from ..engine.config import parse_instance_dict
 from ..engine.supervision import supervisor_fact
@@ -39,33 +39,18 @@ def _epoch(value: datetime | None) -> float | None:
 
 def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> engine.WorkerFacts:
     """Which workers consume which queues, asked over the broker of `app` (default: the
-    project's Celery app).
-
-    Asked from a daemon thread: a broker client that keeps retrying costs at most
-    `timeout` + 2 s and never keeps the process alive at exit.
-    """
-    if app is None:
-        from concurrency_ui.celery import app
-
-    answer: dict[str, Any] = {}
-
-    def ask() -> None:
-        try:
-            answer["replies"] = app.control.inspect(timeout=timeout).active_queues() or {}
-        except Exception as exc:  # any broker or transport failure is a finding
-            answer["error"] = f"{type(exc).__name__}: {exc}"
-
-    thread = threading.Thread(target=ask, name="doctor-inspect", daemon=True)
-    thread.start()
-    thread.join(timeout + 2)
-    if "error" in answer:
-        return engine.WorkerFacts(error=f"the broker is unreachable: {answer['error']}")
-    if "replies" not in answer:
-        return engine.WorkerFacts(error=f"the broker did not answer within {timeout + 2:g} s")
+    project's Celery app); at most `timeout` + 2 s (`dispatch.ask_workers`)."""
+    replies, problem = dispatch.ask_workers(
+        lambda celery: celery.control.inspect(timeout=timeout).active_queues() or {},
+        timeout + 2,
+        app,
+    )
+    if replies is None:
+        return engine.WorkerFacts(error=problem)
     return engine.WorkerFacts(
         {
             name: tuple(sorted(q.get("name", "") for q in queues or ()))
-            for name, queues in answer["replies"].items()
+            for name, queues in replies.items()
         }
     )
 

@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from .. import dispatch
 from ..engine import run_queue as engine
 from ..engine.config import InstanceConfig
 from ..engine.types import (
@@ -477,11 +478,9 @@ def _write_reasons(batch: list[tuple[str, str, list[int]]], now: datetime) -> No
 def send_launches(run_ids: list[str]) -> None:
     """Send each launched run to the workers. Runs stay STARTING in the database if the
     broker is down; run monitoring re-sends them (the task is idempotent)."""
-    from ..tasks import execute_run
-
     for run_id in run_ids:
         try:
-            execute_run.delay(run_id)
+            dispatch.execute_run(run_id)
         except Exception:
             log.exception(
                 "could not send run %s to the workers; monitoring will re-send it", run_id

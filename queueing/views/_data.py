@@ -6,7 +6,6 @@ queries (never one per run), so pages stay fast with thousands of runs and claim
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any
 from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncMinute
 
+from .. import dispatch
 from ..definitions import JobDefinition
 from ..engine.config import InstanceConfig
 from ..engine.doctor import STALLED_INTERVALS, queue_motion
@@ -265,25 +265,13 @@ class Workers:
 
 
 def _ask_workers() -> Workers:
-    from concurrency_ui.celery import app
-
     # One broadcast, not a ping then `active`: a worker listing its tasks has answered.
-    active = app.control.inspect(timeout=CELERY_INSPECT_SECONDS).active() or {}
+    active = dispatch.app.control.inspect(timeout=CELERY_INSPECT_SECONDS).active() or {}
     return Workers({name: {"ok": "pong"} for name in active}, active)
 
 
 def celery_workers(wait: float = CELERY_WAIT_SECONDS) -> Workers:
-    """The Celery workers that answer a ping within `wait` seconds, and their active tasks.
-
-    Asked from a thread so an unreachable broker (whose client retries) costs at most `wait`.
-    """
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(_ask_workers)
-    try:
-        return future.result(timeout=wait)
-    except concurrent.futures.TimeoutError:
-        return Workers(problem=f"the broker did not answer within {wait:g} s")
-    except Exception as exc:  # any broker or transport failure is shown, never a 500
-        return Workers(problem=f"the broker is unreachable: {type(exc).__name__}: {exc}")
-    finally:
-        pool.shutdown(wait=False)
+    """The Celery workers that answer a ping within `wait` seconds, and their active tasks;
+    an unreachable broker (whose client retries) costs at most `wait` (`dispatch.ask_workers`)."""
+    workers, problem = dispatch.ask_workers(lambda celery: _ask_workers(), wait)
+    return Workers(problem=problem) if workers is None else workers
