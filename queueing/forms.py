@@ -26,6 +26,7 @@ from .engine.types import (
     RunStatus,
 )
 from .errors import InvalidInput
+from .services.runs import prepare
 
 
 class WholeNumberField(forms.CharField):
@@ -188,8 +189,6 @@ class LaunchForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """The submit's own checks (`services.runs.prepare`), placed next to each field."""
-        from .services.runs import prepare
-
         data = super().clean()
         self._collect_tags(data.get("priority", ""))
         if self.job_def is not None:

@@ -12,6 +12,7 @@ from ..engine.config import InstanceConfig, ParseResult
 from ..errors import InvalidInput
 from ..inputs import limits, server_environment
 from ..models import DeploymentSettings
+from . import pools
 from .audit import record
 
 DEFAULT_FLAT = engine_config.config_to_flat(engine_config.parse_instance_dict({}).config)
@@ -124,8 +125,6 @@ def update_document(
 
 
 def _after_change(old: InstanceConfig, new: InstanceConfig) -> None:
-    from . import pools
-
     if old.default_pool_limit != new.default_pool_limit:
         # Pools that follow the default change with it at once, and waiters are woken (Q7).
         pools.apply_default_limit(new.default_pool_limit)

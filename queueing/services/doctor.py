@@ -21,6 +21,7 @@ from ..engine.config import parse_instance_dict
 from ..engine.supervision import supervisor_fact
 from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..errors import Conflict
+from ..locations import get_workspace
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
 from . import heartbeats, pools, runs
@@ -80,8 +81,6 @@ def _daemons(config) -> list[engine.DaemonFact]:
 
 def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
     """(tag keys jobs put on their runs, tag keys only found on ops)."""
-    from ..locations import get_workspace
-
     run_keys: set[str] = set()
     op_keys: set[str] = set()
     try:

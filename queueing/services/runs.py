@@ -27,7 +27,9 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..inputs import check_value
 from ..locations import get_workspace
 from ..models import Run, RunEvent, Step
+from . import pools
 from .audit import record
+from .config import current_config
 
 
 def get_run(run_id: str) -> Run:
@@ -141,8 +143,6 @@ _SUBMIT_LOCK = 0x63756971  # "cuiq"
 
 def _check_queue_cap() -> None:
     """Inside the submit's transaction: refuse when the queue holds its cap of runs."""
-    from .config import current_config
-
     cap = current_config().extra.max_queued_runs
     if cap < 0:
         return
@@ -213,8 +213,6 @@ def transition(
 
 def terminate(run_id: str, actor: str, force: bool = False) -> Run:
     """Cancel a queued run at once, ask a running one to stop (CANCELING), or force CANCELED."""
-    from . import pools
-
     run = get_run(run_id)
     status = RunStatus(run.status)
     if status == RunStatus.QUEUED:

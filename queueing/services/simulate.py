@@ -15,6 +15,7 @@ from typing import Any
 from ..engine import config as engine_config
 from ..engine import simulate as engine
 from ..engine.config import InstanceConfig, InvalidSetting
+from ..engine.run_queue import decide
 from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
 from ..models import Pool, PoolClaim, Run
@@ -59,8 +60,6 @@ def queue_state(
 
 def next_tick(now: datetime | None = None) -> TickDecision:
     """What the next tick will launch if nothing changes before it."""
-    from ..engine.run_queue import decide
-
     return decide(engine.next_tick_snapshot(queue_state(now=now)))
 
 
