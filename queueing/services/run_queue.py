@@ -18,6 +18,7 @@ from django.utils import timezone
 from .. import dispatch
 from ..engine import run_queue as engine
 from ..engine.config import InstanceConfig
+from ..engine.gates import cyclic_gc_paused
 from ..engine.types import (
     ACTIVE_STATUSES,
     Gate,
@@ -182,7 +183,7 @@ def evaluate(
     head leaves max_concurrent_runs used up, every later run waits on it (the engine's
     `later_runs_wait_on`), so a tick over a long, full queue reads only its head.
     """
-    with engine.cyclic_gc_paused():
+    with cyclic_gc_paused():
         # The rows are dropped when `_evaluate` returns, before the collector runs again.
         return _evaluate(config, now, init_defaults, through, complete)
 
