@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..engine.config import ConfigError, to_instance_dict, to_instance_yaml
+from ..engine.config.export import to_instance_dict, to_instance_yaml
 from ..engine.grammar import parse_integer
 from ..engine.submission import parse_tag_pair
-from ..engine.types import RunStatus
+from ..engine.types import ConfigError, RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locations import get_workspace
 from ..models import AuditEntry, Pool

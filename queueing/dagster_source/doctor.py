@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..engine import doctor as checks
-from ..engine.config import ExtraConfig, InstanceConfig, MonitoringConfig
+from ..engine.config.model import ExtraConfig, InstanceConfig, MonitoringConfig
 from ..engine.doctor import (
     ActiveRun,
     DaemonFact,

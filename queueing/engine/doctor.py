@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from .config import ConfigError, InstanceConfig
+from .config.model import InstanceConfig
 from .simulate import blocking_counts
 from .submission import queue_full_message
 from .supervision import SupervisorFact, describe_exit
@@ -25,6 +25,7 @@ from .types import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
     IN_PROGRESS_STATUSES,
+    ConfigError,
     RunStatus,
     TagLimit,
     TickDecision,

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, parse_tag_limit_list
+from .config.values import parse_tag_limit_list
 from .grammar import key_problem, parse_integer, shown, text_problem
-from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, TagLimit
+from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, ConfigError, TagLimit
 
 MAX_TAGS = 200
 MAX_TAG_VALUE_LENGTH = 4096

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .. import dispatch
 from ..engine import doctor as engine
-from ..engine.config import parse_instance_dict
+from ..engine.config.reader import parse_instance_dict
 from ..engine.supervision import supervisor_fact
 from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..errors import Conflict

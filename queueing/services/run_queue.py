@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from .. import dispatch
 from ..engine import run_queue as engine
-from ..engine.config import InstanceConfig
+from ..engine.config.model import InstanceConfig
 from ..engine.gates import cyclic_gc_paused
 from ..engine.types import (
     ACTIVE_STATUSES,

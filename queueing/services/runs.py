@@ -12,7 +12,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..definitions import JobDefinition
-from ..engine.config import ConfigError
 from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary
 from ..engine.statuses import can_transition
 from ..engine.submission import (
@@ -22,7 +21,7 @@ from ..engine.submission import (
     validate_run_config,
     validate_tags,
 )
-from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, RunStatus
+from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, ConfigError, RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..inputs import check_value
 from ..locations import get_workspace

@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..engine import config as engine_config
 from ..engine import simulate as engine
-from ..engine.config import InstanceConfig, InvalidSetting
+from ..engine.config.flat import apply_setting, check_config
+from ..engine.config.model import InstanceConfig, InvalidSetting
 from ..engine.run_queue import decide
 from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
@@ -85,12 +85,12 @@ def proposed_config(
         errors = []
         for name, value in settings.items():
             try:
-                config = engine_config.apply_setting(config, name, value)
+                config = apply_setting(config, name, value)
             except InvalidSetting as exc:
                 errors.append(exc.error)
         if errors:
             raise InvalidInput(errors)
-        cross = engine_config.check_config(config)
+        cross = check_config(config)
         if cross:
             raise InvalidInput(cross)
     return config

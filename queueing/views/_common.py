@@ -22,8 +22,8 @@ from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from ..engine.config import ConfigError
 from ..engine.grammar import parse_integer
+from ..engine.types import ConfigError
 from ..errors import InvalidInput
 from ..services.audit import actor_name
 

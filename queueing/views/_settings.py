@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..engine import config as engine_config
+from ..engine.config.export import to_instance_dict
+from ..engine.config.flat import apply_setting, config_to_flat
+from ..engine.config.model import InvalidSetting
+from ..engine.config.reader import parse_instance_dict
 from ..errors import InvalidInput
 
 Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
@@ -26,19 +29,19 @@ def edit_settings(edit: Edit) -> Callable[[dict], None]:
     """
 
     def mutate(document: dict) -> None:
-        config = engine_config.parse_instance_dict(document, env=None).config
+        config = parse_instance_dict(document, env=None).config
         if config is None:  # the stored document is always valid; see services.config
             raise InvalidInput.one("configuration", "the stored configuration is invalid")
         errors = []
-        for name, value in edit(engine_config.config_to_flat(config)).items():
+        for name, value in edit(config_to_flat(config)).items():
             try:
-                config = engine_config.apply_setting(config, name, value)
-            except engine_config.InvalidSetting as exc:
+                config = apply_setting(config, name, value)
+            except InvalidSetting as exc:
                 errors.append(exc.error)
         if errors:
             raise InvalidInput(errors)
         document.clear()
-        document.update(engine_config.to_instance_dict(config))
+        document.update(to_instance_dict(config))
 
     return mutate
 

@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from ..engine.config import config_to_flat
+from ..engine.config.flat import config_to_flat
 from ..errors import InvalidInput, NotFound
 from ..forms import MonitoringForm, PoolForm, PoolLimitForm, QueueSettingsForm, TagLimitForm
 from ..models import Pool

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from ..engine.config import config_to_flat, to_instance_yaml
+from ..engine.config.export import to_instance_yaml
+from ..engine.config.flat import config_to_flat
 from ..errors import InvalidInput
 from ..forms import ConfigImportForm
 from ..roles import can_change_limits, can_see_secrets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 
-from queueing.engine.config import InstanceConfig
+from queueing.engine.config.model import InstanceConfig
 from queueing.engine.doctor import DoctorFacts, check_processes
 from queueing.engine.supervision import (
     SUPERVISOR_STALE_SECONDS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from queueing.engine.config import parse_instance_dict
+from queueing.engine.config.reader import parse_instance_dict
 
 migration = importlib.import_module("queueing.migrations.0004_stored_config_without_nulls")
 

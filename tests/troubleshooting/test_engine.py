@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queueing.engine.config import InstanceConfig
+from queueing.engine.config.model import InstanceConfig
 from queueing.engine.doctor import DoctorFacts, QueuedRun, diagnose, worst
 from queueing.engine.simulate import PoolRow, PoolUsage, Proposal, QueueState, simulate
 from queueing.engine.types import QueueSettings, RunInfo, RunStatus, TagLimit

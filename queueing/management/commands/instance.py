@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import argparse
 
-from queueing.engine.config import to_instance_dict, to_instance_yaml
+from queueing.engine.config.export import to_instance_dict, to_instance_yaml
 from queueing.errors import InvalidInput
 from queueing.inputs import read_text_file
 from queueing.services import config
