@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from ..engine.doctor import ago
+from ..engine.doctor.facts import ago
 from ..engine.types import Gate, Launch, TickDecision, Wait
 from .state import DagsterPool, DagsterRun, DagsterState
 

@@ -16,8 +16,19 @@ from django.db.models import Max
 from django.utils import timezone
 
 from .. import dispatch
-from ..engine import doctor as engine
 from ..engine.config.reader import parse_instance_dict
+from ..engine.doctor import diagnose as diagnose_facts
+from ..engine.doctor import worst
+from ..engine.doctor.facts import (
+    ActiveRun,
+    DaemonFact,
+    DoctorFacts,
+    Finding,
+    PoolFact,
+    QueuedRun,
+    SlotClaim,
+    WorkerFacts,
+)
 from ..engine.supervision import supervisor_fact
 from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..errors import Conflict
@@ -38,7 +49,7 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> engine.WorkerFacts:
+def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> WorkerFacts:
     """Which workers consume which queues, asked over the broker of `app` (default: the
     project's Celery app); at most `timeout` + 2 s (`dispatch.ask_workers`)."""
     replies, problem = dispatch.ask_workers(
@@ -47,8 +58,8 @@ def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> engine.W
         app,
     )
     if replies is None:
-        return engine.WorkerFacts(error=problem)
-    return engine.WorkerFacts(
+        return WorkerFacts(error=problem)
+    return WorkerFacts(
         {
             name: tuple(sorted(q.get("name", "") for q in queues or ()))
             for name, queues in replies.items()
@@ -56,7 +67,7 @@ def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> engine.W
     )
 
 
-def _daemons(config) -> list[engine.DaemonFact]:
+def _daemons(config) -> list[DaemonFact]:
     intervals = {
         DaemonHeartbeat.Daemon.RUN_QUEUE: config.dequeue_interval_seconds,
         DaemonHeartbeat.Daemon.RUN_MONITORING: config.monitoring.poll_interval_seconds,
@@ -65,7 +76,7 @@ def _daemons(config) -> list[engine.DaemonFact]:
     for row in DaemonHeartbeat.objects.filter(daemon__in=list(intervals)):
         daemon = DaemonHeartbeat.Daemon(row.daemon)
         facts.append(
-            engine.DaemonFact(
+            DaemonFact(
                 daemon=daemon.value,
                 label=str(daemon.label),
                 interval_seconds=float(intervals[daemon]),
@@ -96,7 +107,7 @@ def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(run_keys), frozenset(op_keys - run_keys)
 
 
-def _queued(now: datetime) -> list[engine.QueuedRun]:
+def _queued(now: datetime) -> list[QueuedRun]:
     open_waits = {
         run_id: (rule, started)
         for run_id, rule, started in RunWait.objects.filter(
@@ -121,7 +132,7 @@ def _queued(now: datetime) -> list[engine.QueuedRun]:
     ):
         wait = open_waits.get(run_id)
         queued.append(
-            engine.QueuedRun(
+            QueuedRun(
                 run_id=run_id,
                 job_name=job,
                 priority=priority,
@@ -148,14 +159,14 @@ def _launch_waits(now: datetime) -> dict[int, list[float]]:
     return waits
 
 
-def gather(now: datetime | None = None, celery_app: Any = None) -> engine.DoctorFacts:
+def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
     """Every fact the checks need; `celery_app` replaces the project's Celery app."""
     now = now or timezone.now()
     row = settings_row()
     config = config_from_row(row)
     warnings = parse_instance_dict(row.document or {}, env=None).warnings
     active = [
-        engine.ActiveRun(
+        ActiveRun(
             run_id=r[0],
             job_name=r[1],
             status=RunStatus(r[2]),
@@ -179,7 +190,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
         )
     ]
     claims = [
-        engine.SlotClaim(
+        SlotClaim(
             pool_key=c[0],
             run_id=c[1],
             step_key=c[2],
@@ -200,7 +211,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
     ]
     usage = pools.pool_usage()
     pool_facts = {
-        key: engine.PoolFact(
+        key: PoolFact(
             key=key,
             limit=limit,
             follows_default=follows,
@@ -215,7 +226,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
         next_tick = None
     job_keys, op_keys = _job_tag_keys()
     last_launch = Run.objects.aggregate(last=Max("launched_at"))["last"]
-    return engine.DoctorFacts(
+    return DoctorFacts(
         now=now.timestamp(),
         config=config,
         instance_id=heartbeats.instance_id(),
@@ -235,12 +246,12 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
     )
 
 
-def diagnose(now: datetime | None = None, celery_app: Any = None) -> list[engine.Finding]:
+def diagnose(now: datetime | None = None, celery_app: Any = None) -> list[Finding]:
     """One finding per check (`engine.doctor.CHECKS`), in that order."""
-    return engine.diagnose(gather(now, celery_app))
+    return diagnose_facts(gather(now, celery_app))
 
 
-def finding_to_dict(finding: engine.Finding) -> dict[str, Any]:
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
     return {
         "check": finding.check,
         "status": finding.status,
@@ -253,10 +264,10 @@ def finding_to_dict(finding: engine.Finding) -> dict[str, Any]:
     }
 
 
-def report(findings: list[engine.Finding]) -> dict[str, Any]:
+def report(findings: list[Finding]) -> dict[str, Any]:
     """The JSON of `manage.py doctor --json` and `/api/doctor/`."""
     return {
-        "status": engine.worst(findings),
+        "status": worst(findings),
         "problems": sum(1 for f in findings if f.status == "problem"),
         "warnings": sum(1 for f in findings if f.status == "warning"),
         "findings": [finding_to_dict(f) for f in findings],

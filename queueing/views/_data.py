@@ -18,7 +18,8 @@ from django.db.models.functions import TruncMinute
 from .. import dispatch
 from ..definitions import JobDefinition
 from ..engine.config.model import InstanceConfig
-from ..engine.doctor import STALLED_INTERVALS, queue_motion
+from ..engine.doctor.facts import STALLED_INTERVALS
+from ..engine.doctor.motion import queue_motion
 from ..engine.submission import deep_merge
 from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..locations import get_workspace

@@ -23,7 +23,7 @@ from queueing.engine.config.export import to_instance_yaml
 from queueing.engine.config.flat import apply_setting, check_config
 from queueing.engine.config.model import InstanceConfig
 from queueing.engine.config.specs import SETTING_NAMES, int_setting_range
-from queueing.engine.doctor import WorkerFacts
+from queueing.engine.doctor.facts import WorkerFacts
 from queueing.engine.types import RunStatus
 from queueing.models import PoolClaim, Run, RunWait
 from queueing.services import config as config_service

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from queueing.engine.config.model import InstanceConfig
-from queueing.engine.doctor import DoctorFacts, QueuedRun, diagnose, worst
+from queueing.engine.doctor import diagnose, worst
+from queueing.engine.doctor.facts import DoctorFacts, QueuedRun
 from queueing.engine.simulate import PoolRow, PoolUsage, Proposal, QueueState, simulate
 from queueing.engine.types import QueueSettings, RunInfo, RunStatus, TagLimit
 
