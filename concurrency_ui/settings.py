@@ -16,6 +16,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from queueing.engine.inputs import DEFAULT_LIMITS
+
 from .env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -202,9 +204,14 @@ if PRODUCTION:
 
 # --- the input boundary (queueing/engine/inputs.py) ------------------------------------------
 # Every YAML or JSON document a user sends is refused past these, while it is read.
-INPUT_MAX_BYTES = env_int("INPUT_MAX_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024)
-INPUT_MAX_DEPTH = env_int("INPUT_MAX_DEPTH", 32, minimum=4, maximum=200)
-INPUT_MAX_NODES = env_int("INPUT_MAX_NODES", 100_000, minimum=100, maximum=10_000_000)
+# The defaults are the engine's (`DEFAULT_LIMITS`, what its pure callers get).
+INPUT_MAX_BYTES = env_int(
+    "INPUT_MAX_BYTES", DEFAULT_LIMITS.max_bytes, minimum=1024, maximum=64 * 1024 * 1024
+)
+INPUT_MAX_DEPTH = env_int("INPUT_MAX_DEPTH", DEFAULT_LIMITS.max_depth, minimum=4, maximum=200)
+INPUT_MAX_NODES = env_int(
+    "INPUT_MAX_NODES", DEFAULT_LIMITS.max_nodes, minimum=100, maximum=10_000_000
+)
 # A run's stored run config (after merging the job's defaults) and tags, as compact JSON.
 RUN_CONFIG_MAX_BYTES = env_int(
     "RUN_CONFIG_MAX_BYTES", 64 * 1024, minimum=1024, maximum=INPUT_MAX_BYTES

@@ -40,7 +40,8 @@ from queueing.engine.plan import (
     parse_priority_tag,
     validate_plan,
 )
-from queueing.engine.types import PRIORITY_TAG
+from queueing.engine.submission import merge_run_config
+from queueing.engine.types import CONCURRENCY_KEY_TAG, PRIORITY_TAG
 
 __all__ = [
     "AssetExecutionContext",
@@ -61,8 +62,6 @@ __all__ = [
     "op",
 ]
 
-# The legacy spelling of `pool=` (SEMANTICS 3.2).
-CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _CONTEXT_PARAMS = ("context", "_context")
 
@@ -149,17 +148,6 @@ def _parameters(owner: str, fn: Callable[..., Any]) -> tuple[bool, list[inspect.
         if param.name in _CONTEXT_PARAMS:
             raise DefinitionError(f"{owner}: '{param.name}' must be the first parameter")
     return takes_context, inputs
-
-
-def merge_run_config(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`override` deep-merged over `base` (nested mappings merge, anything else replaces)."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in (override or {}).items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_run_config(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
 
 
 # ---------------------------------------------------------------------------------------

@@ -341,13 +341,14 @@ class ConfigImportForm(forms.Form):
         data = super().clean()
         upload: UploadedFile | None = data.get("file")
         if upload is not None:
-            if upload.size and upload.size > settings.INPUT_MAX_BYTES:
+            content = inputs.read_bounded(upload)
+            if content is None:
                 raise forms.ValidationError(
                     f"the file is larger than {settings.INPUT_MAX_BYTES} bytes "
                     f"({upload.size} bytes; INPUT_MAX_BYTES)"
                 )
             try:
-                data["text"] = upload.read().decode("utf-8")
+                data["text"] = content.decode("utf-8")
             except UnicodeDecodeError:
                 raise forms.ValidationError("the file is not UTF-8 text") from None
         if not data.get("text", "").strip():

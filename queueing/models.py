@@ -7,9 +7,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from .engine.pools import MAX_POOL_LIMIT
 from .engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
-
-MAX_POOL_LIMIT = 1000
 
 
 def new_run_id() -> str:

@@ -9,6 +9,8 @@ from typing import Literal
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
+# The legacy spelling of an op's pool (SEMANTICS 3.2): an op tag, never a run tag.
+CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 PRIORITY_TAG = "dagster/priority"
 
 

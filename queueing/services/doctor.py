@@ -30,14 +30,14 @@ from ..engine.doctor.facts import (
     WorkerFacts,
 )
 from ..engine.supervision import supervisor_fact
-from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
-from ..errors import Conflict
+from ..engine.types import ACTIVE_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
 from . import heartbeats, pools, runs
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
+from .run_queue import summary_from_dict
 
 # Waits of runs launched in this window feed the "median wait" of each priority.
 WAIT_HISTORY_WINDOW = timedelta(hours=24)
@@ -137,7 +137,7 @@ def _queued(now: datetime) -> list[QueuedRun]:
                 job_name=job,
                 priority=priority,
                 tags=tags or {},
-                pools=frozenset((summary or {}).get("all_pools", ())),
+                pools=summary_from_dict(summary).all_pools if summary else frozenset(),
                 enqueued_at=(enqueued or created).timestamp(),
                 wait_rule=rule,
                 wait_reason=reason,
@@ -275,13 +275,6 @@ def report(findings: list[Finding]) -> dict[str, Any]:
 
 
 def release_slots(run_id: str, actor: str) -> int:
-    """Free every pool entry of a run that is no longer in progress; audited.
-
-    Refuses (Conflict) for a run in progress: its executor may still be using the slots.
-    """
-    run = runs.get_run(run_id)
-    if RunStatus(run.status) in IN_PROGRESS_STATUSES:
-        raise Conflict(
-            f"run {run_id} is {run.status}: terminate it first (force frees its slots too)"
-        )
-    return pools.free_run(run, actor=actor)
+    """The doctor's one-click release: every pool entry of a run, audited. Refused
+    (Conflict) for a run in progress, as every manual free is (`pools.free_run`)."""
+    return pools.free_run(runs.get_run(run_id), actor=actor)

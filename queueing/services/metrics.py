@@ -20,9 +20,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 
 from ..engine.types import RunStatus
-from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait, TickRecord
+from ..models import DaemonHeartbeat, Pool, Run, RunWait, TickRecord
 from .config import current_config
 from .heartbeats import is_healthy
+from .pools import pool_usage
+from .run_queue import summary_from_dict
 
 PREFIX = "concurrency_ui"
 WINDOW = timedelta(hours=1)
@@ -117,16 +119,10 @@ class QueueCollector:
             "queued_runs_by_pool", "Queued runs with at least one step on the pool.", ["pool"]
         )
         limits = dict(Pool.objects.values_list("key", "limit"))
-        usage = {
-            row["pool_key"]: row
-            for row in PoolClaim.objects.values("pool_key").annotate(
-                held=Count("id", filter=Q(claimed_at__isnull=False)),
-                waiting=Count("id", filter=Q(claimed_at__isnull=True)),
-            )
-        }
+        usage = pool_usage()
         demand: Counter[str] = Counter()
         for summary in Run.objects.queued().values_list("pool_summary", flat=True).iterator(2000):
-            for key in (summary or {}).get("all_pools", ()):
+            for key in summary_from_dict(summary).all_pools if summary else ():
                 demand[key] += 1
         for key, value in sorted(limits.items()):
             limit.add_metric([key], value)

@@ -7,7 +7,6 @@ by setting, a whole `dagster.yaml`, or pool limits) and only simulated.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -18,10 +17,10 @@ from ..engine.config.model import InstanceConfig, InvalidSetting
 from ..engine.run_queue import decide
 from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
-from ..models import Pool, PoolClaim, Run
+from ..models import Run
 from . import pools
 from .config import check_yaml, current_config
-from .run_queue import RUN_FIELDS, _run_info
+from .run_queue import run_infos
 
 
 def queue_state(
@@ -29,31 +28,15 @@ def queue_state(
 ) -> engine.QueueState:
     """The queue, active runs, pool rows and pool entries as stored now (four queries)."""
     config = config or current_config()
-    queued = [_run_info(r) for r in Run.objects.queued().in_queue_order().values_list(*RUN_FIELDS)]
-    active = [
-        _run_info(r)
-        for r in Run.objects.filter(status__in=list(ACTIVE_STATUSES)).values_list(*RUN_FIELDS)
-    ]
-    rows = {
-        key: engine.PoolRow(key, limit, follows)
-        for key, limit, follows in Pool.objects.values_list("key", "limit", "from_default")
-    }
-    pending: dict[str, int] = defaultdict(int)
-    holders: dict[str, list[str]] = defaultdict(list)
-    for key, run_id, claimed_at in PoolClaim.objects.values_list(
-        "pool_key", "run__run_id", "claimed_at"
-    ):
-        pending[key] += 1
-        if claimed_at is not None:
-            holders[key].append(run_id)
-    usage = {key: engine.PoolUsage(pending[key], tuple(holders[key])) for key in pending}
+    queued = run_infos(Run.objects.queued().in_queue_order())
+    active = run_infos(Run.objects.filter(status__in=list(ACTIVE_STATUSES)))
     return engine.QueueState(
         settings=config.queue,
         default_pool_limit=config.default_pool_limit,
         queued=queued,
         active=active,
-        pool_rows=rows,
-        pool_usage=usage,
+        pool_rows=pools.limit_rows(),
+        pool_usage=pools.claim_usage(),
         now=time.time() if now is None else now.timestamp(),
     )
 

@@ -20,7 +20,8 @@ from ..definitions import JobDefinition
 from ..engine.config.model import InstanceConfig
 from ..engine.doctor.facts import STALLED_INTERVALS
 from ..engine.doctor.motion import queue_motion
-from ..engine.submission import deep_merge
+from ..engine.pools import free_run_refusal
+from ..engine.submission import merge_run_config
 from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import AuditEntry, DaemonHeartbeat, Pool, PoolClaim, Run, Step, TickRecord
@@ -195,6 +196,10 @@ def pool_rows(keys: Iterable[str] | None = None) -> list[PoolRow]:
         if claim["pool_key"] in rows:
             # A finished run still holding a slot is a leak monitoring has not released yet.
             claim["run_finished"] = claim["run__status"] in FINISHED_STATUSES
+            # Freeing the whole run by hand is refused while it is in progress.
+            claim["run_freeable"] = (
+                free_run_refusal(claim["run__run_id"], RunStatus(claim["run__status"])) is None
+            )
             rows[claim["pool_key"]].holders.append(claim)
     return sorted(rows.values(), key=lambda r: r.key)
 
@@ -252,7 +257,7 @@ def scaffold_run_config(job: JobDefinition) -> dict[str, Any]:
     config = job.default_run_config or {}
     if "execution" in config:
         return config
-    return deep_merge(config, EXECUTION_SCAFFOLD)
+    return merge_run_config(config, EXECUTION_SCAFFOLD)
 
 
 # --- daemons ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from ..engine.config.flat import config_to_flat
-from ..errors import InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import MonitoringForm, PoolForm, PoolLimitForm, QueueSettingsForm, TagLimitForm
 from ..models import Pool
 from ..roles import can_change_limits
@@ -291,6 +291,8 @@ def free_slots(request: HttpRequest) -> HttpResponse:
         raise Http404(str(exc)) from None
     except InvalidInput as exc:
         flash_errors(request, exc)
+    except Conflict as exc:
+        messages.error(request, str(exc))
     else:
         messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
     if request.htmx:  # also sent from a run's page, which reloads on runs-changed

@@ -11,6 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from ..engine.pools import free_run_refusal
 from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
 from ..errors import NotFound
@@ -61,6 +62,8 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "steps": steps,
         "has_logs": any(step.logs or step.error for step, _ in steps),
         "holds_claims": bool(claims),
+        # A whole run's slots are freed by hand only once it is not in progress.
+        "run_slots_freeable": free_run_refusal(run.run_id, RunStatus(run.status)) is None,
         "events": run.events.all(),
         "waits": run.waits.all(),
         "run_config_yaml": yaml.safe_dump(

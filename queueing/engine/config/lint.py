@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from queueing.engine.types import ConfigError
-
-from .model import CONCURRENCY_KEY_TAG
+from queueing.engine.types import CONCURRENCY_KEY_TAG, ConfigError
 
 
 def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigError]:

@@ -10,8 +10,6 @@ from typing import Any, Literal
 
 from queueing.engine.types import ConfigError, QueueSettings
 
-MAX_POOL_LIMIT = 1000
-CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 QUEUED_COORDINATOR = "QueuedRunCoordinator"
 # Wait history older than this is pruned; 100 years is as far back as dates are sure to go.
 MAX_RETENTION_DAYS = 36_500

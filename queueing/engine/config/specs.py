@@ -9,7 +9,8 @@ from typing import Any, Literal
 
 from queueing.engine.types import INT32_MAX
 
-from .model import MAX_POOL_LIMIT, MAX_RETENTION_DAYS, ExtraConfig, MonitoringConfig
+from ..pools import MAX_POOL_LIMIT
+from .model import MAX_RETENTION_DAYS, ExtraConfig, MonitoringConfig
 
 MAX_RUNS_MESSAGE = "{v} is invalid: use -1 for no limit or a number >= 0"
 BUFFER_MESSAGE = (

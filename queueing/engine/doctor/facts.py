@@ -179,7 +179,7 @@ def heartbeat_timeout(config: InstanceConfig) -> float:
     return float(config.extra.run_heartbeat_timeout_seconds or STUCK_SECONDS)
 
 
-def _stuck(run: ActiveRun, config: InstanceConfig, now: float) -> str:
+def stuck_reason(run: ActiveRun, config: InstanceConfig, now: float) -> str:
     """Why an in-progress run looks stuck, or ""."""
     if run.status == RunStatus.STARTING and run.launched_at is not None:
         waited = now - run.launched_at
@@ -196,7 +196,7 @@ def _stuck(run: ActiveRun, config: InstanceConfig, now: float) -> str:
     return ""
 
 
-def _daemon(facts: DoctorFacts, name: str) -> DaemonFact | None:
+def daemon_fact(facts: DoctorFacts, name: str) -> DaemonFact | None:
     return next((d for d in facts.daemons if d.daemon == name), None)
 
 

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from ..supervision import describe_exit
-from .facts import LATE_INTERVALS, QUEUES, DoctorFacts, Finding, Status, _daemon, ago, allowed_age
+from .facts import (
+    LATE_INTERVALS,
+    QUEUES,
+    DoctorFacts,
+    Finding,
+    Status,
+    ago,
+    allowed_age,
+    daemon_fact,
+)
 
 
 def _check_daemon(facts: DoctorFacts, name: str, check: str) -> Finding:
-    daemon = _daemon(facts, name)
+    daemon = daemon_fact(facts, name)
     label = {"run_queue": "run-queue daemon", "run_monitoring": "run-monitoring daemon"}[name]
     start = (
         "Start Celery beat and a worker consuming the control queue "

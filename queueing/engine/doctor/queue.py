@@ -6,10 +6,10 @@ from __future__ import annotations
 import difflib
 import statistics
 from collections import defaultdict
-from collections.abc import Mapping
 
 from ..simulate import blocking_counts
 from ..submission import queue_full_message
+from ..tags import TagCounter
 from ..types import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -27,11 +27,11 @@ from .facts import (
     DoctorFacts,
     Finding,
     SlotClaim,
-    _stuck,
     ago,
     cut,
     heartbeat_timeout,
     short_id,
+    stuck_reason,
 )
 from .motion import _MOTION_TITLES, queue_motion
 
@@ -94,7 +94,7 @@ def check_in_progress(facts: DoctorFacts) -> Finding:
     limit = config.queue.max_concurrent_runs
     active = [r for r in facts.active if r.status in ACTIVE_STATUSES]
     full = limit > 0 and len(active) >= limit and bool(facts.queued)
-    stuck = [(r, _stuck(r, config, facts.now)) for r in active]
+    stuck = [(r, stuck_reason(r, config, facts.now)) for r in active]
     stuck = [(r, why) for r, why in stuck if why]
     evidence: list[str] = []
     if limit > 0:
@@ -288,12 +288,6 @@ def check_pools(facts: DoctorFacts) -> Finding:
     )
 
 
-def _matches(limit: TagLimit, tags: Mapping[str, str]) -> bool:
-    if limit.key not in tags:
-        return False
-    return limit.value is None or limit.per_unique_value or tags[limit.key] == limit.value
-
-
 def _describe_limit(limit: TagLimit) -> str:
     if limit.per_unique_value:
         return f"{limit.key} (per value) ≤ {limit.limit}"
@@ -311,9 +305,14 @@ def check_tag_limits(facts: DoctorFacts) -> Finding:
     run_keys = set(facts.job_tag_keys)
     for run in facts.queued:
         run_keys |= set(run.tags)
-    for limit in limits:
-        queued = sum(1 for run in facts.queued if _matches(limit, run.tags))
-        active = sum(1 for run in facts.active if _matches(limit, run.tags))
+    # Which limits count each run, as the run queue counts them (`TagCounter`: of several
+    # limits of one kind on one key, the last listed wins).
+    counter = TagCounter(limits)
+    queued_counted = [set(counter.applicable(run.tags)) for run in facts.queued]
+    active_counted = [set(counter.applicable(run.tags)) for run in facts.active]
+    for position, limit in enumerate(limits):
+        queued = sum(1 for counted in queued_counted if position in counted)
+        active = sum(1 for counted in active_counted if position in counted)
         name = _describe_limit(limit)
         if limit.limit == 0:
             line = f"tag limit {name} blocks every run carrying it: {queued} queued run(s) do"
