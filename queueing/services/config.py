@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import transaction
 
 from ..engine.config.export import to_instance_dict
-from ..engine.config.flat import config_sources, config_to_flat
+from ..engine.config.flat import apply_settings, config_sources, config_to_flat
 from ..engine.config.model import InstanceConfig, ParseResult
 from ..engine.config.reader import parse_instance_dict, parse_instance_yaml
 from ..errors import InvalidInput
@@ -124,6 +124,42 @@ def update_document(
         )
         _after_change(old, result.config)
     return result.config, diff
+
+
+# Computes the changes {setting name: value} from the current flat settings.
+Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
+
+
+def edit_settings(
+    edit: Edit | Mapping[str, Any],
+    actor: str,
+    source: str = "browser",
+    dry_run: bool = False,
+) -> tuple[InstanceConfig, dict]:
+    """Change settings by name (`max_concurrent_runs`, `tag_limits`, `monitoring.enabled`, ...),
+    for the dashboard, the API and the command line alike.
+
+    `edit` is the changes, or a function of the current flat settings returning them; it
+    runs under the settings row lock (`update_document`), so adding a tag limit never loses
+    a concurrent one. The engine's setting rules (`apply_settings`) and writer put each value
+    where the stored file keeps it (legacy `run_queue` or the `concurrency` block). Raises
+    InvalidInput naming each refused setting, and changes nothing.
+    """
+
+    def mutate(document: dict) -> None:
+        config = parse_instance_dict(document, env=None).config
+        if config is None:  # the stored document is always valid (config_from_row)
+            raise InvalidInput.one("configuration", "the stored configuration is invalid")
+        changes = edit(config_to_flat(config)) if callable(edit) else edit
+        if not isinstance(changes, Mapping):
+            raise InvalidInput.one("settings", "expected an object of setting name: value")
+        changed, errors = apply_settings(config, changes)
+        if errors:
+            raise InvalidInput(errors)
+        document.clear()
+        document.update(to_instance_dict(changed))
+
+    return update_document(mutate, actor, source=source, dry_run=dry_run)
 
 
 def _after_change(old: InstanceConfig, new: InstanceConfig) -> None:

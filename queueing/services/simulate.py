@@ -12,8 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from ..engine import simulate as engine
-from ..engine.config.flat import apply_setting, check_config
-from ..engine.config.model import InstanceConfig, InvalidSetting
+from ..engine.config.flat import apply_settings
+from ..engine.config.model import InstanceConfig
 from ..engine.run_queue import decide
 from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
@@ -65,17 +65,9 @@ def proposed_config(
     if settings:
         if not isinstance(settings, Mapping):
             raise InvalidInput.one("settings", "expected an object of setting name: value")
-        errors = []
-        for name, value in settings.items():
-            try:
-                config = apply_setting(config, name, value)
-            except InvalidSetting as exc:
-                errors.append(exc.error)
+        config, errors = apply_settings(config, settings)
         if errors:
             raise InvalidInput(errors)
-        cross = check_config(config)
-        if cross:
-            raise InvalidInput(cross)
     return config
 
 

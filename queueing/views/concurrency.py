@@ -1,13 +1,14 @@
 """Concurrency limits: run-queue settings, tag limits, pools and their holders, history.
 
 Viewers see everything read-only; every change needs `can_change_limits` and goes through
-`services.config.update_document` or `services.pools`, which audit it. With htmx, an action
+`services.config.edit_settings` or `services.pools`, which audit it. With htmx, an action
 swaps its own section and fires an event (`EVENTS`) on which the sections showing the
 changed data reload.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
@@ -38,7 +39,6 @@ from ._common import (
     safe_next,
     whole_number,
 )
-from ._settings import edit_settings, set_values
 
 # Events that make other sections reload (HX-Trigger); the history listens to both.
 EVENTS = {
@@ -92,10 +92,12 @@ def _answer(request: HttpRequest, part: str, ok: bool, **overrides: Any) -> Http
     return render(request, "queueing/concurrency.html", _context(request, **overrides), status=400)
 
 
-def _update(request: HttpRequest, mutate: Any, what: str) -> InvalidInput | None:
+def _update(
+    request: HttpRequest, edit: config_service.Edit | dict, what: str
+) -> InvalidInput | None:
     """Apply a settings change through the service; return its refusal, if any."""
     try:
-        _, diff = config_service.update_document(mutate, actor(request), source="browser")
+        _, diff = config_service.edit_settings(edit, actor(request), source="browser")
     except InvalidInput as exc:
         return exc
     messages.success(
@@ -109,7 +111,7 @@ def _settings_form_post(
 ) -> HttpResponse:
     """Save a form whose fields are settings (`changes()`); errors stay next to the fields."""
     if form.is_valid():
-        refused = _update(request, set_values(form.changes()), what)
+        refused = _update(request, form.changes(), what)
         if refused is None:
             return _answer(request, part, True)
         add_service_errors(form, refused)
@@ -140,8 +142,11 @@ def tag_limit_add(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return _answer(request, "settings", False, tag_form=form)
     item = form.item()
-    mutate = edit_settings(lambda current: {"tag_limits": [*current["tag_limits"], item]})
-    refused = _update(request, mutate, f"Tag limit on {item['key']}")
+    refused = _update(
+        request,
+        lambda current: {"tag_limits": [*current["tag_limits"], item]},
+        f"Tag limit on {item['key']}",
+    )
     if refused is None:
         return _answer(request, "settings", True)
     add_service_errors(form, refused)
@@ -164,7 +169,7 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
             cancel=reverse("concurrency"),
         )
 
-    def without(current: dict[str, Any]) -> dict[str, Any]:
+    def without(current: Mapping[str, Any]) -> dict[str, Any]:
         limits = list(current["tag_limits"])
         at = whole_number(index)
         if at is None or not 0 <= at < len(limits) or limits[at]["key"] != key:
@@ -174,7 +179,7 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
         del limits[at]
         return {"tag_limits": limits}
 
-    refused = _update(request, edit_settings(without), f"Tag limit on {key}")
+    refused = _update(request, without, f"Tag limit on {key}")
     if refused is not None:
         flash_errors(request, refused)
     return _answer(request, "settings", refused is None)

@@ -3,6 +3,7 @@ the pages, the API, the command line and the simulator all edit through these.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from queueing.engine.types import ConfigError
@@ -72,6 +73,24 @@ def apply_setting(config: InstanceConfig, name: str, value: Any) -> InstanceConf
         )
     values[name] = new
     return build(values, config.ignored, config.layout, config.run_coordinator)
+
+
+def apply_settings(
+    config: InstanceConfig, changes: Mapping[str, Any]
+) -> tuple[InstanceConfig, tuple[ConfigError, ...]]:
+    """`config` with every setting of `changes` applied, and what was refused: each invalid
+    setting (its path is the setting name), or else the rules that involve several settings
+    (`check_config`, YAML paths). With any error the configuration returned is `config`."""
+    errors: list[ConfigError] = []
+    changed = config
+    for name, value in changes.items():
+        try:
+            changed = apply_setting(changed, name, value)
+        except InvalidSetting as exc:
+            errors.append(exc.error)
+    if not errors:
+        errors.extend(check_config(changed))
+    return (config, tuple(errors)) if errors else (changed, ())
 
 
 def check_config(config: InstanceConfig) -> tuple[ConfigError, ...]:
