@@ -247,8 +247,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["queueing.api.parsers.LimitedJSONParser"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 100,
+    # Refused input answers {"errors": [{path, message}]}, as every shell reports it.
+    "EXCEPTION_HANDLER": "queueing.api.errors.exception_handler",
 }
 REST_KNOX = {
     # Like the DRF tokens they replace: valid until revoked (DELETE /api/token/).

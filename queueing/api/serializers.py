@@ -1,11 +1,131 @@
-"""Shapes of the API's requests and responses, for the OpenAPI schema (drf-spectacular).
+"""The API's requests and responses.
 
-Responses are built by `queueing.services.queries` so the CLI's `--json` and the API agree.
+Request serializers read every body (`is_valid(raise_exception=True)`; refusals become
+`{"errors": [{path, message}]}` in `api.errors`); what a service checks for every shell
+(a pool key, a limit's range, tags, a run config) they pass on as sent. Response shapes
+document the dictionaries built by `queueing.services.queries` and the other services, so
+the CLI's `--json` and the API agree; drf-spectacular turns both into the OpenAPI schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
+from rest_framework.fields import empty
+
+from ..engine.pools import MAX_POOL_LIMIT
+from ..engine.types import INT32_MAX, INT32_MIN
+from .fields import (
+    ServiceCheckedCharField,
+    ServiceCheckedDictField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictDictField,
+    StrictIntegerField,
+)
+
+POOL_LIMIT_RULE = f"between 0 and {MAX_POOL_LIMIT}"
+YAML_TEXT = "expected the text of a dagster.yaml"
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class RequestSerializer(serializers.Serializer):
+    """A body that is a JSON object with only the declared fields: anything else, and each
+    unknown field by name, is refused before the fields are read."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"body": ["expected a JSON object"]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            expected = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {key: [f"unknown field: expected {expected}"] for key in unknown}
+            )
+        return super().run_validation(data)
+
+
+class SubmitSerializer(RequestSerializer):
+    job = StrictCharField("required: the name of a job")
+    tags = ServiceCheckedDictField(child=serializers.CharField(), required=False)
+    run_config = ServiceCheckedDictField(required=False)
+
+
+class TerminateSerializer(RequestSerializer):
+    force = StrictBooleanField(required=False, default=False)
+
+
+class PrioritySerializer(RequestSerializer):
+    priority = StrictIntegerField(
+        "in the signed 32-bit range",
+        "required: an integer",
+        min_value=INT32_MIN,
+        max_value=INT32_MAX,
+    )
+
+
+class FreeSlotsSerializer(RequestSerializer):
+    step_key = ServiceCheckedCharField(required=False, help_text="one step; else the whole run")
+
+
+def _pool_limit() -> StrictIntegerField:
+    return StrictIntegerField(
+        POOL_LIMIT_RULE,
+        f"required: an integer {POOL_LIMIT_RULE}",
+        min_value=0,
+        max_value=MAX_POOL_LIMIT,
+    )
+
+
+class PoolLimitSerializer(RequestSerializer):
+    limit = _pool_limit()
+
+
+class PoolWriteSerializer(RequestSerializer):
+    key = ServiceCheckedCharField(required=False)
+    limit = _pool_limit()
+
+
+class ConfigWriteSerializer(RequestSerializer):
+    yaml = StrictCharField(YAML_TEXT, required=False, allow_blank=True)
+    document = StrictDictField("expected an object", required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("yaml" in attrs) == ("document" in attrs):
+            raise serializers.ValidationError(
+                {"body": ["send exactly one of 'yaml' (text) or 'document' (object)"]}
+            )
+        return attrs
+
+
+class ConfigSettingsSerializer(RequestSerializer):
+    settings = ServiceCheckedDictField(
+        error_messages={"required": "required: an object of setting name: value"},
+        help_text='settings by name, as the configuration names them, e.g. {"max_concurrent_runs": 3}',
+    )
+
+
+class SimulateRequestSerializer(RequestSerializer):
+    settings = ServiceCheckedDictField(
+        required=False, help_text='settings by name, e.g. {"max_concurrent_runs": 3}'
+    )
+    yaml = StrictCharField(
+        YAML_TEXT,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="a whole dagster.yaml",
+    )
+    pools = ServiceCheckedDictField(
+        required=False, help_text='pool limits, e.g. {"api": 2}; null removes a limit'
+    )
+
+
+# --- responses --------------------------------------------------------------------------
 
 
 class GateSerializer(serializers.Serializer):
@@ -80,24 +200,6 @@ class RunPageSerializer(serializers.Serializer):
     results = RunSerializer(many=True)
 
 
-class SubmitSerializer(serializers.Serializer):
-    job = serializers.CharField()
-    tags = serializers.DictField(child=serializers.CharField(), required=False)
-    run_config = serializers.DictField(required=False)
-
-
-class TerminateSerializer(serializers.Serializer):
-    force = serializers.BooleanField(required=False, default=False)
-
-
-class PrioritySerializer(serializers.Serializer):
-    priority = serializers.IntegerField()
-
-
-class FreeSlotsSerializer(serializers.Serializer):
-    step_key = serializers.CharField(required=False)
-
-
 class FreedSerializer(serializers.Serializer):
     freed = serializers.IntegerField()
 
@@ -110,23 +212,10 @@ class PoolSerializer(serializers.Serializer):
     waiting = serializers.IntegerField()
 
 
-class PoolLimitSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=0, max_value=1000)
-
-
-class PoolWriteSerializer(PoolLimitSerializer):
-    key = serializers.CharField()
-
-
 class ConfigSerializer(serializers.Serializer):
     document = serializers.DictField()
     yaml = serializers.CharField()
     sources = serializers.DictField(child=serializers.CharField(), required=False)
-
-
-class ConfigWriteSerializer(serializers.Serializer):
-    yaml = serializers.CharField(required=False)
-    document = serializers.DictField(required=False)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -277,16 +366,6 @@ class SimulationSerializer(serializers.Serializer):
     waiting_total = serializers.IntegerField()
     over_limit = OverLimitSerializer(many=True)
     bottlenecks = BottleneckSerializer(many=True)
-
-
-class SimulateRequestSerializer(serializers.Serializer):
-    settings = serializers.DictField(
-        required=False, help_text='settings by name, e.g. {"max_concurrent_runs": 3}'
-    )
-    yaml = serializers.CharField(required=False, help_text="a whole dagster.yaml")
-    pools = serializers.DictField(
-        required=False, help_text='pool limits, e.g. {"api": 2}; null removes a limit'
-    )
 
 
 class ConfigChangeWithSimulationSerializer(ConfigChangeSerializer):

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..engine.doctor.facts import ago
 from ..engine.pools import free_run_refusal
-from ..engine.types import Gate, Launch, TickDecision, Wait
+from ..engine.types import Launch, TickDecision, Wait
 from .state import DagsterPool, DagsterRun, DagsterState
 
 
@@ -29,27 +29,15 @@ def deployment_dict(state: DagsterState) -> dict[str, Any]:
     }
 
 
-def gate_dict(gate: Gate) -> dict[str, Any]:
-    return {
-        "rule": gate.rule,
-        "subject": gate.subject,
-        "count": gate.count,
-        "limit": gate.limit,
-        "passed": gate.passed,
-        "holders": list(gate.holders),
-        "message": gate.message,
-    }
-
-
 def verdict_dict(verdict: Launch | Wait) -> dict[str, Any]:
     data: dict[str, Any] = {
         "verdict": "launch" if isinstance(verdict, Launch) else "wait",
         "position": verdict.position,
-        "gates": [gate_dict(g) for g in verdict.gates],
+        "gates": [g.to_dict() for g in verdict.gates],
         "notes": list(verdict.notes),
     }
     if isinstance(verdict, Wait):
-        data["blocking"] = gate_dict(verdict.blocking)
+        data["blocking"] = verdict.blocking.to_dict()
         data["reason"] = verdict.message
     else:
         data["reason"] = "launches at the daemon's next iteration"

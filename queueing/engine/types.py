@@ -170,6 +170,21 @@ class Gate:
     # Holders left out of `holders` because the tuple is capped.
     more_holders: int = 0
 
+    def to_dict(self, holders: bool = True) -> dict[str, object]:
+        """The gate as JSON for the API, the CLI and the pages (`holders` False leaves the
+        ids out, as the simulator's answer does)."""
+        data: dict[str, object] = {
+            "rule": self.rule,
+            "subject": self.subject,
+            "count": self.count,
+            "limit": self.limit,
+            "passed": self.passed,
+        }
+        if holders:
+            data["holders"] = list(self.holders)
+        data["message"] = self.message
+        return data
+
     @property
     def message(self) -> str:
         """One human line: which limit, the live numbers, who holds it."""

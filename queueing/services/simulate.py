@@ -15,7 +15,7 @@ from ..engine import simulate as engine
 from ..engine.config.flat import apply_settings
 from ..engine.config.model import InstanceConfig
 from ..engine.run_queue import decide
-from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
+from ..engine.types import ACTIVE_STATUSES, Launch, TickDecision
 from ..errors import InvalidInput
 from ..models import Run
 from . import pools
@@ -104,24 +104,13 @@ def simulate(
 WAITING_SHOWN = 200
 
 
-def _gate_dict(gate: Gate) -> dict[str, Any]:
-    return {
-        "rule": gate.rule,
-        "subject": gate.subject,
-        "count": gate.count,
-        "limit": gate.limit,
-        "passed": gate.passed,
-        "message": gate.message,
-    }
-
-
 def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
     """JSON for the API and the page: launches now and after, and what the change costs."""
     proposed = simulation.proposed
     waiting_ids = [r for r in proposed.order if not isinstance(proposed.verdicts[r], Launch)]
     # A queue of 100k runs would make an unreadable answer: the head of the queue is enough.
     waiting = {
-        run_id: _gate_dict(proposed.verdicts[run_id].blocking)  # type: ignore[union-attr]
+        run_id: proposed.verdicts[run_id].blocking.to_dict(holders=False)  # type: ignore[union-attr]
         for run_id in waiting_ids[:WAITING_SHOWN]
     }
     return {

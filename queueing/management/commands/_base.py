@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -9,6 +10,14 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from queueing.errors import Conflict, InvalidInput, NotFound
+
+
+def action_parser(sub: Any, name: str) -> argparse.ArgumentParser:
+    """A sub-command that also takes `--json` after it (`pools list --json`)."""
+    parser = sub.add_parser(name)
+    # SUPPRESS: when absent here, a `--json` given before the action still counts.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    return parser
 
 
 class QueueCommand(BaseCommand):
