@@ -105,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "queueing.context_processors.engine_constants",
             ],
         },
     },
@@ -302,6 +303,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 
 # Worker-side: how many runs one worker process executes at once (threads waiting on steps).
 RUN_WORKER_CONCURRENCY = env_int("RUN_WORKER_CONCURRENCY", 16)
+
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics
+# is open in development and closed in production.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # An attached Dagster deployment (README "For Dagster users"; needs the `dagster` extra):
 # its instance folder, and whether admins may change it from here (audited).

@@ -9,7 +9,7 @@ of the page listen to) or redirect (post/redirect/get) with a message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from typing import Any
 
@@ -21,6 +21,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
 
 from ..engine.grammar import parse_integer
 from ..engine.types import ConfigError
@@ -49,10 +50,16 @@ def page_or_fragment(
     fragment: str,
     context: Mapping[str, Any],
     status: int = 200,
+    stop_polling: bool = False,
 ) -> HttpResponse:
-    """The whole page, or for htmx only the fragment the page includes."""
-    template = fragment if is_partial(request) else page
-    response = render(request, template, context, status=status)
+    """The whole page, or for htmx only the fragment the page includes; `stop_polling`
+    answers the fragment so that htmx stops polling for it (the data no longer changes)."""
+    if is_partial(request) and stop_polling:
+        html = render_to_string(fragment, dict(context), request)
+        response: HttpResponse = HttpResponseStopPolling(html)
+    else:
+        template = fragment if is_partial(request) else page
+        response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -86,26 +93,30 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+Events = str | Sequence[str] | None
+
+
 def htmx_reply(
     request: HttpRequest,
     template: str | None = None,
     context: Mapping[str, Any] | None = None,
-    event: str | None = None,
+    event: Events = None,
 ) -> HttpResponse:
     """An htmx answer to an action: the swapped fragment, the flash messages out of band,
-    and `event` (HX-Trigger) so the parts of the page showing the changed data reload.
+    and `event` (one name or several) triggered on the client, so the parts of the page
+    showing the changed data reload.
 
     The flash comes wrapped in a <template>, so it survives next to a table-row fragment.
     """
     html = render_to_string(template, dict(context or {}), request) if template else ""
     html += render_to_string("queueing/_flash.html", {"oob": True}, request)
     response = HttpResponse(html)
-    if event:
-        response["HX-Trigger"] = event
+    for name in [event] if isinstance(event, str) else event or ():
+        trigger_client_event(response, name)
     return response
 
 
-def done(request: HttpRequest, fallback: str, event: str | None = None) -> HttpResponse:
+def done(request: HttpRequest, fallback: str, event: Events = None) -> HttpResponse:
     """After an action whose outcome is told by flash messages only."""
     if request.htmx:
         return htmx_reply(request, event=event)

@@ -22,6 +22,7 @@ from ..engine.doctor.facts import STALLED_INTERVALS
 from ..engine.doctor.motion import queue_motion
 from ..engine.pools import free_run_refusal
 from ..engine.submission import merge_run_config
+from ..engine.tags import HOLDERS_CAP
 from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import AuditEntry, DaemonHeartbeat, Pool, PoolClaim, Run, Step, TickRecord
@@ -170,6 +171,15 @@ class PoolRow:
     held: int = 0
     waiting: int = 0
     holders: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def shown_holders(self) -> list[dict[str, Any]]:
+        """The holders a page lists; the rest is a count (`more_holders`)."""
+        return self.holders[:HOLDERS_CAP]
+
+    @property
+    def more_holders(self) -> int:
+        return max(0, len(self.holders) - HOLDERS_CAP)
 
     @property
     def near_limit(self) -> bool:

@@ -40,7 +40,7 @@ from ._common import (
     whole_number,
 )
 
-# Events that make other sections reload (HX-Trigger); the history listens to both.
+# Events that make other sections reload (triggered on the client); the history listens to both.
 EVENTS = {
     "settings": "settings-changed",
     "monitoring": "settings-changed",
@@ -301,6 +301,6 @@ def free_slots(request: HttpRequest) -> HttpResponse:
     else:
         messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
     if request.htmx:  # also sent from a run's page, which reloads on runs-changed
-        event = f"{EVENTS['pools']}, runs-changed"
+        event = [EVENTS["pools"], "runs-changed"]
         return htmx_reply(request, PARTS["pools"], _context(request), event=event)
     return _answer(request, "pools", True)

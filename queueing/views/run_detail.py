@@ -18,7 +18,7 @@ from ..errors import NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import run_queue, runs
 from . import _data
-from ._common import is_partial, page_or_fragment
+from ._common import page_or_fragment
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ def _run_url(run_id: str) -> str | None:
 @require_GET
 @login_required
 def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
-    """The live part re-polls itself until the run is finished (then htmx gets 286)."""
+    """The live part re-polls itself until the run is finished (then htmx is told to stop polling)."""
     try:
         run = runs.get_run(run_id)
     except NotFound as exc:
@@ -80,7 +80,10 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "can_change_limits": can_change_limits(request.user),
         "next_url": request.get_full_path(),
     }
-    status = 286 if is_partial(request) and finished else 200  # 286: htmx stops polling
     return page_or_fragment(
-        request, "queueing/run_detail.html", "queueing/_run_detail.html", context, status
+        request,
+        "queueing/run_detail.html",
+        "queueing/_run_detail.html",
+        context,
+        stop_polling=finished,
     )

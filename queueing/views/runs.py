@@ -25,7 +25,6 @@ from ._common import (
     confirmed,
     done,
     htmx_reply,
-    is_partial,
     page_or_fragment,
     requires,
     safe_next,
@@ -71,9 +70,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "can_launch": can_launch(request.user),
         "job_names": sorted({j.name for _, _, jobs in _data.jobs_by_location() for j in jobs}),
     }
-    status = 286 if is_partial(request) and not live else 200  # 286: htmx stops polling
     return page_or_fragment(
-        request, "queueing/runs.html", "queueing/_runs_table.html", context, status
+        request, "queueing/runs.html", "queueing/_runs_table.html", context, stop_polling=not live
     )
 
 

@@ -15,8 +15,6 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from concurrency_ui.env import env_str
-
 from ..engine.grammar import parse_integer
 from ..errors import Conflict, InvalidInput, NotFound
 from ..roles import can_change_limits
@@ -92,12 +90,12 @@ def release_slots(request: HttpRequest, run_id: str) -> HttpResponse:
 def _metrics_allowed(request: HttpRequest) -> bool:
     """METRICS_TOKEN set: a matching `Authorization: Bearer` is required. Unset: open in
     development, closed in production (the page then says how to open it)."""
-    token = env_str("METRICS_TOKEN")
+    token = settings.METRICS_TOKEN
     if token:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
-    return not getattr(settings, "PRODUCTION", False)
+    return not settings.PRODUCTION
 
 
 @require_GET

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from .facts import STALLED_INTERVALS
+
 
 def queue_motion(
     *,
@@ -34,10 +36,10 @@ def queue_motion(
     return "stalled"
 
 
-_MOTION_TITLES = {
+MOTION_TITLES = {
     "empty": "Nothing waits in the queue",
     "frozen": "max_concurrent_runs is 0: the queue launches nothing (see the configuration check)",
-    "young": "No run has waited three tick intervals yet",
+    "young": f"No run has waited {STALLED_INTERVALS} tick intervals yet",
     "moving": "The queue is moving",
     "full": "No capacity: runs wait for in-progress runs (see the in-progress check)",
 }

@@ -33,7 +33,7 @@ from .facts import (
     short_id,
     stuck_reason,
 )
-from .motion import _MOTION_TITLES, queue_motion
+from .motion import MOTION_TITLES, queue_motion
 
 
 def check_max_concurrent_runs(facts: DoctorFacts) -> Finding:
@@ -423,7 +423,7 @@ def check_stalled_queue(facts: DoctorFacts) -> Finding:
         active=len([r for r in facts.active if r.status in ACTIVE_STATUSES]),
     )
     if motion != "stalled":
-        return Finding("stalled_queue", "ok", _MOTION_TITLES[motion], tuple(evidence))
+        return Finding("stalled_queue", "ok", MOTION_TITLES[motion], tuple(evidence))
     decision = facts.next_tick
     if decision is not None and decision.launch:
         evidence.append(
@@ -433,7 +433,7 @@ def check_stalled_queue(facts: DoctorFacts) -> Finding:
         return Finding(
             "stalled_queue",
             "problem",
-            "Runs could launch, but nothing launched for three tick intervals",
+            f"Runs could launch, but nothing launched for {STALLED_INTERVALS} tick intervals",
             tuple(evidence),
             "The tick is not running or is failing: see the run-queue daemon check and the "
             "Daemons page errors.",
