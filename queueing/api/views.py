@@ -30,8 +30,8 @@ from ..services import doctor, pools, queries, run_queue, runs, tokens
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status
+from ..throttles import SubmitRateThrottle
 from . import serializers as s
-from .throttles import SubmitRateThrottle
 
 # Documented error answers (see `api.errors`).
 BAD = {400: s.ErrorsSerializer}

@@ -9,13 +9,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..api.throttles import SubmitRateThrottle
 from ..definitions import JobDefinition
 from ..errors import InvalidInput
 from ..forms import LaunchForm
 from ..roles import can_launch
 from ..services import runs
 from ..services.runs import QueueFull
+from ..throttles import SubmitRateThrottle
 from . import _data
 from ._common import actor, page_or_fragment, requires
 
