@@ -209,7 +209,7 @@ class OpDefinition:
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> None:
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
         self.name = _check_name("op", name or getattr(fn, "__name__", None))
         owner = f"op '{self.name}'"
         self.fn = fn
@@ -492,7 +492,7 @@ class AssetsDefinition:
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> None:
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
         self.name = _check_name("asset", name or getattr(fn, "__name__", None))
         owner = f"asset '{self.name}'"
         self.fn = fn
@@ -657,19 +657,19 @@ class Definitions:
 
         self._jobs: dict[str, JobDefinition] = {}
         seen: set[str] = set()
-        for item in jobs:
-            if not isinstance(item, JobDefinition | UnresolvedAssetJob):
-                errors.append(f"jobs: {item!r} is not a @job or define_asset_job")
+        for job_item in jobs:
+            if not isinstance(job_item, JobDefinition | UnresolvedAssetJob):
+                errors.append(f"jobs: {job_item!r} is not a @job or define_asset_job")
                 continue
-            if item.name in seen:
-                errors.append(f"duplicate job name '{item.name}'")
+            if job_item.name in seen:
+                errors.append(f"duplicate job name '{job_item.name}'")
                 continue
-            seen.add(item.name)
-            if isinstance(item, JobDefinition):
-                self._jobs[item.name] = item
+            seen.add(job_item.name)
+            if isinstance(job_item, JobDefinition):
+                self._jobs[job_item.name] = job_item
             elif not asset_errors:
                 try:
-                    self._jobs[item.name] = item.resolve(self._assets)
+                    self._jobs[job_item.name] = job_item.resolve(self._assets)
                 except DefinitionError as exc:
                     errors.extend(exc.errors)
         if errors:

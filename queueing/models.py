@@ -50,7 +50,7 @@ class RunQuerySet(models.QuerySet):
 
 
 class Run(models.Model):
-    Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])
+    Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])  # type: ignore[call-overload]
 
     # `id` is the creation order the queue relies on; `run_id` is the public identifier.
     run_id = models.CharField(max_length=36, unique=True, default=new_run_id, editable=False)

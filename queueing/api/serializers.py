@@ -226,7 +226,7 @@ class ErrorSerializer(serializers.Serializer):
 class ErrorsSerializer(serializers.Serializer):
     """A refused request: every problem found; nothing was changed."""
 
-    errors = ErrorSerializer(many=True)
+    errors = ErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class DetailSerializer(serializers.Serializer):
@@ -251,7 +251,7 @@ class ConfigChangeSerializer(serializers.Serializer):
 
 class DaemonSerializer(serializers.Serializer):
     daemon = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     healthy = serializers.BooleanField()
     interval_seconds = serializers.IntegerField()
     last_heartbeat = serializers.DateTimeField(allow_null=True)
@@ -261,7 +261,7 @@ class DaemonSerializer(serializers.Serializer):
     last_success_at = serializers.DateTimeField(allow_null=True)
     instance_id = serializers.CharField(allow_null=True)
     host = serializers.CharField(allow_null=True)
-    errors = serializers.ListField(child=serializers.DictField())
+    errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
 
 
 class JobStepSerializer(serializers.Serializer):
@@ -307,7 +307,7 @@ STATUSES = ["ok", "warning", "problem"]
 class DoctorActionSerializer(serializers.Serializer):
     kind = serializers.CharField(help_text='"release_slots": free the slots of `run_id`')
     run_id = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
 
 
 class DoctorFindingSerializer(serializers.Serializer):

@@ -250,7 +250,8 @@ class PoolList(APIView):
         data = _body(s.PoolWriteSerializer, request)
         if _bool_param(request, "dry_run"):
             return Response(_predict(pool_limits={data.get("key"): data["limit"]}))
-        pool = pools.set_limit(data.get("key"), data["limit"], actor_name(request.user))
+        # The key is checked by the service (`pools.validate_key`), as from every shell.
+        pool = pools.set_limit(data.get("key"), data["limit"], actor_name(request.user))  # type: ignore[arg-type]
         return Response(queries.pool_detail(pool.key), status=status.HTTP_201_CREATED)
 
 
@@ -289,7 +290,11 @@ def _config_change(
 ) -> dict[str, Any]:
     """The answer to a configuration change: the configuration after it (or, for a dry
     run, as it would be), what changed, and what the file said besides."""
-    current = result.config if dry_run and result else config_service.current_config()
+    current = (
+        result.config
+        if dry_run and result and result.config
+        else config_service.current_config()
+    )
     return {
         "document": to_instance_dict(current),
         "yaml": to_instance_yaml(current),
@@ -410,10 +415,10 @@ class TokenView(APIView):
     @extend_schema(request=None, responses=s.TokenSerializer)
     def post(self, request: Request) -> Response:
         """A new token for you (shown only now); your previous token stops working."""
-        return Response({"token": tokens.create_token(request.user)})
+        return Response({"token": tokens.create_token(request.user)})  # type: ignore[arg-type]
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         """Revoke your token: requests sending it are answered 401 from now on."""
-        tokens.revoke_token(request.user)
+        tokens.revoke_token(request.user)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -23,6 +23,7 @@ from ..engine.doctor.facts import (
     PoolFact,
     QueuedRun,
     SlotClaim,
+    Status,
     cut,
 )
 from ..engine.doctor.health import check_monitoring_daemon, check_run_queue_daemon
@@ -285,7 +286,7 @@ def check_pools_without_row(state: DagsterState, _facts: DoctorFacts, _tick) -> 
             )
     if not lines:
         return Finding("pools_without_row", "ok", "Every pool queued runs use has a limit row")
-    status = "warning" if default != 0 else "problem"
+    status: Status = "warning" if default != 0 else "problem"
     return Finding(
         "pools_without_row",
         status,

@@ -95,8 +95,10 @@ def _daemon_iteration(snapshot: QueueSnapshot) -> tuple[TickDecision, _Facts]:
     if limit != -1 and facts.free <= 0:
         # The daemon returns before reading a single queued run.
         gate = _capacity_closed_gate(snapshot)
-        verdicts = {r.run_id: Wait(r.run_id, positions[r.run_id], gate, (gate,)) for r in ordered}
-        return TickDecision((), verdicts, order, later_runs_wait_on=gate), facts
+        closed: dict[str, Launch | Wait] = {
+            r.run_id: Wait(r.run_id, positions[r.run_id], gate, (gate,)) for r in ordered
+        }
+        return TickDecision((), closed, order, later_runs_wait_on=gate), facts
 
     by_storage = sorted(snapshot.queued, key=lambda run: run.created_seq)
     page_size = max(1, settings.run_queue_page_size)

@@ -17,7 +17,7 @@ from ..models import DeploymentSettings
 from . import pools
 from .audit import record
 
-DEFAULT_FLAT = config_to_flat(parse_instance_dict({}).config)
+DEFAULT_FLAT = config_to_flat(InstanceConfig())
 
 
 def settings_row(lock: bool = False) -> DeploymentSettings:

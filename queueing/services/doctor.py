@@ -29,6 +29,7 @@ from ..engine.doctor.facts import (
     SlotClaim,
     WorkerFacts,
 )
+from ..engine.plan import pool_summary_from_dict
 from ..engine.supervision import supervisor_fact
 from ..engine.types import ACTIVE_STATUSES, RunStatus
 from ..locations import get_workspace
@@ -37,7 +38,6 @@ from ..supervisor import read_state
 from . import heartbeats, pools, runs
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
-from .run_queue import summary_from_dict
 
 # Waits of runs launched in this window feed the "median wait" of each priority.
 WAIT_HISTORY_WINDOW = timedelta(hours=24)
@@ -96,7 +96,7 @@ def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
     op_keys: set[str] = set()
     try:
         for location in get_workspace().locations:
-            if location.error:
+            if location.defs is None:
                 continue
             for job in location.defs.jobs:
                 run_keys |= set(job.tags)
@@ -137,7 +137,7 @@ def _queued(now: datetime) -> list[QueuedRun]:
                 job_name=job,
                 priority=priority,
                 tags=tags or {},
-                pools=summary_from_dict(summary).all_pools if summary else frozenset(),
+                pools=pool_summary_from_dict(summary).all_pools if summary else frozenset(),
                 enqueued_at=(enqueued or created).timestamp(),
                 wait_rule=rule,
                 wait_reason=reason,
@@ -155,7 +155,8 @@ def _launch_waits(now: datetime) -> dict[int, list[float]]:
         .values_list("priority", "enqueued_at", "launched_at")[:WAIT_HISTORY_RUNS]
     )
     for priority, enqueued, launched in rows:
-        waits[priority].append(max(0.0, (launched - enqueued).total_seconds()))
+        if launched is not None and enqueued is not None:  # both filtered non-null above
+            waits[priority].append(max(0.0, (launched - enqueued).total_seconds()))
     return waits
 
 

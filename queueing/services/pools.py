@@ -17,6 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q
@@ -459,7 +460,7 @@ class PoolWakeup:
     """
 
     def __init__(self) -> None:
-        self._conn = None
+        self._conn: Any = None  # a psycopg connection, imported only on PostgreSQL
         self._listen = connection.vendor == "postgresql"
         if self._listen:
             self._connect()

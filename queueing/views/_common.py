@@ -22,6 +22,7 @@ from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+from django_htmx.middleware import HtmxDetails
 
 from ..engine.grammar import parse_integer
 from ..engine.types import ConfigError
@@ -29,6 +30,13 @@ from ..errors import InvalidInput
 from ..services.audit import actor_name
 
 View = Callable[..., HttpResponse]
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it: `request.htmx` says whether htmx
+    sent it, and for which target."""
+
+    htmx: HtmxDetails
 
 
 def whole_number(text: str) -> int | None:
@@ -39,13 +47,13 @@ def whole_number(text: str) -> int | None:
         return None
 
 
-def is_partial(request: HttpRequest) -> bool:
+def is_partial(request: HtmxHttpRequest) -> bool:
     """htmx wants a fragment; a history restore (back button after `hx-push-url`) does not."""
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def page_or_fragment(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     page: str,
     fragment: str,
     context: Mapping[str, Any],
@@ -69,7 +77,7 @@ def requires(check: Callable[[Any], bool], role: str) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not check(request.user):
                 raise PermissionDenied(f"this needs the {role} role")
             return view(request, *args, **kwargs)
@@ -79,11 +87,11 @@ def requires(check: Callable[[Any], bool], role: str) -> Callable[[View], View]:
     return decorate
 
 
-def actor(request: HttpRequest) -> str:
+def actor(request: HtmxHttpRequest) -> str:
     return actor_name(request.user)
 
 
-def safe_next(request: HttpRequest, fallback: str) -> str:
+def safe_next(request: HtmxHttpRequest, fallback: str) -> str:
     """The `next` the form carried if it points back into this site, else `fallback`."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -97,7 +105,7 @@ Events = str | Sequence[str] | None
 
 
 def htmx_reply(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     template: str | None = None,
     context: Mapping[str, Any] | None = None,
     event: Events = None,
@@ -116,24 +124,24 @@ def htmx_reply(
     return response
 
 
-def done(request: HttpRequest, fallback: str, event: Events = None) -> HttpResponse:
+def done(request: HtmxHttpRequest, fallback: str, event: Events = None) -> HttpResponse:
     """After an action whose outcome is told by flash messages only."""
     if request.htmx:
         return htmx_reply(request, event=event)
     return HttpResponseRedirect(safe_next(request, fallback))
 
 
-def confirmed(request: HttpRequest) -> bool:
+def confirmed(request: HtmxHttpRequest) -> bool:
     """htmx asked with `hx-confirm` already; a plain form shows a confirmation page first."""
     return bool(request.htmx) or request.POST.get("confirmed") == "1"
 
 
 def confirm_page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     *,
     title: str,
     message: str,
-    fields: Iterable[tuple[str, str]],
+    fields: Iterable[tuple[str, Any]],
     button: str,
     cancel: str,
 ) -> HttpResponse:
@@ -178,6 +186,6 @@ def default_field(form: forms.Form, path: str) -> str | None:
     return None
 
 
-def flash_errors(request: HttpRequest, exc: InvalidInput) -> None:
+def flash_errors(request: HtmxHttpRequest, exc: InvalidInput) -> None:
     for error in exc.errors:
         messages.error(request, error_text(error))

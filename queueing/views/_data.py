@@ -137,7 +137,7 @@ CHART_WIDTH, CHART_HEIGHT, CHART_MINUTES = 600, 160, 60
 def tick_chart(now: datetime) -> Chart:
     """One point per minute of the last hour: the highest queued/active count a tick saw."""
     start = now - timedelta(minutes=CHART_MINUTES)
-    rows = list(
+    rows: list[Any] = list(
         TickRecord.objects.filter(daemon=RUN_QUEUE, started_at__gte=start, error="")
         .annotate(minute=TruncMinute("started_at"))
         .values("minute")
@@ -204,13 +204,17 @@ def pool_rows(keys: Iterable[str] | None = None) -> list[PoolRow]:
     )
     for claim in holders:
         if claim["pool_key"] in rows:
-            # A finished run still holding a slot is a leak monitoring has not released yet.
-            claim["run_finished"] = claim["run__status"] in FINISHED_STATUSES
-            # Freeing the whole run by hand is refused while it is in progress.
-            claim["run_freeable"] = (
-                free_run_refusal(claim["run__run_id"], RunStatus(claim["run__status"])) is None
+            status = RunStatus(claim["run__status"])
+            rows[claim["pool_key"]].holders.append(
+                {
+                    **claim,
+                    # A finished run still holding a slot is a leak monitoring has not
+                    # released yet.
+                    "run_finished": status in FINISHED_STATUSES,
+                    # Freeing the whole run by hand is refused while it is in progress.
+                    "run_freeable": free_run_refusal(claim["run__run_id"], status) is None,
+                }
             )
-            rows[claim["pool_key"]].holders.append(claim)
     return sorted(rows.values(), key=lambda r: r.key)
 
 

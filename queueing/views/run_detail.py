@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import yaml
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -18,7 +18,7 @@ from ..errors import NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import run_queue, runs
 from . import _data
-from ._common import page_or_fragment
+from ._common import HtmxHttpRequest, page_or_fragment
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def _run_url(run_id: str) -> str | None:
 
 @require_GET
 @login_required
-def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """The live part re-polls itself until the run is finished (then htmx is told to stop polling)."""
     try:
         run = runs.get_run(run_id)

@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -21,12 +21,12 @@ from ..roles import can_change_limits
 from ..services import doctor, metrics
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
-from ._common import is_partial, page_or_fragment, requires
+from ._common import HtmxHttpRequest, is_partial, page_or_fragment, requires
 
 admin_only = requires(can_change_limits, "admin")
 
 
-def _what_if(request: HttpRequest) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
+def _what_if(request: HtmxHttpRequest) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
     """The simulator form (GET): a new max_concurrent_runs and/or one pool limit."""
     form = {
         "max_concurrent_runs": request.GET.get("max_concurrent_runs", "").strip(),
@@ -54,7 +54,7 @@ def _what_if(request: HttpRequest) -> tuple[dict[str, Any] | None, list[str], di
 
 @require_GET
 @login_required
-def troubleshooting(request: HttpRequest) -> HttpResponse:
+def troubleshooting(request: HtmxHttpRequest) -> HttpResponse:
     """Every doctor check with its evidence and fix; htmx refreshes only the findings."""
     findings = doctor.diagnose()
     context: dict[str, Any] = {
@@ -74,7 +74,7 @@ def troubleshooting(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def release_slots(request: HttpRequest, run_id: str) -> HttpResponse:
+def release_slots(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """The one-click slot-leak release: frees every entry of a finished run (audited)."""
     try:
         freed = doctor.release_slots(run_id, actor_name(request.user))
@@ -87,7 +87,7 @@ def release_slots(request: HttpRequest, run_id: str) -> HttpResponse:
     return redirect("troubleshooting")
 
 
-def _metrics_allowed(request: HttpRequest) -> bool:
+def _metrics_allowed(request: HtmxHttpRequest) -> bool:
     """METRICS_TOKEN set: a matching `Authorization: Bearer` is required. Unset: open in
     development, closed in production (the page then says how to open it)."""
     token = settings.METRICS_TOKEN
@@ -99,7 +99,7 @@ def _metrics_allowed(request: HttpRequest) -> bool:
 
 
 @require_GET
-def metrics_view(request: HttpRequest) -> HttpResponse:
+def metrics_view(request: HtmxHttpRequest) -> HttpResponse:
     """Prometheus exposition of the queue, pools, daemons and limits."""
     if not _metrics_allowed(request):
         return HttpResponseForbidden(

@@ -193,19 +193,19 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
         )
         return INVALID
     before = len(errors)
-    for key in item:
-        if key not in TAG_ITEM_KEYS:
-            errors.append(unknown_key(path, key, TAG_ITEM_KEYS))
+    for name in item:
+        if name not in TAG_ITEM_KEYS:
+            errors.append(unknown_key(path, name, TAG_ITEM_KEYS))
     for required in ("key", "limit"):
         if required not in item:
             errors.append(ConfigError(path, f"missing required key '{required}'"))
 
-    key = item.get("key")
+    key: Any = item.get("key")
     if "key" in item:
         problem = key_problem(key)
         if problem:
             errors.append(ConfigError(f"{path}.key", problem))
-    limit = item.get("limit")
+    limit: Any = item.get("limit")
     if "limit" in item:
         if not _is_int(limit):
             errors.append(
