@@ -35,7 +35,7 @@ from ..engine.doctor.queue import (
     check_stalled_queue,
     check_tag_limits,
 )
-from ..engine.types import RunStatus, TickDecision
+from ..engine.types import CONCURRENCY_KEY_TAG, RunStatus, TickDecision
 from .queue import decision
 from .state import (
     DAGSTER_UI_TOLERANCE_SECONDS,
@@ -344,9 +344,9 @@ def check_configuration(state: DagsterState, _facts: DoctorFacts, _tick) -> Find
             "concurrency.pools.default_limit is 0: every pool without a limit is closed"
         )
     for limit in settings.tag_limits:
-        if limit.key == "dagster/concurrency_key":
+        if limit.key == CONCURRENCY_KEY_TAG:
             warnings.append(
-                "a run tag limit on dagster/concurrency_key has no effect: it is an op tag "
+                f"a run tag limit on {CONCURRENCY_KEY_TAG} has no effect: it is an op tag "
                 "(Dagster issue 23508)"
             )
     if not warnings:

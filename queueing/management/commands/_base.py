@@ -20,6 +20,23 @@ def action_parser(sub: Any, name: str) -> argparse.ArgumentParser:
     return parser
 
 
+MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}
+
+
+def finding_lines(findings: Any, summary: dict[str, Any]) -> list[str]:
+    """A doctor's findings as text: one line per check, its evidence and fix when not ok,
+    then the count (`manage.py doctor` and `manage.py dagster doctor`)."""
+    lines = []
+    for finding in findings:
+        lines.append(f"[{MARKS[finding.status]}] {finding.title}")
+        if finding.status != "ok":
+            lines += [f"    {line}" for line in finding.evidence]
+            if finding.fix:
+                lines.append(f"    fix: {finding.fix}")
+    lines.append(f"{summary['problems']} problem(s), {summary['warnings']} warning(s)")
+    return lines
+
+
 class QueueCommand(BaseCommand):
     json_option = True
 
