@@ -299,7 +299,6 @@ CELERY_BEAT_SCHEDULE = {
     "run-monitoring": {"task": "queueing.tasks.run_monitoring_tick", "schedule": 1.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_TASK_ALWAYS_EAGER = False
 
 # Worker-side: how many runs one worker process executes at once (threads waiting on steps).
 RUN_WORKER_CONCURRENCY = env_int("RUN_WORKER_CONCURRENCY", 16)

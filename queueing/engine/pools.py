@@ -55,10 +55,22 @@ def claim_priority(run_priority: int, op_priority: int) -> int:
 
 def waiter_sort_key(
     priority: int, enqueued_at: float, waiter_id: int | str
-) -> tuple[int, float, int | str]:
-    """Sort key serving waiters in `WAITER_ORDER`: priority descending, then oldest first,
-    then id."""
-    return (-priority, enqueued_at, waiter_id)
+) -> tuple[int | float | str, ...]:
+    """`WAITER_ORDER` as a sort key: sorted ascending, the first is served first (priority
+    descending, then oldest, then id)."""
+    values: dict[str, int | float | str] = {
+        "priority": priority,
+        "enqueued_at": enqueued_at,
+        "id": waiter_id,
+    }
+    key: list[int | float | str] = []
+    for name, direction in WAITER_ORDER:
+        value = values[name]
+        if direction == "desc":
+            assert not isinstance(value, str), f"{name} cannot be served descending"
+            value = -value
+        key.append(value)
+    return tuple(key)
 
 
 def validate_pool_limit(n: int) -> None:
