@@ -311,9 +311,17 @@ def check_tag_limits(facts: DoctorFacts) -> Finding:
     queued_counted = [set(counter.applicable(run.tags)) for run in facts.queued]
     active_counted = [set(counter.applicable(run.tags)) for run in facts.active]
     for position, limit in enumerate(limits):
+        name = _describe_limit(limit)
+        # A run carrying the limit's own tag: if even it is not counted, a later limit of
+        # the same kind on the same key replaced this one.
+        if position not in counter.applicable({limit.key: limit.value or ""}):
+            dead.append(
+                f"tag limit {name} never applies: a later limit of the same kind on "
+                f"{limit.key} replaces it (the last listed wins); remove one of them"
+            )
+            continue
         queued = sum(1 for counted in queued_counted if position in counted)
         active = sum(1 for counted in active_counted if position in counted)
-        name = _describe_limit(limit)
         if limit.limit == 0:
             line = f"tag limit {name} blocks every run carrying it: {queued} queued run(s) do"
             (blocking if queued else dead).append(line)
