@@ -102,7 +102,9 @@ class Client:
     def csrf(self) -> str:
         return next((c.value for c in self.jar if c.name == "csrftoken"), "")
 
-    def login(self, password: str) -> None:
+    def login(self, password: str, api_token: bool = True) -> None:
+        """Log in as admin; with `api_token`, also get an API token (a new one replaces the
+        admin's previous token, so only one client asks for one)."""
         status, page = self.request("GET", "/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         assert status == 200 and token, f"login page: {status}"
@@ -116,6 +118,8 @@ class Client:
             {"Content-Type": "application/x-www-form-urlencoded", "Referer": self.base + "/"},
         )
         assert status == 200, f"login: {status}"
+        if not api_token:
+            return
         status, body = self.request(
             "POST", "/api/token/", "", {"X-CSRFToken": self.csrf(), "Referer": self.base + "/"}
         )
@@ -286,7 +290,7 @@ class Soak:
             time.sleep(1)
         client.login(password)
         pages = Client(self.base)
-        pages.login(password)
+        pages.login(password, api_token=False)  # pages need the session only
 
         started = time.monotonic()
         end = started + self.args.seconds
