@@ -51,8 +51,11 @@ test-dagster: $(DAGSTER_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+# ruff, the layer contracts (import-linter, pyproject.toml) and mypy (strict on the engine).
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 bench-quick: migrate

@@ -166,7 +166,7 @@ def purge_broker() -> None:
 
 def case_engine(args: argparse.Namespace) -> None:
     """The pure `decide` on a snapshot built in memory: no database."""
-    from queueing.engine.config import parse_instance_dict
+    from queueing.engine.config.reader import parse_instance_dict
     from queueing.engine.run_queue import decide
     from queueing.engine.types import PoolState, PoolSummary, QueueSnapshot, RunInfo, RunStatus
 

@@ -16,6 +16,8 @@ import dj_database_url
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from queueing.engine.inputs import DEFAULT_LIMITS
+
 from .env import env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -103,6 +105,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "queueing.context_processors.engine_constants",
             ],
         },
     },
@@ -202,9 +205,14 @@ if PRODUCTION:
 
 # --- the input boundary (queueing/engine/inputs.py) ------------------------------------------
 # Every YAML or JSON document a user sends is refused past these, while it is read.
-INPUT_MAX_BYTES = env_int("INPUT_MAX_BYTES", 1024 * 1024, minimum=1024, maximum=64 * 1024 * 1024)
-INPUT_MAX_DEPTH = env_int("INPUT_MAX_DEPTH", 32, minimum=4, maximum=200)
-INPUT_MAX_NODES = env_int("INPUT_MAX_NODES", 100_000, minimum=100, maximum=10_000_000)
+# The defaults are the engine's (`DEFAULT_LIMITS`, what its pure callers get).
+INPUT_MAX_BYTES = env_int(
+    "INPUT_MAX_BYTES", DEFAULT_LIMITS.max_bytes, minimum=1024, maximum=64 * 1024 * 1024
+)
+INPUT_MAX_DEPTH = env_int("INPUT_MAX_DEPTH", DEFAULT_LIMITS.max_depth, minimum=4, maximum=200)
+INPUT_MAX_NODES = env_int(
+    "INPUT_MAX_NODES", DEFAULT_LIMITS.max_nodes, minimum=100, maximum=10_000_000
+)
 # A run's stored run config (after merging the job's defaults) and tags, as compact JSON.
 RUN_CONFIG_MAX_BYTES = env_int(
     "RUN_CONFIG_MAX_BYTES", 64 * 1024, minimum=1024, maximum=INPUT_MAX_BYTES
@@ -240,8 +248,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["queueing.api.parsers.LimitedJSONParser"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 100,
+    # Refused input answers {"errors": [{path, message}]}, as every shell reports it.
+    "EXCEPTION_HANDLER": "queueing.api.errors.exception_handler",
 }
 REST_KNOX = {
     # Like the DRF tokens they replace: valid until revoked (DELETE /api/token/).
@@ -291,10 +299,13 @@ CELERY_BEAT_SCHEDULE = {
     "run-monitoring": {"task": "queueing.tasks.run_monitoring_tick", "schedule": 1.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_TASK_ALWAYS_EAGER = False
 
 # Worker-side: how many runs one worker process executes at once (threads waiting on steps).
 RUN_WORKER_CONCURRENCY = env_int("RUN_WORKER_CONCURRENCY", 16)
+
+# Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics
+# is open in development and closed in production.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # An attached Dagster deployment (README "For Dagster users"; needs the `dagster` extra):
 # its instance folder, and whether admins may change it from here (audited).

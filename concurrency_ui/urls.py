@@ -4,7 +4,5 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("queueing.api.urls")),
-    path("", include("queueing.troubleshooting_urls")),
-    path("", include("queueing.dagster_urls")),
     path("", include("queueing.urls")),
 ]

@@ -40,7 +40,8 @@ from queueing.engine.plan import (
     parse_priority_tag,
     validate_plan,
 )
-from queueing.engine.types import PRIORITY_TAG
+from queueing.engine.submission import merge_run_config
+from queueing.engine.types import CONCURRENCY_KEY_TAG, PRIORITY_TAG
 
 __all__ = [
     "AssetExecutionContext",
@@ -61,8 +62,6 @@ __all__ = [
     "op",
 ]
 
-# The legacy spelling of `pool=` (SEMANTICS 3.2).
-CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 _NAME = re.compile(r"[A-Za-z0-9_]+")
 _CONTEXT_PARAMS = ("context", "_context")
 
@@ -151,17 +150,6 @@ def _parameters(owner: str, fn: Callable[..., Any]) -> tuple[bool, list[inspect.
     return takes_context, inputs
 
 
-def merge_run_config(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
-    """`override` deep-merged over `base` (nested mappings merge, anything else replaces)."""
-    merged = copy.deepcopy(dict(base))
-    for key, value in (override or {}).items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = merge_run_config(merged[key], value)
-        else:
-            merged[key] = copy.deepcopy(value)
-    return merged
-
-
 # ---------------------------------------------------------------------------------------
 # The context passed to user functions
 
@@ -221,7 +209,7 @@ class OpDefinition:
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> None:
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
         self.name = _check_name("op", name or getattr(fn, "__name__", None))
         owner = f"op '{self.name}'"
         self.fn = fn
@@ -504,7 +492,7 @@ class AssetsDefinition:
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
     ) -> None:
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
+        functools.update_wrapper(self, fn)
         self.name = _check_name("asset", name or getattr(fn, "__name__", None))
         owner = f"asset '{self.name}'"
         self.fn = fn
@@ -669,19 +657,19 @@ class Definitions:
 
         self._jobs: dict[str, JobDefinition] = {}
         seen: set[str] = set()
-        for item in jobs:
-            if not isinstance(item, JobDefinition | UnresolvedAssetJob):
-                errors.append(f"jobs: {item!r} is not a @job or define_asset_job")
+        for job_item in jobs:
+            if not isinstance(job_item, JobDefinition | UnresolvedAssetJob):
+                errors.append(f"jobs: {job_item!r} is not a @job or define_asset_job")
                 continue
-            if item.name in seen:
-                errors.append(f"duplicate job name '{item.name}'")
+            if job_item.name in seen:
+                errors.append(f"duplicate job name '{job_item.name}'")
                 continue
-            seen.add(item.name)
-            if isinstance(item, JobDefinition):
-                self._jobs[item.name] = item
+            seen.add(job_item.name)
+            if isinstance(job_item, JobDefinition):
+                self._jobs[job_item.name] = job_item
             elif not asset_errors:
                 try:
-                    self._jobs[item.name] = item.resolve(self._assets)
+                    self._jobs[job_item.name] = job_item.resolve(self._assets)
                 except DefinitionError as exc:
                     errors.extend(exc.errors)
         if errors:

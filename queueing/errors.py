@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .engine.config import ConfigError
+from .engine.types import ConfigError
 
 
 class InvalidInput(ValueError):

@@ -26,6 +26,7 @@ from .engine.types import (
     RunStatus,
 )
 from .errors import InvalidInput
+from .services.runs import prepare
 
 
 class WholeNumberField(forms.CharField):
@@ -45,7 +46,7 @@ class WholeNumberField(forms.CharField):
         if text in self.empty_values:
             return None
         try:
-            number = parse_integer(text)
+            number = parse_integer(str(text))
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
         if self.min_value is not None and number < self.min_value:
@@ -85,7 +86,7 @@ class RunFilterForm(forms.Form):
         return key, value
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         status = data.get("status")
         if status and status not in TAB_STATUSES[self.current_tab()]:
             self.add_error("status", f"{status} runs are not shown on this tab")
@@ -157,8 +158,8 @@ class LaunchForm(forms.Form):
         if not self.is_bound:
             rows: list[tuple[str, str]] = []
         else:
-            keys = self.data.getlist("tag_key")[:MAX_TAG_ROWS]
-            values = self.data.getlist("tag_value")[:MAX_TAG_ROWS]
+            keys = self.data.getlist("tag_key")[:MAX_TAG_ROWS]  # type: ignore[attr-defined]
+            values = self.data.getlist("tag_value")[:MAX_TAG_ROWS]  # type: ignore[attr-defined]
             rows = [(k, v) for k, v in zip(keys, values, strict=False) if k.strip() or v.strip()]
         extra = EXTRA_TAG_ROWS + (1 if self.is_bound and "add_row" in self.data else 0)
         return rows + [("", "")] * extra
@@ -188,9 +189,7 @@ class LaunchForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         """The submit's own checks (`services.runs.prepare`), placed next to each field."""
-        from .services.runs import prepare
-
-        data = super().clean()
+        data = super().clean() or {}
         self._collect_tags(data.get("priority", ""))
         if self.job_def is not None:
             # With unreadable YAML the tags and the priority are still checked.
@@ -229,7 +228,7 @@ class LaunchForm(forms.Form):
     def is_ready(self) -> bool:
         return self.is_valid() and not self.tag_errors
 
-    def errors_by_field(self) -> dict[str, Sequence[str]]:
+    def errors_by_field(self) -> dict[str, Sequence[Any]]:
         self.is_valid()
         return {
             "job": self.errors.get("job", []),
@@ -302,7 +301,7 @@ class TagLimitForm(forms.Form):
     limit = WholeNumberField()
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("kind") == "key_value" and not data.get("value"):
             self.add_error("value", "a key = value limit needs the value")
         return data
@@ -339,16 +338,17 @@ class ConfigImportForm(forms.Form):
     file = forms.FileField(required=False, label="or upload a file")
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         upload: UploadedFile | None = data.get("file")
         if upload is not None:
-            if upload.size and upload.size > settings.INPUT_MAX_BYTES:
+            content = inputs.read_bounded(upload)
+            if content is None:
                 raise forms.ValidationError(
                     f"the file is larger than {settings.INPUT_MAX_BYTES} bytes "
                     f"({upload.size} bytes; INPUT_MAX_BYTES)"
                 )
             try:
-                data["text"] = upload.read().decode("utf-8")
+                data["text"] = content.decode("utf-8")
             except UnicodeDecodeError:
                 raise forms.ValidationError("the file is not UTF-8 text") from None
         if not data.get("text", "").strip():

@@ -53,23 +53,30 @@ def check_value(value: Any, prefix: str) -> None:
         raise InvalidInput([exc.error]) from None
 
 
+def read_bounded(stream: Any) -> bytes | None:
+    """The bytes of `stream` (a file, an upload, a request body), or None when they are more
+    than INPUT_MAX_BYTES: one byte past the limit is read, so a huge input is refused
+    without ever being held whole."""
+    maximum = settings.INPUT_MAX_BYTES
+    data = stream.read(maximum + 1) if stream is not None else b""
+    return None if len(data) > maximum else data
+
+
 def read_text_file(name: str, option: str | None = None) -> str:
     """The UTF-8 text of the file `name` named on the command line (by `option`, or as the
     error's path if None); at most INPUT_MAX_BYTES are read, so a huge file is refused
     without loading it."""
     path = Path(name)
     where, it = (name, "file") if option is None else (option, str(path))
-    maximum = settings.INPUT_MAX_BYTES
     try:
         with path.open("rb") as handle:
-            data = handle.read(maximum + 1)
+            data = read_bounded(handle)
     except OSError as exc:
         reading = "cannot read" if option is None else f"cannot read {path}"
         raise InvalidInput.one(where, f"{reading}: {exc.strerror}") from None
-    if len(data) > maximum:
-        raise InvalidInput.one(
-            where, f"{it} is larger than {maximum} bytes (INPUT_MAX_BYTES)"
-        )
+    if data is None:
+        maximum = settings.INPUT_MAX_BYTES
+        raise InvalidInput.one(where, f"{it} is larger than {maximum} bytes (INPUT_MAX_BYTES)")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -7,9 +7,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from .engine.pools import MAX_POOL_LIMIT
 from .engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
-
-MAX_POOL_LIMIT = 1000
 
 
 def new_run_id() -> str:
@@ -51,7 +50,7 @@ class RunQuerySet(models.QuerySet):
 
 
 class Run(models.Model):
-    Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])
+    Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])  # type: ignore[call-overload]
 
     # `id` is the creation order the queue relies on; `run_id` is the public identifier.
     run_id = models.CharField(max_length=36, unique=True, default=new_run_id, editable=False)

@@ -15,6 +15,7 @@ import pickle
 import signal
 import sys
 import traceback
+from typing import Any
 
 
 def _die_with_parent() -> None:
@@ -78,7 +79,7 @@ def main(run_id: str, step_key: str) -> int:
             raise LookupError(f"job {run.job_name!r} is no longer defined in any code location")
         _, job = found
         fn, inputs, takes_context = job.get_step_callable(step_key)
-        outputs = db(
+        outputs: list[tuple[str, Any]] = db(
             list,
             Step.objects.filter(run=run, step_key__in=[k for _, k in inputs]).values_list(
                 "step_key", "output"

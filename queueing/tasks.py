@@ -1,26 +1,27 @@
-"""Celery tasks: thin shells that take ids and call a service."""
+"""Celery tasks: thin shells that take ids and call a service.
+
+Services never import this module: they send tasks by name through `queueing.dispatch`,
+whose names must match the ones below.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from . import dispatch
+from .services import execution, monitoring, run_queue
 
-@shared_task(name="queueing.tasks.execute_run", acks_late=True)
+
+@shared_task(name=dispatch.EXECUTE_RUN, acks_late=True)
 def execute_run(run_id: str) -> str | None:
-    from .services.execution import execute_run as run
-
-    return run(run_id)
+    return execution.execute_run(run_id)
 
 
-@shared_task(name="queueing.tasks.run_queue_tick", acks_late=False, ignore_result=True)
+@shared_task(name=dispatch.RUN_QUEUE_TICK, acks_late=False, ignore_result=True)
 def run_queue_tick() -> bool:
-    from .services.run_queue import tick
-
-    return tick(force=False).ran
+    return run_queue.tick(force=False).ran
 
 
-@shared_task(name="queueing.tasks.run_monitoring_tick", acks_late=False, ignore_result=True)
+@shared_task(name=dispatch.RUN_MONITORING_TICK, acks_late=False, ignore_result=True)
 def run_monitoring_tick() -> bool:
-    from .services.monitoring import tick
-
-    return tick(force=False).ran
+    return monitoring.tick(force=False).ran

@@ -1,7 +1,19 @@
+"""The dashboard's routes (the API's are in `api/urls.py`), one block per page."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from .views import concurrency, configuration, daemons, launchpad, overview, run_detail, runs
+from .views import (
+    concurrency,
+    configuration,
+    daemons,
+    dagster,
+    launchpad,
+    overview,
+    run_detail,
+    runs,
+    troubleshooting,
+)
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
@@ -51,4 +63,22 @@ urlpatterns = [
         name="configuration-export",
     ),
     path("deployment/daemons/", daemons.daemons, name="daemons"),
+    # Troubleshooting: the doctor, the what-if simulator, slot release; Prometheus metrics
+    path("troubleshooting/", troubleshooting.troubleshooting, name="troubleshooting"),
+    path(
+        "troubleshooting/release/<str:run_id>/",
+        troubleshooting.release_slots,
+        name="troubleshooting-release",
+    ),
+    path("metrics", troubleshooting.metrics_view, name="metrics"),
+    # The attached Dagster deployment (README "For Dagster users")
+    path("dagster/", dagster.queue, name="dagster-queue"),
+    path("dagster/runs/<str:run_id>/", dagster.run, name="dagster-run"),
+    path("dagster/runs/<str:run_id>/terminate/", dagster.terminate, name="dagster-terminate"),
+    path("dagster/runs/<str:run_id>/free-slots/", dagster.free_slots, name="dagster-free-slots"),
+    path("dagster/pools/", dagster.pools, name="dagster-pools"),
+    path("dagster/pools/set/", dagster.pool_set, name="dagster-pool-set"),
+    path("dagster/pools/delete/", dagster.pool_delete, name="dagster-pool-delete"),
+    path("dagster/doctor/", dagster.doctor, name="dagster-doctor"),
+    path("dagster/what-if/", dagster.what_if, name="dagster-what-if"),
 ]

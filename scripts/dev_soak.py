@@ -102,9 +102,9 @@ class Client:
     def csrf(self) -> str:
         return next((c.value for c in self.jar if c.name == "csrftoken"), "")
 
-    def login(self, password: str, *, with_token: bool = False) -> None:
-        """A session; `with_token` also creates the account's API token (creating one revokes
-        the account's earlier token, so only one client may ask)."""
+    def login(self, password: str, api_token: bool = True) -> None:
+        """Log in as admin; with `api_token`, also get an API token (a new one replaces the
+        admin's previous token, so only one client asks for one)."""
         status, page = self.request("GET", "/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
         assert status == 200 and token, f"login page: {status}"
@@ -118,7 +118,7 @@ class Client:
             {"Content-Type": "application/x-www-form-urlencoded", "Referer": self.base + "/"},
         )
         assert status == 200, f"login: {status}"
-        if not with_token:
+        if not api_token:
             return
         status, body = self.request(
             "POST", "/api/token/", "", {"X-CSRFToken": self.csrf(), "Referer": self.base + "/"}
@@ -288,9 +288,9 @@ class Soak:
             if client.request("GET", "/login/", timeout=5)[0] == 200:
                 break
             time.sleep(1)
-        client.login(password, with_token=True)
+        client.login(password)
         pages = Client(self.base)
-        pages.login(password)
+        pages.login(password, api_token=False)  # pages need the session only
 
         started = time.monotonic()
         end = started + self.args.seconds

@@ -10,7 +10,7 @@ from rest_framework.parsers import JSONParser
 
 from ..engine.types import ConfigError
 from ..errors import InvalidInput
-from ..inputs import read_json
+from ..inputs import read_bounded, read_json
 
 
 class RefusedBody(ParseError):
@@ -27,10 +27,9 @@ class LimitedJSONParser(JSONParser):
     500 with a RecursionError)."""
 
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
-        # One byte past the limit is enough to refuse; a larger body is never held whole.
-        maximum = settings.INPUT_MAX_BYTES
-        data = stream.read(maximum + 1) if stream is not None else b""
-        if len(data) > maximum:
+        data = read_bounded(stream)
+        if data is None:
+            maximum = settings.INPUT_MAX_BYTES
             message = f"larger than the limit of {maximum} bytes (INPUT_MAX_BYTES)"
             raise RefusedBody([ConfigError("body", message)])
         try:

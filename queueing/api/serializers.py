@@ -1,11 +1,131 @@
-"""Shapes of the API's requests and responses, for the OpenAPI schema (drf-spectacular).
+"""The API's requests and responses.
 
-Responses are built by `queueing.services.queries` so the CLI's `--json` and the API agree.
+Request serializers read every body (`is_valid(raise_exception=True)`; refusals become
+`{"errors": [{path, message}]}` in `api.errors`); what a service checks for every shell
+(a pool key, a limit's range, tags, a run config) they pass on as sent. Response shapes
+document the dictionaries built by `queueing.services.queries` and the other services, so
+the CLI's `--json` and the API agree; drf-spectacular turns both into the OpenAPI schema.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rest_framework import serializers
+from rest_framework.fields import empty
+
+from ..engine.pools import MAX_POOL_LIMIT
+from ..engine.types import INT32_MAX, INT32_MIN
+from .fields import (
+    ServiceCheckedCharField,
+    ServiceCheckedDictField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictDictField,
+    StrictIntegerField,
+)
+
+POOL_LIMIT_RULE = f"between 0 and {MAX_POOL_LIMIT}"
+YAML_TEXT = "expected the text of a dagster.yaml"
+
+
+# --- requests ---------------------------------------------------------------------------
+
+
+class RequestSerializer(serializers.Serializer):
+    """A body that is a JSON object with only the declared fields: anything else, and each
+    unknown field by name, is refused before the fields are read."""
+
+    def run_validation(self, data: Any = empty) -> Any:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError({"body": ["expected a JSON object"]})
+        unknown = sorted(set(data) - set(self.fields))
+        if unknown:
+            expected = ", ".join(self.fields)
+            raise serializers.ValidationError(
+                {key: [f"unknown field: expected {expected}"] for key in unknown}
+            )
+        return super().run_validation(data)
+
+
+class SubmitSerializer(RequestSerializer):
+    job = StrictCharField("required: the name of a job")
+    tags = ServiceCheckedDictField(child=serializers.CharField(), required=False)
+    run_config = ServiceCheckedDictField(required=False)
+
+
+class TerminateSerializer(RequestSerializer):
+    force = StrictBooleanField(required=False, default=False)
+
+
+class PrioritySerializer(RequestSerializer):
+    priority = StrictIntegerField(
+        "in the signed 32-bit range",
+        "required: an integer",
+        min_value=INT32_MIN,
+        max_value=INT32_MAX,
+    )
+
+
+class FreeSlotsSerializer(RequestSerializer):
+    step_key = ServiceCheckedCharField(required=False, help_text="one step; else the whole run")
+
+
+def _pool_limit() -> StrictIntegerField:
+    return StrictIntegerField(
+        POOL_LIMIT_RULE,
+        f"required: an integer {POOL_LIMIT_RULE}",
+        min_value=0,
+        max_value=MAX_POOL_LIMIT,
+    )
+
+
+class PoolLimitSerializer(RequestSerializer):
+    limit = _pool_limit()
+
+
+class PoolWriteSerializer(RequestSerializer):
+    key = ServiceCheckedCharField(required=False)
+    limit = _pool_limit()
+
+
+class ConfigWriteSerializer(RequestSerializer):
+    yaml = StrictCharField(YAML_TEXT, required=False, allow_blank=True)
+    document = StrictDictField("expected an object", required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("yaml" in attrs) == ("document" in attrs):
+            raise serializers.ValidationError(
+                {"body": ["send exactly one of 'yaml' (text) or 'document' (object)"]}
+            )
+        return attrs
+
+
+class ConfigSettingsSerializer(RequestSerializer):
+    settings = ServiceCheckedDictField(
+        error_messages={"required": "required: an object of setting name: value"},
+        help_text='settings by name, as the configuration names them, e.g. {"max_concurrent_runs": 3}',
+    )
+
+
+class SimulateRequestSerializer(RequestSerializer):
+    settings = ServiceCheckedDictField(
+        required=False, help_text='settings by name, e.g. {"max_concurrent_runs": 3}'
+    )
+    yaml = StrictCharField(
+        YAML_TEXT,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text="a whole dagster.yaml",
+    )
+    pools = ServiceCheckedDictField(
+        required=False, help_text='pool limits, e.g. {"api": 2}; null removes a limit'
+    )
+
+
+# --- responses --------------------------------------------------------------------------
 
 
 class GateSerializer(serializers.Serializer):
@@ -80,24 +200,6 @@ class RunPageSerializer(serializers.Serializer):
     results = RunSerializer(many=True)
 
 
-class SubmitSerializer(serializers.Serializer):
-    job = serializers.CharField()
-    tags = serializers.DictField(child=serializers.CharField(), required=False)
-    run_config = serializers.DictField(required=False)
-
-
-class TerminateSerializer(serializers.Serializer):
-    force = serializers.BooleanField(required=False, default=False)
-
-
-class PrioritySerializer(serializers.Serializer):
-    priority = serializers.IntegerField()
-
-
-class FreeSlotsSerializer(serializers.Serializer):
-    step_key = serializers.CharField(required=False)
-
-
 class FreedSerializer(serializers.Serializer):
     freed = serializers.IntegerField()
 
@@ -110,23 +212,10 @@ class PoolSerializer(serializers.Serializer):
     waiting = serializers.IntegerField()
 
 
-class PoolLimitSerializer(serializers.Serializer):
-    limit = serializers.IntegerField(min_value=0, max_value=1000)
-
-
-class PoolWriteSerializer(PoolLimitSerializer):
-    key = serializers.CharField()
-
-
 class ConfigSerializer(serializers.Serializer):
     document = serializers.DictField()
     yaml = serializers.CharField()
     sources = serializers.DictField(child=serializers.CharField(), required=False)
-
-
-class ConfigWriteSerializer(serializers.Serializer):
-    yaml = serializers.CharField(required=False)
-    document = serializers.DictField(required=False)
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -137,7 +226,7 @@ class ErrorSerializer(serializers.Serializer):
 class ErrorsSerializer(serializers.Serializer):
     """A refused request: every problem found; nothing was changed."""
 
-    errors = ErrorSerializer(many=True)
+    errors = ErrorSerializer(many=True)  # type: ignore[assignment]
 
 
 class DetailSerializer(serializers.Serializer):
@@ -162,7 +251,7 @@ class ConfigChangeSerializer(serializers.Serializer):
 
 class DaemonSerializer(serializers.Serializer):
     daemon = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     healthy = serializers.BooleanField()
     interval_seconds = serializers.IntegerField()
     last_heartbeat = serializers.DateTimeField(allow_null=True)
@@ -172,7 +261,7 @@ class DaemonSerializer(serializers.Serializer):
     last_success_at = serializers.DateTimeField(allow_null=True)
     instance_id = serializers.CharField(allow_null=True)
     host = serializers.CharField(allow_null=True)
-    errors = serializers.ListField(child=serializers.DictField())
+    errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
 
 
 class JobStepSerializer(serializers.Serializer):
@@ -206,3 +295,78 @@ class AuditSerializer(serializers.Serializer):
 
 class TokenSerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+# --- troubleshooting: the doctor and the simulator ----------------------------------------
+# The services build these dictionaries (`services.doctor.report`,
+# `services.simulate.simulation_to_dict`).
+
+STATUSES = ["ok", "warning", "problem"]
+
+
+class DoctorActionSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text='"release_slots": free the slots of `run_id`')
+    run_id = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+
+
+class DoctorFindingSerializer(serializers.Serializer):
+    check = serializers.CharField()
+    status = serializers.ChoiceField(STATUSES)
+    title = serializers.CharField()
+    evidence = serializers.ListField(child=serializers.CharField())
+    fix = serializers.CharField()
+    actions = DoctorActionSerializer(many=True)
+
+
+class DoctorReportSerializer(serializers.Serializer):
+    """Every check; `status` is the worst of them."""
+
+    status = serializers.ChoiceField(STATUSES)
+    problems = serializers.IntegerField()
+    warnings = serializers.IntegerField()
+    findings = DoctorFindingSerializer(many=True)
+
+
+class BlockingGateSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    subject = serializers.CharField()
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    passed = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+class OverLimitSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    subject = serializers.CharField()
+    count = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    holders = serializers.ListField(child=serializers.CharField())
+
+
+class BottleneckSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    subject = serializers.CharField()
+    waiting_now = serializers.IntegerField()
+    waiting_after = serializers.IntegerField()
+
+
+class SimulationSerializer(serializers.Serializer):
+    """The next tick now and under the change; runs over a lowered limit keep running."""
+
+    launch_now = serializers.ListField(child=serializers.CharField())
+    launch = serializers.ListField(child=serializers.CharField())
+    newly_launched = serializers.ListField(child=serializers.CharField())
+    no_longer_launched = serializers.ListField(child=serializers.CharField())
+    waiting = serializers.DictField(
+        child=BlockingGateSerializer(),
+        help_text="run id -> the gate holding it (first 200 in queue order)",
+    )
+    waiting_total = serializers.IntegerField()
+    over_limit = OverLimitSerializer(many=True)
+    bottlenecks = BottleneckSerializer(many=True)
+
+
+class ConfigChangeWithSimulationSerializer(ConfigChangeSerializer):
+    simulation = SimulationSerializer(required=False, help_text="only with dry_run")

@@ -1,13 +1,14 @@
+"""The REST API's routes; the dashboard's are in `queueing/urls.py`."""
+
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import IsAuthenticated
 
-from .. import views_troubleshooting
 from . import views
 
 urlpatterns = [
-    path("doctor/", views_troubleshooting.DoctorView.as_view(), name="api-doctor"),
-    path("simulate/", views_troubleshooting.SimulateView.as_view(), name="api-simulate"),
+    path("doctor/", views.DoctorView.as_view(), name="api-doctor"),
+    path("simulate/", views.SimulateView.as_view(), name="api-simulate"),
     # Like every other endpoint, the schema is for logged-in users only.
     path(
         "schema/",

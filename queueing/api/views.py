@@ -1,40 +1,39 @@
-"""REST API: a second shell over the same services as the CLI and the dashboard."""
+"""REST API: a second shell over the same services as the CLI and the dashboard.
+
+Each view reads its body with a request serializer (`api.serializers`), calls one service
+or query, and answers with the dictionaries the services build; refusals are answered by
+`api.errors.exception_handler`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
+import yaml
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
-from knox.models import AuthToken
 from rest_framework import permissions, status
-from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from ..engine.config import ConfigError, to_instance_dict, to_instance_yaml
+from ..engine.config.export import to_instance_dict, to_instance_yaml
+from ..engine.config.model import ParseResult
 from ..engine.grammar import parse_integer
 from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
-from ..errors import Conflict, InvalidInput, NotFound
-from ..locations import get_workspace
-from ..models import AuditEntry, Pool
+from ..errors import InvalidInput
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
-from ..serializers_troubleshooting import ConfigChangeWithSimulationSerializer, SimulationSerializer
 from ..services import config as config_service
-from ..services import pools, run_queue, runs
+from ..services import doctor, pools, queries, run_queue, runs, tokens
+from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status
-from ..services.queries import filter_runs, page_of_runs, run_to_dict
+from ..throttles import SubmitRateThrottle
 from . import serializers as s
-from .parsers import LimitedJSONParser, RefusedBody
-from .throttles import SubmitRateThrottle
 
-# Documented error answers (see `error_response`).
+# Documented error answers (see `api.errors`).
 BAD = {400: s.ErrorsSerializer}
 MISSING = {404: s.DetailSerializer}
 CONFLICT = {409: s.DetailSerializer}
@@ -45,7 +44,7 @@ class ReadOrLaunch(permissions.BasePermission):
 
     message = "launching, terminating or re-prioritising runs needs the operator or admin role"
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Any, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
         return request.method in permissions.SAFE_METHODS or can_launch(request.user)
@@ -56,52 +55,17 @@ class ReadOrChangeLimits(permissions.BasePermission):
 
     message = "changing limits, pools or the configuration needs the admin role"
 
-    def has_permission(self, request, view):
+    def has_permission(self, request: Any, view: Any) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
         return request.method in permissions.SAFE_METHODS or can_change_limits(request.user)
 
 
-def error_response(exc: Exception) -> Response:
-    if isinstance(exc, InvalidInput):
-        return Response(exc.as_json(), status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, NotFound):
-        return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
-    if isinstance(exc, Conflict):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    raise exc
-
-
-class ServiceView(APIView):
-    """Bodies are JSON objects; service errors become `{"errors": [...]}` / `{"detail": ...}`."""
-
-    parser_classes = [LimitedJSONParser]
-
-    def handle_exception(self, exc):
-        if isinstance(exc, RefusedBody):
-            exc = InvalidInput(exc.errors)
-        elif isinstance(exc, RequestDataTooBig):
-            # Django would answer with an HTML page; API clients need the field and the rule.
-            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            exc = InvalidInput.one("body", f"request body is larger than {limit} bytes")
-        elif isinstance(exc, ParseError):
-            exc = InvalidInput.one("body", str(exc.detail))
-        if isinstance(exc, InvalidInput | NotFound | Conflict):
-            return error_response(exc)
-        return super().handle_exception(exc)
-
-
-def _body(request: Request, allowed: tuple[str, ...]) -> dict[str, Any]:
-    """The JSON object sent; InvalidInput for anything else, or for fields not in `allowed`."""
-    data = request.data
-    if not isinstance(data, dict):
-        raise InvalidInput.one("body", "expected a JSON object")
-    unknown = sorted(set(data) - set(allowed))
-    if unknown:
-        expected = ", ".join(allowed)
-        raise InvalidInput([ConfigError(k, f"unknown field: expected {expected}") for k in unknown])
-    # Depth, size, NUL and lone surrogates were refused by the parser (LimitedJSONParser).
-    return data
+def _body(serializer: type[Serializer], request: Request) -> dict[str, Any]:
+    """The request's body as `serializer` reads it; a refusal answers 400 (`api.errors`)."""
+    reader = serializer(data=request.data)
+    reader.is_valid(raise_exception=True)
+    return dict(reader.validated_data)
 
 
 def _bool_param(request: Request, name: str) -> bool:
@@ -115,15 +79,6 @@ def _bool_param(request: Request, name: str) -> bool:
         return False
     # A misspelt dry_run must not apply the change.
     raise InvalidInput.one(name, f"{raw[:40]!r} is not a boolean: use 1/true or 0/false")
-
-
-def _strict_int(data: dict, name: str, rule: str) -> int:
-    """A JSON integer (not a boolean, float or string) from the body, or InvalidInput."""
-    value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        kind = "null" if value is None else type(value).__name__
-        raise InvalidInput.one(name, f"expected an integer {rule}, got {kind}")
-    return value
 
 
 def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
@@ -150,7 +105,11 @@ def _tag_filters(request: Request) -> dict[str, str]:
     return tags
 
 
-class RunList(ServiceView):
+def _predict(**change: Any) -> dict[str, Any]:
+    return simulate_service.simulation_to_dict(simulate_service.simulate(**change))
+
+
+class RunList(APIView):
     permission_classes = [ReadOrLaunch]
     throttle_classes = [SubmitRateThrottle]
 
@@ -174,14 +133,16 @@ class RunList(ServiceView):
             raise InvalidInput.one(
                 "status", f"unknown status {bad[0][:40]!r}: expected one of {known}"
             )
-        qs = filter_runs(statuses, job=request.query_params.get("job"), tags=_tag_filters(request))
+        qs = queries.filter_runs(
+            statuses, job=request.query_params.get("job"), tags=_tag_filters(request)
+        )
         limit = _int_param(request, "limit", 50, 1000)
         offset = _int_param(request, "offset", 0, 10**9)
-        page = page_of_runs(qs, offset, limit)
+        page = queries.page_of_runs(qs, offset, limit)
         return Response(
             {
                 "count": page.total,
-                "results": [run_to_dict(r, page.verdicts.get(r.run_id)) for r in page.runs],
+                "results": [queries.run_to_dict(r, page.verdicts.get(r.run_id)) for r in page.runs],
             }
         )
 
@@ -191,17 +152,14 @@ class RunList(ServiceView):
     )
     def post(self, request: Request) -> Response:
         """Submit a run to the queue."""
-        data = _body(request, ("job", "tags", "run_config"))
-        job = data.get("job")
-        if not isinstance(job, str) or not job:
-            raise InvalidInput.one("job", "required: the name of a job")
+        data = _body(s.SubmitSerializer, request)
         run = runs.submit(
-            job, data.get("tags"), data.get("run_config"), actor=actor_name(request.user)
+            data["job"], data.get("tags"), data.get("run_config"), actor=actor_name(request.user)
         )
-        return Response(run_to_dict(run), status=status.HTTP_201_CREATED)
+        return Response(queries.run_to_dict(run), status=status.HTTP_201_CREATED)
 
 
-class RunDetail(ServiceView):
+class RunDetail(APIView):
     permission_classes = [ReadOrLaunch]
 
     @extend_schema(responses={200: s.RunDetailSerializer, **MISSING})
@@ -211,7 +169,7 @@ class RunDetail(ServiceView):
         verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
         user = request.user
         return Response(
-            run_to_dict(
+            queries.run_to_dict(
                 run,
                 verdict,
                 steps=True,
@@ -221,7 +179,7 @@ class RunDetail(ServiceView):
         )
 
 
-class RunTerminate(ServiceView):
+class RunTerminate(APIView):
     permission_classes = [ReadOrLaunch]
 
     @extend_schema(
@@ -230,14 +188,12 @@ class RunTerminate(ServiceView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         """Cancel a queued run at once, or ask a running one to stop; `force` marks it CANCELED now."""
-        force = _body(request, ("force",)).get("force", False)
-        if not isinstance(force, bool):
-            raise InvalidInput.one("force", "expected true or false")
+        force = _body(s.TerminateSerializer, request)["force"]
         run = runs.terminate(run_id, actor_name(request.user), force=force)
-        return Response(run_to_dict(run))
+        return Response(queries.run_to_dict(run))
 
 
-class RunPriority(ServiceView):
+class RunPriority(APIView):
     permission_classes = [ReadOrLaunch]
 
     @extend_schema(
@@ -246,88 +202,65 @@ class RunPriority(ServiceView):
     )
     def post(self, request: Request, run_id: str) -> Response:
         """Change a queued run's priority (audited)."""
-        data = _body(request, ("priority",))
-        if "priority" not in data:
-            raise InvalidInput.one("priority", "required: an integer")
-        priority = _strict_int(data, "priority", "in the signed 32-bit range")
+        priority = _body(s.PrioritySerializer, request)["priority"]
         run = runs.set_priority(run_id, priority, actor_name(request.user))
-        return Response(run_to_dict(run))
+        return Response(queries.run_to_dict(run))
 
 
-class RunFreeSlots(ServiceView):
+class RunFreeSlots(APIView):
     permission_classes = [ReadOrChangeLimits]
 
     @extend_schema(
-        request=s.FreeSlotsSerializer, responses={200: s.FreedSerializer, **BAD, **MISSING}
+        request=s.FreeSlotsSerializer,
+        responses={200: s.FreedSerializer, **BAD, **MISSING, **CONFLICT},
     )
     def post(self, request: Request, run_id: str) -> Response:
-        """Free the pool slots (and waiting entries) of a run, or of one of its steps; audited."""
-        step_key = _body(request, ("step_key",)).get("step_key")
+        """Free the pool slots (and waiting entries) of a run, or of one of its steps; audited.
+        A whole run's slots are refused (409) while it is in progress: terminate it first."""
+        step_key = _body(s.FreeSlotsSerializer, request).get("step_key")
         run = runs.get_run(run_id)
         freed = pools.free_run(run, step_key=step_key, actor=actor_name(request.user))
         return Response({"freed": freed})
 
 
-def pool_to_dict(pool: Pool, usage: dict) -> dict:
-    return {
-        "key": pool.key,
-        "limit": pool.limit,
-        "from_default": pool.from_default,
-        "held": usage.get(pool.key, {}).get("held", 0),
-        "waiting": usage.get(pool.key, {}).get("waiting", 0),
-    }
-
-
 # With `dry_run` a pool write answers with the simulator's prediction instead.
 POOL_OR_SIMULATION = PolymorphicProxySerializer(
     component_name="PoolOrSimulation",
-    serializers=[s.PoolSerializer, SimulationSerializer],
+    serializers=[s.PoolSerializer, s.SimulationSerializer],
     resource_type_field_name=None,
 )
 
 
-def _predict(**change) -> dict:
-    from ..services import simulate
-
-    return simulate.simulation_to_dict(simulate.simulate(**change))
-
-
-class PoolList(ServiceView):
+class PoolList(APIView):
     permission_classes = [ReadOrChangeLimits]
 
     @extend_schema(responses=s.PoolSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Pools that have a limit, with slots held and steps waiting."""
-        usage = pools.pool_usage()
-        return Response([pool_to_dict(p, usage) for p in Pool.objects.all()])
+        return Response(queries.pool_list())
 
     @extend_schema(
         request=s.PoolWriteSerializer,
         parameters=[OpenApiParameter("dry_run", bool)],
-        responses={201: s.PoolSerializer, 200: SimulationSerializer, **BAD},
+        responses={201: s.PoolSerializer, 200: s.SimulationSerializer, **BAD},
     )
     def post(self, request: Request) -> Response:
         """Create a pool limit (or set it if it exists); `dry_run` answers with the simulator's
         prediction of the next tick (see /api/simulate/) and saves nothing."""
-        data = _body(request, ("key", "limit"))
-        if "limit" not in data:
-            raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
-        limit = _strict_int(data, "limit", "between 0 and 1000")
+        data = _body(s.PoolWriteSerializer, request)
         if _bool_param(request, "dry_run"):
-            return Response(_predict(pool_limits={data.get("key"): limit}))
-        pool = pools.set_limit(data.get("key"), limit, actor_name(request.user))
-        return Response(pool_to_dict(pool, pools.pool_usage()), status=status.HTTP_201_CREATED)
+            return Response(_predict(pool_limits={data.get("key"): data["limit"]}))
+        # The key is checked by the service (`pools.validate_key`), as from every shell.
+        pool = pools.set_limit(data.get("key"), data["limit"], actor_name(request.user))  # type: ignore[arg-type]
+        return Response(queries.pool_detail(pool.key), status=status.HTTP_201_CREATED)
 
 
-class PoolDetail(ServiceView):
+class PoolDetail(APIView):
     permission_classes = [ReadOrChangeLimits]
 
     @extend_schema(responses={200: s.PoolSerializer, **MISSING})
     def get(self, request: Request, key: str) -> Response:
-        pool = Pool.objects.filter(key=key).first()
-        if pool is None:
-            raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
-        return Response(pool_to_dict(pool, pools.pool_usage()))
+        return Response(queries.pool_detail(key))
 
     @extend_schema(
         request=s.PoolLimitSerializer,
@@ -337,14 +270,11 @@ class PoolDetail(ServiceView):
     def put(self, request: Request, key: str) -> Response:
         """Set the pool's limit (creating the pool's row if it had none); `dry_run` answers
         with the simulator's prediction of the next tick and saves nothing."""
-        data = _body(request, ("limit",))
-        if "limit" not in data:
-            raise InvalidInput.one("limit", "required: an integer between 0 and 1000")
-        limit = _strict_int(data, "limit", "between 0 and 1000")
+        limit = _body(s.PoolLimitSerializer, request)["limit"]
         if _bool_param(request, "dry_run"):
             return Response(_predict(pool_limits={key: limit}))
         pool = pools.set_limit(key, limit, actor_name(request.user))
-        return Response(pool_to_dict(pool, pools.pool_usage()))
+        return Response(queries.pool_detail(pool.key))
 
     patch = put
 
@@ -355,7 +285,31 @@ class PoolDetail(ServiceView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class ConfigView(ServiceView):
+def _config_change(
+    result: ParseResult | None, diff: dict, dry_run: bool, simulation: dict | None
+) -> dict[str, Any]:
+    """The answer to a configuration change: the configuration after it (or, for a dry
+    run, as it would be), what changed, and what the file said besides."""
+    current = (
+        result.config
+        if dry_run and result and result.config
+        else config_service.current_config()
+    )
+    return {
+        "document": to_instance_dict(current),
+        "yaml": to_instance_yaml(current),
+        "changes": {k: {"old": v[0], "new": v[1]} for k, v in diff.items()},
+        "ignored_sections": list(result.ignored_sections) if result else [],
+        "warnings": [{"path": w.path, "message": w.message} for w in result.warnings]
+        if result
+        else [],
+        "dry_run": dry_run,
+        # What the next tick would launch under the change (nothing is saved).
+        **({"simulation": simulation} if simulation is not None else {}),
+    }
+
+
+class ConfigView(APIView):
     permission_classes = [ReadOrChangeLimits]
 
     @extend_schema(responses=s.ConfigSerializer)
@@ -374,99 +328,81 @@ class ConfigView(ServiceView):
     @extend_schema(
         request=s.ConfigWriteSerializer,
         parameters=[OpenApiParameter("dry_run", bool)],
-        responses={200: ConfigChangeWithSimulationSerializer, **BAD},
+        responses={200: s.ConfigChangeWithSimulationSerializer, **BAD},
     )
     def put(self, request: Request) -> Response:
         """Replace the configuration with a `dagster.yaml` (as `yaml` text or a `document`)."""
-        data = _body(request, ("yaml", "document"))
-        if ("yaml" in data) == ("document" in data):
-            raise InvalidInput.one(
-                "body", "send exactly one of 'yaml' (text) or 'document' (object)"
-            )
+        data = _body(s.ConfigWriteSerializer, request)
         dry_run = _bool_param(request, "dry_run")
-        if "yaml" in data:
-            if not isinstance(data["yaml"], str):
-                raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
-            text = data["yaml"]
-        else:
-            import yaml
-
-            if not isinstance(data["document"], dict):
-                raise InvalidInput.one("document", "expected an object")
-            text = yaml.safe_dump(data["document"])
+        text = data["yaml"] if "yaml" in data else yaml.safe_dump(data["document"])
         result, diff = config_service.load_yaml(text, actor_name(request.user), dry_run=dry_run)
-        current = result.config if dry_run else config_service.current_config()
-        return Response(
-            {
-                "document": to_instance_dict(current),
-                "yaml": to_instance_yaml(current),
-                "changes": {k: {"old": v[0], "new": v[1]} for k, v in diff.items()},
-                "ignored_sections": list(result.ignored_sections),
-                "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
-                "dry_run": dry_run,
-                # What the next tick would launch under the new file (nothing is saved).
-                **({"simulation": _predict(yaml_text=text, trusted=True)} if dry_run else {}),
-            }
+        simulation = _predict(yaml_text=text, trusted=True) if dry_run else None
+        return Response(_config_change(result, diff, dry_run, simulation))
+
+    @extend_schema(
+        request=s.ConfigSettingsSerializer,
+        parameters=[OpenApiParameter("dry_run", bool)],
+        responses={200: s.ConfigChangeWithSimulationSerializer, **BAD},
+    )
+    def patch(self, request: Request) -> Response:
+        """Change settings by name (`{"settings": {"max_concurrent_runs": 3}}`), as the
+        Concurrency page and `manage.py instance set` do; each is written where the stored
+        file keeps it."""
+        changes = _body(s.ConfigSettingsSerializer, request)["settings"]
+        dry_run = _bool_param(request, "dry_run")
+        changed, diff = config_service.edit_settings(
+            changes, actor_name(request.user), source="api", dry_run=dry_run
         )
+        simulation = _predict(settings=changes, trusted=True) if dry_run else None
+        result = ParseResult(changed) if dry_run else None
+        return Response(_config_change(result, diff, dry_run, simulation))
 
 
-class DaemonList(ServiceView):
+class DaemonList(APIView):
     @extend_schema(responses=s.DaemonSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Health of the run-queue and run-monitoring daemons."""
         return Response(daemon_status(timezone.now(), tracebacks=can_see_tracebacks(request.user)))
 
 
-class JobList(ServiceView):
+class JobList(APIView):
     @extend_schema(responses=s.JobSerializer(many=True))
     def get(self, request: Request) -> Response:
         """Jobs of every code location, and locations that failed to load."""
-        workspace = get_workspace()
-        data = []
-        for location in workspace.locations:
-            if location.error:
-                data.append({"location": location.name, "error": location.error, "jobs": []})
-                continue
-            data.append(
-                {
-                    "location": location.name,
-                    "error": None,
-                    "jobs": [
-                        {
-                            "name": job.name,
-                            "tags": dict(job.tags),
-                            "description": job.description or "",
-                            "default_run_config": job.default_run_config or {},
-                            "steps": [
-                                {"key": st.key, "pool": st.pool, "deps": list(st.deps)}
-                                for st in job.plan().steps
-                            ],
-                        }
-                        for job in location.defs.jobs
-                    ],
-                }
-            )
-        return Response(data)
+        return Response(queries.jobs())
 
 
-class AuditList(ServiceView):
+class AuditList(APIView):
     @extend_schema(responses=s.AuditSerializer(many=True))
     def get(self, request: Request) -> Response:
         """The audit log, newest first (read-only: entries cannot be edited or deleted)."""
-        limit = _int_param(request, "limit", 100, 1000)
-        return Response(
-            [
-                {
-                    "actor": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "old": e.old_value,
-                    "new": e.new_value,
-                    "at": e.created_at,
-                }
-                for e in AuditEntry.objects.all()[:limit]
-            ]
+        return Response(queries.audit_entries(_int_param(request, "limit", 100, 1000)))
+
+
+class DoctorView(APIView):
+    """The doctor's checks; `status` is the worst finding (ok < warning < problem)."""
+
+    @extend_schema(responses=s.DoctorReportSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(doctor.report(doctor.diagnose()))
+
+
+class SimulateView(APIView):
+    """What the next tick would launch under a change; nothing is saved."""
+
+    @extend_schema(
+        request=s.SimulateRequestSerializer,
+        responses={200: s.SimulationSerializer, **BAD},
+    )
+    def post(self, request: Request) -> Response:
+        data = _body(s.SimulateRequestSerializer, request)
+        simulation = simulate_service.simulate(
+            settings=data.get("settings"),
+            yaml_text=data.get("yaml"),
+            pool_limits=data.get("pools"),
+            trusted=can_change_limits(request.user),
         )
+        return Response(simulate_service.simulation_to_dict(simulation))
 
 
 class TokenView(APIView):
@@ -479,13 +415,10 @@ class TokenView(APIView):
     @extend_schema(request=None, responses=s.TokenSerializer)
     def post(self, request: Request) -> Response:
         """A new token for you (shown only now); your previous token stops working."""
-        with transaction.atomic():
-            AuthToken.objects.filter(user=request.user).delete()
-            _, token = AuthToken.objects.create(user=request.user, expiry=None)
-        return Response({"token": token})
+        return Response({"token": tokens.create_token(request.user)})  # type: ignore[arg-type]
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request: Request) -> Response:
         """Revoke your token: requests sending it are answered 401 from now on."""
-        AuthToken.objects.filter(user=request.user).delete()
+        tokens.revoke_token(request.user)  # type: ignore[arg-type]
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ..engine import doctor as checks
-from ..engine.config import ExtraConfig, InstanceConfig, MonitoringConfig
-from ..engine.doctor import (
+from ..engine.config.model import ExtraConfig, InstanceConfig, MonitoringConfig
+from ..engine.doctor import worst as worst_of
+from ..engine.doctor.facts import (
     ActiveRun,
     DaemonFact,
     DoctorFacts,
@@ -23,8 +23,19 @@ from ..engine.doctor import (
     PoolFact,
     QueuedRun,
     SlotClaim,
+    Status,
+    cut,
 )
-from ..engine.types import RunStatus, TickDecision
+from ..engine.doctor.health import check_monitoring_daemon, check_run_queue_daemon
+from ..engine.doctor.queue import (
+    check_in_progress,
+    check_max_concurrent_runs,
+    check_pools,
+    check_slot_leaks,
+    check_stalled_queue,
+    check_tag_limits,
+)
+from ..engine.types import CONCURRENCY_KEY_TAG, RunStatus, TickDecision
 from .queue import decision
 from .state import (
     DAGSTER_UI_TOLERANCE_SECONDS,
@@ -275,12 +286,12 @@ def check_pools_without_row(state: DagsterState, _facts: DoctorFacts, _tick) -> 
             )
     if not lines:
         return Finding("pools_without_row", "ok", "Every pool queued runs use has a limit row")
-    status = "warning" if default != 0 else "problem"
+    status: Status = "warning" if default != 0 else "problem"
     return Finding(
         "pools_without_row",
         status,
         f"{len(lines)} pool(s) used by queued runs have no limit row",
-        checks._cut(lines),
+        cut(lines),
         "Set an explicit limit for each (`dagster instance concurrency set KEY N`) so the queue "
         "holds their runs from the first iteration.",
     )
@@ -298,7 +309,7 @@ def check_quirks(state: DagsterState, _facts: DoctorFacts, tick: TickDecision) -
         "quirks",
         "warning",
         f"Dagster quirks decide {len({line[:12] for line in lines})} queued run(s)",
-        checks._cut(lines),
+        cut(lines),
         "Each line names the quirk and the Dagster issue; the notes say what a fixed version "
         "would do. Explicit pool limits avoid Q3; a separate tag for pool-bound runs avoids Q2.",
     )
@@ -333,9 +344,9 @@ def check_configuration(state: DagsterState, _facts: DoctorFacts, _tick) -> Find
             "concurrency.pools.default_limit is 0: every pool without a limit is closed"
         )
     for limit in settings.tag_limits:
-        if limit.key == "dagster/concurrency_key":
+        if limit.key == CONCURRENCY_KEY_TAG:
             warnings.append(
-                "a run tag limit on dagster/concurrency_key has no effect: it is an op tag "
+                f"a run tag limit on {CONCURRENCY_KEY_TAG} has no effect: it is an op tag "
                 "(Dagster issue 23508)"
             )
     if not warnings:
@@ -352,22 +363,22 @@ def check_configuration(state: DagsterState, _facts: DoctorFacts, _tick) -> Find
 _CHECKS = {
     "run_coordinator": check_run_coordinator,
     "run_queue_daemon": _daemon_check(
-        "run_queue_daemon", QUEUE_DAEMON, checks.check_run_queue_daemon
+        "run_queue_daemon", QUEUE_DAEMON, check_run_queue_daemon
     ),
     "monitoring_daemon": _daemon_check(
-        "monitoring_daemon", MONITORING_DAEMON, checks.check_monitoring_daemon
+        "monitoring_daemon", MONITORING_DAEMON, check_monitoring_daemon
     ),
-    "max_concurrent_runs": _reused(checks.check_max_concurrent_runs),
-    "in_progress": _reused(checks.check_in_progress),
-    "slot_leaks": _reused(checks.check_slot_leaks),
-    "pools": _reused(checks.check_pools),
+    "max_concurrent_runs": _reused(check_max_concurrent_runs),
+    "in_progress": _reused(check_in_progress),
+    "slot_leaks": _reused(check_slot_leaks),
+    "pools": _reused(check_pools),
     "pools_without_row": check_pools_without_row,
-    "tag_limits": _reused(checks.check_tag_limits),
-    "stalled_queue": _reused(checks.check_stalled_queue),
+    "tag_limits": _reused(check_tag_limits),
+    "stalled_queue": _reused(check_stalled_queue),
     "quirks": check_quirks,
     "configuration": check_configuration,
 }
 
 
 def worst(findings: Sequence[Finding]) -> str:
-    return checks.worst(findings)
+    return worst_of(findings)

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from ..engine.doctor import ago
-from ..engine.types import Gate, Launch, TickDecision, Wait
+from ..engine.doctor.facts import ago
+from ..engine.pools import free_run_refusal
+from ..engine.types import Launch, TickDecision, Wait
 from .state import DagsterPool, DagsterRun, DagsterState
 
 
@@ -28,27 +29,15 @@ def deployment_dict(state: DagsterState) -> dict[str, Any]:
     }
 
 
-def gate_dict(gate: Gate) -> dict[str, Any]:
-    return {
-        "rule": gate.rule,
-        "subject": gate.subject,
-        "count": gate.count,
-        "limit": gate.limit,
-        "passed": gate.passed,
-        "holders": list(gate.holders),
-        "message": gate.message,
-    }
-
-
 def verdict_dict(verdict: Launch | Wait) -> dict[str, Any]:
     data: dict[str, Any] = {
         "verdict": "launch" if isinstance(verdict, Launch) else "wait",
         "position": verdict.position,
-        "gates": [gate_dict(g) for g in verdict.gates],
+        "gates": [g.to_dict() for g in verdict.gates],
         "notes": list(verdict.notes),
     }
     if isinstance(verdict, Wait):
-        data["blocking"] = gate_dict(verdict.blocking)
+        data["blocking"] = verdict.blocking.to_dict()
         data["reason"] = verdict.message
     else:
         data["reason"] = "launches at the daemon's next iteration"
@@ -123,9 +112,11 @@ def pool_rows(state: DagsterState) -> list[dict[str, Any]]:
     for run in state.queued:
         for key in run.pool_summary.all_pools if run.pool_summary else ():
             demand[key] = demand.get(key, 0) + 1
-    statuses = {}
+    statuses: dict[str, str] = {}
+    freeable: set[str] = set()
     for runs in (state.queued, state.in_progress, state.other_slot_runs):
         statuses.update({r.run_id: str(r.status) for r in runs})
+        freeable |= {r.run_id for r in runs if free_run_refusal(r.run_id, r.status) is None}
     default = state.settings.default_pool_limit
     rows = []
     for key in sorted(set(state.pools) | set(demand)):
@@ -139,7 +130,12 @@ def pool_rows(state: DagsterState) -> list[dict[str, Any]]:
         else:
             limit_text = "no limit"
         holders = [
-            {"run_id": r, "step": s, "run_status": statuses.get(r, "unknown")}
+            {
+                "run_id": r,
+                "step": s,
+                "run_status": statuses.get(r, "unknown"),
+                "freeable": r in freeable or r not in statuses,
+            }
             for r, s in (pool.claimed if pool else ())
         ]
         waiting = [

@@ -132,7 +132,7 @@ def _queue_settings(instance: DagsterInstance) -> tuple[QueueSettings, int, str]
     allotment = float(
         os.getenv("DAGSTER_OP_CONCURRENCY_KEYS_ALLOTTED_FOR_STARTED_RUN_SECONDS", "5")
     )
-    common = dict(
+    common: dict[str, Any] = dict(
         semantics=DAGSTER_1_13,
         default_pool_limit=pools.default_pool_limit,
         run_queue_page_size=PAGE_SIZE,

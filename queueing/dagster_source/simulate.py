@@ -37,7 +37,7 @@ def simulate(
             except ValueError as exc:
                 errors.append((f"pool_limits.{key}", str(exc)))
     if errors:
-        from ..engine.config import ConfigError
+        from ..engine.types import ConfigError
 
         raise InvalidInput(ConfigError(path, message) for path, message in errors)
     settings = state.settings

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine.pools import validate_pool_limit
-from ..engine.types import IN_PROGRESS_STATUSES, RunStatus
+from ..engine.pools import free_run_refusal, validate_pool_limit
+from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..services import audit
 from . import check_available, instance, writes_enabled
@@ -87,9 +87,9 @@ def free_run_slots(run_id: str, actor: str) -> int:
     entries it had. Refused (Conflict) while the run is in progress: its steps may run."""
     dagster = _require_enabled()
     run = _run(dagster, run_id)
-    status = RunStatus(run.status.value)
-    if status in IN_PROGRESS_STATUSES:
-        raise Conflict(f"run {run_id} is {status}: its steps may still use the slots")
+    refusal = free_run_refusal(run_id, RunStatus(run.status.value))
+    if refusal:
+        raise Conflict(refusal)
     storage = dagster.event_log_storage
     entries = []
     for key in sorted(storage.get_concurrency_keys()):

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .run_queue import _Capacity, _decide, _PoolCounter, cyclic_gc_paused, queue_order
+from .gates import Capacity, PoolCounter, cyclic_gc_paused, greedy_pass, queue_order
 from .tags import TagCounter
 from .types import (
     CONCURRENCY_UI,
@@ -95,8 +95,10 @@ def _daemon_iteration(snapshot: QueueSnapshot) -> tuple[TickDecision, _Facts]:
     if limit != -1 and facts.free <= 0:
         # The daemon returns before reading a single queued run.
         gate = _capacity_closed_gate(snapshot)
-        verdicts = {r.run_id: Wait(r.run_id, positions[r.run_id], gate, (gate,)) for r in ordered}
-        return TickDecision((), verdicts, order, later_runs_wait_on=gate), facts
+        closed: dict[str, Launch | Wait] = {
+            r.run_id: Wait(r.run_id, positions[r.run_id], gate, (gate,)) for r in ordered
+        }
+        return TickDecision((), closed, order, later_runs_wait_on=gate), facts
 
     by_storage = sorted(snapshot.queued, key=lambda run: run.created_seq)
     page_size = max(1, settings.run_queue_page_size)
@@ -127,11 +129,11 @@ def _filter(
 ) -> tuple[list[RunInfo], list[RunInfo]]:
     """One pass of the daemon over `batch`: (runs kept, runs cut to the free places)."""
     settings = snapshot.settings
-    capacity = _Capacity(settings.max_concurrent_runs, len(snapshot.active))
+    capacity = Capacity(settings.max_concurrent_runs, len(snapshot.active))
     tags = TagCounter(settings.tag_limits, unit="run")
     for run in snapshot.active:
         tags.add(run.run_id, run.tags)
-    pools = _PoolCounter(snapshot) if settings.block_op_concurrency_limited_runs else None
+    pools = PoolCounter(snapshot) if settings.block_op_concurrency_limited_runs else None
     counted_then_held: set[str] = set()
     kept: list[RunInfo] = []
     cut: list[RunInfo] = []
@@ -207,7 +209,7 @@ def fixed_snapshot(snapshot: QueueSnapshot) -> QueueSnapshot:
 def _fixed_decision(snapshot: QueueSnapshot) -> TickDecision | None:
     if snapshot.settings.max_concurrent_runs < -1:
         return None  # concurrency-ui refuses the configuration (Q1)
-    return _decide(fixed_snapshot(snapshot))
+    return greedy_pass(fixed_snapshot(snapshot))
 
 
 def _outcome(faithful: Launch | Wait, fixed: Launch | Wait | None) -> str:

@@ -193,10 +193,10 @@ class _YamlBuilder:
             self.documents += 1
             if self.documents > 1:
                 mark = event.start_mark
+                where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
                 raise InputRefused(
                     self.root,
-                    f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: "
-                    "expected one document, found a second one",
+                    f"invalid YAML{where}: expected one document, found a second one",
                 )
 
     def scalar(self, event: Any) -> None:

@@ -162,22 +162,27 @@ def _check(settings: MonitoringSettings, run: MonitoredRun, now: float) -> Monit
         timeout = settings.cancel_timeout_seconds
         if not _enabled(timeout):
             return None
-        since = run.canceling_at
-        if since is None:
+        canceling = run.canceling_at
+        if canceling is None:
             # No canceling time recorded: measure from the latest thing we know of.
-            since = max(
+            canceling = max(
                 t for t in (run.created_at, run.launched_at, run.started_at) if t is not None
             )
-        if now - since >= timeout:
+        if now - canceling >= timeout:
             return ForceCanceled(
                 run.run_id,
-                f"The run was still canceling after {now - since:.0f} seconds "
+                f"The run was still canceling after {now - canceling:.0f} seconds "
                 f"(cancel_timeout_seconds is {timeout:g}); it is marked canceled.",
             )
         return None
     if status in FINISHED_STATUSES and run.holds_slots:
         after = settings.free_slots_after_run_end_seconds
-        if _enabled(after) and run.ended_at is not None and run.ended_at + after <= now:
+        if (
+            after is not None
+            and _enabled(after)
+            and run.ended_at is not None
+            and run.ended_at + after <= now
+        ):
             return FreeSlots(
                 run.run_id,
                 f"The run ended {now - run.ended_at:.0f} seconds ago and still held pool slots "

@@ -11,7 +11,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, PoolSummary
 
@@ -329,6 +329,6 @@ def _step_from_dict(job_name: str, position: int, raw: Any) -> PlanStep:
         deps=tuple(deps),
         pool=pool,
         tags=dict(tags),
-        priority=priority,
-        plan_index=plan_index,
+        priority=cast(int, priority),  # checked just above
+        plan_index=cast(int, plan_index),
     )

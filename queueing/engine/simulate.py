@@ -14,28 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
+from .pools import PoolRow, PoolUsage, pool_states, rows_after_default_change, rows_at_tick
 from .run_queue import decide
 from .tags import HOLDERS_CAP, TagCounter
-from .types import PoolState, QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
-
-
-@dataclass(frozen=True)
-class PoolRow:
-    """A stored pool limit; `follows_default` rows change with `default_limit`."""
-
-    key: str
-    limit: int
-    follows_default: bool = False
-
-
-@dataclass(frozen=True)
-class PoolUsage:
-    """Step entries of one pool: holding a slot (`holders`, one run id per slot) or waiting."""
-
-    pending: int = 0
-    holders: tuple[str, ...] = ()
+from .types import QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
 
 
 @dataclass(frozen=True)
@@ -119,61 +103,28 @@ def demanded_pools(runs: Iterable[RunInfo]) -> set[str]:
     return keys
 
 
-def _rows_after(state: QueueState, proposal: Proposal) -> tuple[dict[str, PoolRow], int | None]:
+def next_tick_snapshot(state: QueueState, proposal: Proposal | None = None) -> QueueSnapshot:
+    """The snapshot the next tick evaluates, after `proposal` (if any) has been applied."""
+    proposal = proposal or Proposal()
     rows = dict(state.pool_rows)
     default = state.default_pool_limit
     if proposal.change_default_pool_limit and proposal.default_pool_limit != default:
-        # services.config: a new default moves every row that follows it (Q7).
+        # As services.config does after an edit of the default.
         default = proposal.default_pool_limit
-        for key, row in list(rows.items()):
-            if row.follows_default:
-                if default is None:
-                    del rows[key]
-                else:
-                    rows[key] = replace(row, limit=default)
+        rows = rows_after_default_change(rows, default)
     for key, limit in proposal.pool_limits.items():
         if limit is None:
             rows.pop(key, None)
         else:
             rows[key] = PoolRow(key, limit, follows_default=False)
-    return rows, default
-
-
-def _rows_at_tick(
-    rows: Mapping[str, PoolRow], default: int | None, demanded: Iterable[str]
-) -> dict[str, PoolRow]:
-    """services.pools.ensure_default_pools, as the tick calls it (only with a default)."""
-    result = dict(rows)
-    if default is None:
-        return result
-    for key in demanded:
-        row = result.get(key)
-        if row is None:
-            result[key] = PoolRow(key, default, follows_default=True)
-        elif row.follows_default and row.limit != default:
-            result[key] = replace(row, limit=default)
-    return result
-
-
-def next_tick_snapshot(state: QueueState, proposal: Proposal | None = None) -> QueueSnapshot:
-    """The snapshot the next tick evaluates, after `proposal` (if any) has been applied."""
-    proposal = proposal or Proposal()
-    rows, default = _rows_after(state, proposal)
-    rows = _rows_at_tick(rows, default, demanded_pools(state.queued))
-    pools = {
-        key: PoolState(
-            key=key,
-            limit=row.limit,
-            pending=state.pool_usage.get(key, PoolUsage()).pending,
-            holders=state.pool_usage.get(key, PoolUsage()).holders,
-        )
-        for key, row in rows.items()
-    }
+    if default is not None:
+        # As the tick does before it evaluates (services.run_queue.evaluate).
+        rows = rows_at_tick(rows, default, demanded_pools(state.queued))
     return QueueSnapshot(
         settings=proposal.settings or state.settings,
         queued=state.queued,
         active=state.active,
-        pools=pools,
+        pools=pool_states(rows, state.pool_usage),
         now=state.now,
     )
 

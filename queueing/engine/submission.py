@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import ConfigError, parse_tag_limit_list
+from .config.values import parse_tag_limit_list
 from .grammar import key_problem, parse_integer, shown, text_problem
-from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, TagLimit
+from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, ConfigError, TagLimit
 
 MAX_TAGS = 200
 MAX_TAG_VALUE_LENGTH = 4096
@@ -125,11 +125,15 @@ class ExecutionSettings:
     tag_limits: tuple[TagLimit, ...] = ()
 
 
-def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+def merge_run_config(
+    base: Mapping[str, Any], override: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """`override` deep-merged over `base` (nested mappings merge, anything else replaces):
+    a job's default run config under the one given at launch."""
     merged = copy.deepcopy(dict(base))
-    for key, value in override.items():
+    for key, value in (override or {}).items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = deep_merge(merged[key], value)
+            merged[key] = merge_run_config(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

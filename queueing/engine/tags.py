@@ -93,6 +93,11 @@ class TagCounter:
             found.sort()
         return found
 
+    def applicable(self, tags: Mapping[str, str]) -> list[int]:
+        """Positions (in the list of limits given) of the limits that count an item with
+        `tags`; a limit overridden by a later one of its kind never counts anything."""
+        return [position for position, _, _ in self._applicable(tags)]
+
     def check(self, tags: Mapping[str, str]) -> list[Gate]:
         """One gate per applicable limit, in the order the limits are listed in the config."""
         rules = self._applicable(tags)

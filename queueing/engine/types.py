@@ -9,6 +9,8 @@ from typing import Literal
 
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
+# The legacy spelling of an op's pool (SEMANTICS 3.2): an op tag, never a run tag.
+CONCURRENCY_KEY_TAG = "dagster/concurrency_key"
 PRIORITY_TAG = "dagster/priority"
 
 
@@ -167,6 +169,21 @@ class Gate:
     buffer: int = 0
     # Holders left out of `holders` because the tuple is capped.
     more_holders: int = 0
+
+    def to_dict(self, holders: bool = True) -> dict[str, object]:
+        """The gate as JSON for the API, the CLI and the pages (`holders` False leaves the
+        ids out, as the simulator's answer does)."""
+        data: dict[str, object] = {
+            "rule": self.rule,
+            "subject": self.subject,
+            "count": self.count,
+            "limit": self.limit,
+            "passed": self.passed,
+        }
+        if holders:
+            data["holders"] = list(self.holders)
+        data["message"] = self.message
+        return data
 
     @property
     def message(self) -> str:

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import transaction
 
-from ..engine import config as engine_config
-from ..engine.config import InstanceConfig, ParseResult
+from ..engine.config.export import to_instance_dict
+from ..engine.config.flat import apply_settings, config_sources, config_to_flat
+from ..engine.config.model import InstanceConfig, ParseResult
+from ..engine.config.reader import parse_instance_dict, parse_instance_yaml
 from ..errors import InvalidInput
 from ..inputs import limits, server_environment
 from ..models import DeploymentSettings
+from . import pools
 from .audit import record
 
-DEFAULT_FLAT = engine_config.config_to_flat(engine_config.parse_instance_dict({}).config)
+DEFAULT_FLAT = config_to_flat(InstanceConfig())
 
 
 def settings_row(lock: bool = False) -> DeploymentSettings:
@@ -32,7 +35,7 @@ def settings_row(lock: bool = False) -> DeploymentSettings:
 def config_from_row(row: DeploymentSettings) -> InstanceConfig:
     # The stored document is an export: `{env: VAR}` values were written resolved, so no
     # environment is needed to read it back.
-    result = engine_config.parse_instance_dict(row.document or {}, env=None)
+    result = parse_instance_dict(row.document or {}, env=None)
     if result.config is None:
         # Only validated documents are ever stored. Refuse loudly rather than run on
         # guessed limits.
@@ -46,19 +49,19 @@ def current_config() -> InstanceConfig:
 
 def sources() -> dict[str, str]:
     row = settings_row()
-    flat = engine_config.config_to_flat(config_from_row(row))
+    flat = config_to_flat(config_from_row(row))
     return {name: row.sources.get(name, "default") for name in flat}
 
 
 def check_yaml(text: str, trusted: bool = True) -> ParseResult:
     """Parse a `dagster.yaml` through the input boundary. `{env: VAR}` values are read from
     the server's environment only for a `trusted` caller (an admin, the command line)."""
-    return engine_config.parse_instance_yaml(text, server_environment(trusted), limits())
+    return parse_instance_yaml(text, server_environment(trusted), limits())
 
 
 def diff_flat(old: InstanceConfig, new: InstanceConfig) -> dict[str, tuple[Any, Any]]:
-    before = engine_config.config_to_flat(old)
-    after = engine_config.config_to_flat(new)
+    before = config_to_flat(old)
+    after = config_to_flat(new)
     return {k: (before.get(k), after.get(k)) for k in after if before.get(k) != after.get(k)}
 
 
@@ -76,14 +79,14 @@ def load_yaml(text: str, actor: str, dry_run: bool = False) -> tuple[ParseResult
         row = settings_row(lock=True)
         old = config_from_row(row)
         diff = diff_flat(old, result.config)
-        document = engine_config.to_instance_dict(result.config)
+        document = to_instance_dict(result.config)
         if dry_run or (not diff and document == row.document):
             return result, diff
         row.document = document
         # A setting the file writes (even to its default value) or that differs from the
         # default came from the file.
-        flat = engine_config.config_to_flat(result.config)
-        written = {k for k, path in engine_config.config_sources(result.config).items() if path}
+        flat = config_to_flat(result.config)
+        written = {k for k, path in config_sources(result.config).items() if path}
         row.sources = {
             k: "imported" for k, v in flat.items() if k in written or DEFAULT_FLAT.get(k) != v
         }
@@ -105,15 +108,15 @@ def update_document(
     with transaction.atomic():
         row = settings_row(lock=True)
         old = config_from_row(row)
-        document = engine_config.to_instance_dict(old)
+        document = to_instance_dict(old)
         mutate(document)
-        result = engine_config.parse_instance_dict(document, env=None)
+        result = parse_instance_dict(document, env=None)
         if result.config is None:
             raise InvalidInput(result.errors)
         diff = diff_flat(old, result.config)
         if dry_run or not diff:
             return result.config, diff
-        row.document = engine_config.to_instance_dict(result.config)
+        row.document = to_instance_dict(result.config)
         row.sources = {**row.sources, **{k: source for k in diff}}
         row.save()
         record(
@@ -123,9 +126,43 @@ def update_document(
     return result.config, diff
 
 
-def _after_change(old: InstanceConfig, new: InstanceConfig) -> None:
-    from . import pools
+# Computes the changes {setting name: value} from the current flat settings.
+Edit = Callable[[Mapping[str, Any]], Mapping[str, Any]]
 
+
+def edit_settings(
+    edit: Edit | Mapping[str, Any],
+    actor: str,
+    source: str = "browser",
+    dry_run: bool = False,
+) -> tuple[InstanceConfig, dict]:
+    """Change settings by name (`max_concurrent_runs`, `tag_limits`, `monitoring.enabled`, ...),
+    for the dashboard, the API and the command line alike.
+
+    `edit` is the changes, or a function of the current flat settings returning them; it
+    runs under the settings row lock (`update_document`), so adding a tag limit never loses
+    a concurrent one. The engine's setting rules (`apply_settings`) and writer put each value
+    where the stored file keeps it (legacy `run_queue` or the `concurrency` block). Raises
+    InvalidInput naming each refused setting, and changes nothing.
+    """
+
+    def mutate(document: dict) -> None:
+        config = parse_instance_dict(document, env=None).config
+        if config is None:  # the stored document is always valid (config_from_row)
+            raise InvalidInput.one("configuration", "the stored configuration is invalid")
+        changes = edit(config_to_flat(config)) if callable(edit) else edit
+        if not isinstance(changes, Mapping):
+            raise InvalidInput.one("settings", "expected an object of setting name: value")
+        changed, errors = apply_settings(config, changes)
+        if errors:
+            raise InvalidInput(errors)
+        document.clear()
+        document.update(to_instance_dict(changed))
+
+    return update_document(mutate, actor, source=source, dry_run=dry_run)
+
+
+def _after_change(old: InstanceConfig, new: InstanceConfig) -> None:
     if old.default_pool_limit != new.default_pool_limit:
         # Pools that follow the default change with it at once, and waiters are woken (Q7).
         pools.apply_default_limit(new.default_pool_limit)

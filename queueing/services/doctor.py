@@ -7,7 +7,6 @@ the doctor is what people open when things are broken.
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,11 +15,24 @@ from django.conf import settings
 from django.db.models import Max
 from django.utils import timezone
 
-from ..engine import doctor as engine
-from ..engine.config import parse_instance_dict
+from .. import dispatch
+from ..engine.config.reader import parse_instance_dict
+from ..engine.doctor import diagnose as diagnose_facts
+from ..engine.doctor import worst
+from ..engine.doctor.facts import (
+    ActiveRun,
+    DaemonFact,
+    DoctorFacts,
+    Finding,
+    PoolFact,
+    QueuedRun,
+    SlotClaim,
+    WorkerFacts,
+)
+from ..engine.plan import pool_summary_from_dict
 from ..engine.supervision import supervisor_fact
-from ..engine.types import ACTIVE_STATUSES, IN_PROGRESS_STATUSES, RunStatus
-from ..errors import Conflict
+from ..engine.types import ACTIVE_STATUSES, RunStatus
+from ..locations import get_workspace
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
 from . import heartbeats, pools, runs
@@ -37,40 +49,25 @@ def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> engine.WorkerFacts:
+def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> WorkerFacts:
     """Which workers consume which queues, asked over the broker of `app` (default: the
-    project's Celery app).
-
-    Asked from a daemon thread: a broker client that keeps retrying costs at most
-    `timeout` + 2 s and never keeps the process alive at exit.
-    """
-    if app is None:
-        from concurrency_ui.celery import app
-
-    answer: dict[str, Any] = {}
-
-    def ask() -> None:
-        try:
-            answer["replies"] = app.control.inspect(timeout=timeout).active_queues() or {}
-        except Exception as exc:  # any broker or transport failure is a finding
-            answer["error"] = f"{type(exc).__name__}: {exc}"
-
-    thread = threading.Thread(target=ask, name="doctor-inspect", daemon=True)
-    thread.start()
-    thread.join(timeout + 2)
-    if "error" in answer:
-        return engine.WorkerFacts(error=f"the broker is unreachable: {answer['error']}")
-    if "replies" not in answer:
-        return engine.WorkerFacts(error=f"the broker did not answer within {timeout + 2:g} s")
-    return engine.WorkerFacts(
+    project's Celery app); at most `timeout` + 2 s (`dispatch.ask_workers`)."""
+    replies, problem = dispatch.ask_workers(
+        lambda celery: celery.control.inspect(timeout=timeout).active_queues() or {},
+        timeout + 2,
+        app,
+    )
+    if replies is None:
+        return WorkerFacts(error=problem)
+    return WorkerFacts(
         {
             name: tuple(sorted(q.get("name", "") for q in queues or ()))
-            for name, queues in answer["replies"].items()
+            for name, queues in replies.items()
         }
     )
 
 
-def _daemons(config) -> list[engine.DaemonFact]:
+def _daemons(config) -> list[DaemonFact]:
     intervals = {
         DaemonHeartbeat.Daemon.RUN_QUEUE: config.dequeue_interval_seconds,
         DaemonHeartbeat.Daemon.RUN_MONITORING: config.monitoring.poll_interval_seconds,
@@ -79,7 +76,7 @@ def _daemons(config) -> list[engine.DaemonFact]:
     for row in DaemonHeartbeat.objects.filter(daemon__in=list(intervals)):
         daemon = DaemonHeartbeat.Daemon(row.daemon)
         facts.append(
-            engine.DaemonFact(
+            DaemonFact(
                 daemon=daemon.value,
                 label=str(daemon.label),
                 interval_seconds=float(intervals[daemon]),
@@ -95,13 +92,11 @@ def _daemons(config) -> list[engine.DaemonFact]:
 
 def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
     """(tag keys jobs put on their runs, tag keys only found on ops)."""
-    from ..locations import get_workspace
-
     run_keys: set[str] = set()
     op_keys: set[str] = set()
     try:
         for location in get_workspace().locations:
-            if location.error:
+            if location.defs is None:
                 continue
             for job in location.defs.jobs:
                 run_keys |= set(job.tags)
@@ -112,7 +107,7 @@ def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(run_keys), frozenset(op_keys - run_keys)
 
 
-def _queued(now: datetime) -> list[engine.QueuedRun]:
+def _queued(now: datetime) -> list[QueuedRun]:
     open_waits = {
         run_id: (rule, started)
         for run_id, rule, started in RunWait.objects.filter(
@@ -137,12 +132,12 @@ def _queued(now: datetime) -> list[engine.QueuedRun]:
     ):
         wait = open_waits.get(run_id)
         queued.append(
-            engine.QueuedRun(
+            QueuedRun(
                 run_id=run_id,
                 job_name=job,
                 priority=priority,
                 tags=tags or {},
-                pools=frozenset((summary or {}).get("all_pools", ())),
+                pools=pool_summary_from_dict(summary).all_pools if summary else frozenset(),
                 enqueued_at=(enqueued or created).timestamp(),
                 wait_rule=rule,
                 wait_reason=reason,
@@ -160,18 +155,19 @@ def _launch_waits(now: datetime) -> dict[int, list[float]]:
         .values_list("priority", "enqueued_at", "launched_at")[:WAIT_HISTORY_RUNS]
     )
     for priority, enqueued, launched in rows:
-        waits[priority].append(max(0.0, (launched - enqueued).total_seconds()))
+        if launched is not None and enqueued is not None:  # both filtered non-null above
+            waits[priority].append(max(0.0, (launched - enqueued).total_seconds()))
     return waits
 
 
-def gather(now: datetime | None = None, celery_app: Any = None) -> engine.DoctorFacts:
+def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
     """Every fact the checks need; `celery_app` replaces the project's Celery app."""
     now = now or timezone.now()
     row = settings_row()
     config = config_from_row(row)
     warnings = parse_instance_dict(row.document or {}, env=None).warnings
     active = [
-        engine.ActiveRun(
+        ActiveRun(
             run_id=r[0],
             job_name=r[1],
             status=RunStatus(r[2]),
@@ -195,7 +191,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
         )
     ]
     claims = [
-        engine.SlotClaim(
+        SlotClaim(
             pool_key=c[0],
             run_id=c[1],
             step_key=c[2],
@@ -216,7 +212,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
     ]
     usage = pools.pool_usage()
     pool_facts = {
-        key: engine.PoolFact(
+        key: PoolFact(
             key=key,
             limit=limit,
             follows_default=follows,
@@ -231,7 +227,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
         next_tick = None
     job_keys, op_keys = _job_tag_keys()
     last_launch = Run.objects.aggregate(last=Max("launched_at"))["last"]
-    return engine.DoctorFacts(
+    return DoctorFacts(
         now=now.timestamp(),
         config=config,
         instance_id=heartbeats.instance_id(),
@@ -251,12 +247,12 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> engine.Doctor
     )
 
 
-def diagnose(now: datetime | None = None, celery_app: Any = None) -> list[engine.Finding]:
+def diagnose(now: datetime | None = None, celery_app: Any = None) -> list[Finding]:
     """One finding per check (`engine.doctor.CHECKS`), in that order."""
-    return engine.diagnose(gather(now, celery_app))
+    return diagnose_facts(gather(now, celery_app))
 
 
-def finding_to_dict(finding: engine.Finding) -> dict[str, Any]:
+def finding_to_dict(finding: Finding) -> dict[str, Any]:
     return {
         "check": finding.check,
         "status": finding.status,
@@ -269,10 +265,10 @@ def finding_to_dict(finding: engine.Finding) -> dict[str, Any]:
     }
 
 
-def report(findings: list[engine.Finding]) -> dict[str, Any]:
+def report(findings: list[Finding]) -> dict[str, Any]:
     """The JSON of `manage.py doctor --json` and `/api/doctor/`."""
     return {
-        "status": engine.worst(findings),
+        "status": worst(findings),
         "problems": sum(1 for f in findings if f.status == "problem"),
         "warnings": sum(1 for f in findings if f.status == "warning"),
         "findings": [finding_to_dict(f) for f in findings],
@@ -280,13 +276,6 @@ def report(findings: list[engine.Finding]) -> dict[str, Any]:
 
 
 def release_slots(run_id: str, actor: str) -> int:
-    """Free every pool entry of a run that is no longer in progress; audited.
-
-    Refuses (Conflict) for a run in progress: its executor may still be using the slots.
-    """
-    run = runs.get_run(run_id)
-    if RunStatus(run.status) in IN_PROGRESS_STATUSES:
-        raise Conflict(
-            f"run {run_id} is {run.status}: terminate it first (force frees its slots too)"
-        )
-    return pools.free_run(run, actor=actor)
+    """The doctor's one-click release: every pool entry of a run, audited. Refused
+    (Conflict) for a run in progress, as every manual free is (`pools.free_run`)."""
+    return pools.free_run(runs.get_run(run_id), actor=actor)

@@ -259,7 +259,7 @@ class Executor:
                 if stderr.strip():
                     reason += "\n" + stderr[-4000:]
                 self._fail_step(key, reason)
-                status = Step.Status.FAILURE
+                status: str = Step.Status.FAILURE
             else:
                 status = step.status
             self.done[key] = status
@@ -292,7 +292,7 @@ class Executor:
         )
         self.running.clear()
         status, reason = db(
-            Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").first
+            Run.objects.filter(pk=self.run.pk).values_list("status", "failure_reason").get
         )
         if status != RunStatus.CANCELING:
             return status

@@ -35,8 +35,14 @@ def due(daemon: str, interval_seconds: float, now: datetime) -> bool:
     return row is None or (now - row).total_seconds() >= interval_seconds
 
 
-def _row(daemon: str, now: datetime) -> DaemonHeartbeat:
+def _row(daemon: str, now: datetime, tick_started: datetime) -> DaemonHeartbeat:
+    """The daemon's row, stamped with this process and this tick (saved by the caller)."""
     row, _ = DaemonHeartbeat.objects.get_or_create(daemon=daemon, defaults={"last_heartbeat": now})
+    row.instance_id = instance_id()
+    row.host = socket.gethostname()
+    row.pid = os.getpid()
+    row.last_heartbeat = now
+    row.last_tick_started = tick_started
     return row
 
 
@@ -49,12 +55,7 @@ def beat(
     active: int = 0,
 ) -> None:
     now = timezone.now()
-    row = _row(daemon, now)
-    row.instance_id = instance_id()
-    row.host = socket.gethostname()
-    row.pid = os.getpid()
-    row.last_heartbeat = now
-    row.last_tick_started = tick_started
+    row = _row(daemon, now, tick_started)
     row.last_tick_duration_ms = duration_ms
     row.last_launched = launched
     row.last_success_at = now
@@ -75,12 +76,7 @@ def beat_error(daemon: str, exc: BaseException, tick_started: datetime) -> None:
     now = timezone.now()
     try:
         with transaction.atomic():
-            row = _row(daemon, now)
-            row.instance_id = instance_id()
-            row.host = socket.gethostname()
-            row.pid = os.getpid()
-            row.last_heartbeat = now
-            row.last_tick_started = tick_started
+            row = _row(daemon, now, tick_started)
             error = {
                 "at": now.isoformat(),
                 "message": f"{type(exc).__name__}: {exc}",

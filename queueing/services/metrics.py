@@ -13,16 +13,19 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 
+from ..engine.plan import pool_summary_from_dict
 from ..engine.types import RunStatus
-from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait, TickRecord
+from ..models import DaemonHeartbeat, Pool, Run, RunWait, TickRecord
 from .config import current_config
 from .heartbeats import is_healthy
+from .pools import pool_usage
 
 PREFIX = "concurrency_ui"
 WINDOW = timedelta(hours=1)
@@ -40,12 +43,12 @@ def _at_cap_seconds(intervals: list[tuple[float, float]]) -> float:
     current_start = current_end = None
     for start, end in sorted(intervals):
         if current_end is None or start > current_end:
-            if current_end is not None:
+            if current_start is not None and current_end is not None:
                 total += current_end - current_start
             current_start, current_end = start, end
         else:
             current_end = max(current_end, end)
-    if current_end is not None:
+    if current_start is not None and current_end is not None:
         total += current_end - current_start
     return total
 
@@ -117,16 +120,10 @@ class QueueCollector:
             "queued_runs_by_pool", "Queued runs with at least one step on the pool.", ["pool"]
         )
         limits = dict(Pool.objects.values_list("key", "limit"))
-        usage = {
-            row["pool_key"]: row
-            for row in PoolClaim.objects.values("pool_key").annotate(
-                held=Count("id", filter=Q(claimed_at__isnull=False)),
-                waiting=Count("id", filter=Q(claimed_at__isnull=True)),
-            )
-        }
+        usage = pool_usage()
         demand: Counter[str] = Counter()
         for summary in Run.objects.queued().values_list("pool_summary", flat=True).iterator(2000):
-            for key in (summary or {}).get("all_pools", ()):
+            for key in pool_summary_from_dict(summary).all_pools if summary else ():
                 demand[key] += 1
         for key, value in sorted(limits.items()):
             limit.add_metric([key], value)
@@ -174,16 +171,16 @@ class QueueCollector:
                 if daemon == DaemonHeartbeat.Daemon.RUN_QUEUE:
                     launched.add_metric([], row.last_launched)
         recent = TickRecord.objects.filter(started_at__gte=now - WINDOW)
-        per_daemon = {
-            r["daemon"]: r
+        per_daemon: dict[str, dict[str, Any]] = {
+            r["daemon"]: dict(r)
             for r in recent.values("daemon").annotate(
                 n=Count("id"), failed=Count("id", filter=~Q(error="")), launched=Sum("launched")
             )
         }
         for daemon in intervals:
-            row = per_daemon.get(daemon.value, {})
-            ticks.add_metric([daemon.value], row.get("n", 0))
-            errors.add_metric([daemon.value], row.get("failed", 0))
+            counts = per_daemon.get(daemon.value, {})
+            ticks.add_metric([daemon.value], counts.get("n", 0))
+            errors.add_metric([daemon.value], counts.get("failed", 0))
         run_queue = per_daemon.get(DaemonHeartbeat.Daemon.RUN_QUEUE.value, {})
         window_launched.add_metric([], run_queue.get("launched") or 0)
         yield from (healthy, heartbeat, duration, launched, window_launched, ticks, errors)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ..engine import monitoring as engine
 from ..engine.types import FINISHED_STATUSES, RunStatus
 from ..models import DaemonHeartbeat, PoolClaim, Run, RunEvent, Step
-from . import heartbeats, pools, retention, runs
+from . import heartbeats, pools, retention, run_queue, runs
 from .config import current_config
 
 log = logging.getLogger(__name__)
@@ -179,9 +179,7 @@ def _apply(
             run_id=run_id, status=RunStatus.STARTING, updated_at__lte=cutoff
         ).update(updated_at=now, launch_count=F("launch_count") + 1)
         if bumped:
-            from .run_queue import send_launches
-
-            transaction.on_commit(lambda: send_launches([run_id]))
+            transaction.on_commit(lambda: run_queue.send_launches([run_id]))
         return bool(bumped)
     return False
 

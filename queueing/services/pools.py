@@ -14,16 +14,20 @@ from __future__ import annotations
 
 import select
 import time
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from ..engine import pools as engine
 from ..engine.grammar import key_problem, parse_integer, shown
 from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
-from ..errors import InvalidInput, NotFound
+from ..engine.types import RunStatus
+from ..errors import Conflict, InvalidInput, NotFound
 from ..models import Pool, PoolClaim, Run
 from .audit import record
 
@@ -113,41 +117,65 @@ def delete_pool(key: str, actor: str) -> None:
         notify(key)
 
 
+def limit_rows(keys: Iterable[str] | None = None) -> dict[str, engine.PoolRow]:
+    """The stored pool limits (of `keys` only, if given), as the engine reads them."""
+    rows = Pool.objects.all() if keys is None else Pool.objects.filter(key__in=list(keys))
+    return {
+        key: engine.PoolRow(key, limit, follows)
+        for key, limit, follows in rows.values_list("key", "limit", "from_default")
+    }
+
+
+def _write_rows(before: Mapping[str, engine.PoolRow], after: Mapping[str, engine.PoolRow]) -> None:
+    """Store the rows the engine computed from `before`, touching only what changed; rows
+    whose limit changed or that went are notified (their waiters may start now)."""
+    gone = [key for key in before if key not in after]
+    new = [row for key, row in after.items() if key not in before]
+    changed: dict[int, list[str]] = {}
+    for key, row in after.items():
+        if key in before and row != before[key]:
+            changed.setdefault(row.limit, []).append(key)
+    if gone:
+        Pool.objects.filter(key__in=gone, from_default=True).delete()
+    if new:
+        Pool.objects.bulk_create(
+            [Pool(key=r.key, limit=r.limit, from_default=r.follows_default) for r in new],
+            ignore_conflicts=True,
+        )
+    for limit, keys in changed.items():
+        Pool.objects.filter(key__in=keys, from_default=True).update(limit=limit)
+    for key in [*gone, *(k for keys in changed.values() for k in keys)]:
+        notify(key)
+
+
 def ensure_default_pools(keys: Iterable[str], default_limit: int | None) -> None:
-    """Create or refresh the default-limit rows of `keys` before anything evaluates them (Q3)."""
+    """Create or refresh the default-limit rows of `keys` before anything evaluates them
+    (Q3, `engine.pools.rows_at_tick`)."""
     keys = set(keys)
     if not keys:
         return
-    existing = {p.key: p for p in Pool.objects.filter(key__in=keys)}
-    if default_limit is None:
-        stale = [p.key for p in existing.values() if p.from_default]
-        if stale:
-            Pool.objects.filter(key__in=stale, from_default=True).delete()
-            for key in stale:
-                notify(key)
-        return
-    missing = [k for k in keys if k not in existing]
-    if missing:
-        Pool.objects.bulk_create(
-            [Pool(key=k, limit=default_limit, from_default=True) for k in missing],
-            ignore_conflicts=True,
-        )
-    changed = [p.key for p in existing.values() if p.from_default and p.limit != default_limit]
-    if changed:
-        Pool.objects.filter(key__in=changed, from_default=True).update(limit=default_limit)
-        for key in changed:
-            notify(key)
+    before = limit_rows(keys)
+    _write_rows(before, engine.rows_at_tick(before, default_limit, keys))
 
 
 def apply_default_limit(default_limit: int | None) -> None:
-    """After the default changed: every pool that follows it changes now, waiters are woken."""
-    follows = list(Pool.objects.filter(from_default=True).values_list("key", flat=True))
-    if default_limit is None:
-        Pool.objects.filter(from_default=True).delete()
-    else:
-        Pool.objects.filter(from_default=True).update(limit=default_limit)
-    for key in follows:
-        notify(key)
+    """After the default changed: every pool that follows it changes now, waiters are woken
+    (Q7, `engine.pools.rows_after_default_change`)."""
+    before = {key: row for key, row in limit_rows().items() if row.follows_default}
+    _write_rows(before, engine.rows_after_default_change(before, default_limit))
+
+
+def claim_usage() -> dict[str, engine.PoolUsage]:
+    """Per pool key: its step entries and the runs holding its slots (one query)."""
+    pending: dict[str, int] = defaultdict(int)
+    holders: dict[str, list[str]] = defaultdict(list)
+    for key, run_id, claimed_at in PoolClaim.objects.values_list(
+        "pool_key", "run__run_id", "claimed_at"
+    ):
+        pending[key] += 1
+        if claimed_at is not None:
+            holders[key].append(run_id)
+    return {key: engine.PoolUsage(pending[key], tuple(holders[key])) for key in pending}
 
 
 def pool_usage() -> dict[str, dict[str, int]]:
@@ -249,8 +277,9 @@ def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
     """Whether `ensure_default_pools` would change this pool's row (create, update or
     delete it); when it would not, the claim skips that extra read under the lock."""
     if pool is None:
-        return default_limit is not None
-    return pool.from_default and pool.limit != default_limit
+        return engine.row_under_default("", None, default_limit) is not None
+    row = engine.PoolRow(pool.key, pool.limit, pool.from_default)
+    return engine.row_under_default(pool.key, row, default_limit) != row
 
 
 def _still_blocked(
@@ -283,16 +312,22 @@ def _still_blocked(
 
 def _standing(pool_key: str, entry: PoolClaim) -> tuple[int, int]:
     """(slots held, waiters served before `entry`) in one query."""
-    ranks_before = (
-        Q(priority__gt=entry.priority)
-        | Q(priority=entry.priority, enqueued_at__lt=entry.enqueued_at)
-        | Q(priority=entry.priority, enqueued_at=entry.enqueued_at, id__lt=entry.id)
-    )
     counts = PoolClaim.objects.filter(pool_key=pool_key).aggregate(
         held=Count("id", filter=Q(claimed_at__isnull=False)),
-        ahead=Count("id", filter=Q(claimed_at__isnull=True) & ranks_before),
+        ahead=Count("id", filter=Q(claimed_at__isnull=True) & _served_before(entry)),
     )
     return counts["held"], counts["ahead"]
+
+
+def _served_before(entry: PoolClaim) -> Q:
+    """The waiters of `entry`'s pool served before it, by `engine.pools.WAITER_ORDER`."""
+    before = Q(pk__in=[])
+    same: dict[str, object] = {}
+    for name, direction in engine.WAITER_ORDER:
+        value = getattr(entry, name)
+        before |= Q(**same, **{f"{name}__{'gt' if direction == 'desc' else 'lt'}": value})
+        same[name] = value
+    return before
 
 
 def _holders(pool_key: str) -> tuple[str, ...]:
@@ -347,6 +382,10 @@ def free_step(run: Run, step_key: str) -> int:
 def free_run(run: Run, step_key: str | None = None, actor: str | None = None) -> int:
     """Free every slot and waiting entry of a run (or one step of it); audited when manual.
 
+    A manual free (`actor` given) of a whole run in progress is refused (Conflict,
+    `engine.pools.free_run_refusal`), from the dashboard, the doctor, the API and the
+    command line alike; one step's slot may always be freed.
+
     On PostgreSQL an unaudited free commits without waiting for its WAL flush, as
     `free_step` does: if a database crash loses it, the finished run still holds its
     claims and run monitoring frees them again (`FreeSlots`).
@@ -357,6 +396,10 @@ def free_run(run: Run, step_key: str | None = None, actor: str | None = None) ->
             raise InvalidInput.one("step_key", f"expected a string, got {type(step_key).__name__}")
         if not run.steps.filter(step_key=step_key).exists():
             raise InvalidInput.one("step_key", f"run {run.run_id} has no step {shown(step_key)}")
+    if actor is not None and step_key is None:
+        refusal = engine.free_run_refusal(run.run_id, RunStatus(run.status))
+        if refusal:
+            raise Conflict(refusal)
     if actor is None and connection.vendor == "postgresql":
         return _free_in_database(run, step_key)
     with transaction.atomic():
@@ -417,7 +460,7 @@ class PoolWakeup:
     """
 
     def __init__(self) -> None:
-        self._conn = None
+        self._conn: Any = None  # a psycopg connection, imported only on PostgreSQL
         self._listen = connection.vendor == "postgresql"
         if self._listen:
             self._connect()

@@ -10,9 +10,12 @@ from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from ..engine.redaction import error_summary, mask_secrets
-from ..engine.types import Gate, Launch, RunStatus, Wait
-from ..models import Run
+from ..engine.types import Launch, RunStatus, Wait
+from ..errors import NotFound
+from ..locations import get_workspace
+from ..models import AuditEntry, Pool, Run
 from .config import current_config
+from .pools import pool_usage
 from .run_queue import evaluate
 
 
@@ -59,28 +62,16 @@ def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage
     return RunPage(page, total, verdicts)
 
 
-def gate_to_dict(gate: Gate) -> dict[str, Any]:
-    return {
-        "rule": gate.rule,
-        "subject": gate.subject,
-        "count": gate.count,
-        "limit": gate.limit,
-        "passed": gate.passed,
-        "holders": list(gate.holders[:50]),
-        "message": gate.message,
-    }
-
-
 def verdict_to_dict(verdict: Launch | Wait | None) -> dict[str, Any] | None:
     if verdict is None:
         return None
     data: dict[str, Any] = {
         "launches_next_tick": isinstance(verdict, Launch),
         "position": verdict.position,
-        "gates": [gate_to_dict(g) for g in verdict.gates],
+        "gates": [g.to_dict() for g in verdict.gates],
     }
     if isinstance(verdict, Wait):
-        data["blocking"] = gate_to_dict(verdict.blocking)
+        data["blocking"] = verdict.blocking.to_dict()
         data["message"] = verdict.message
     else:
         data["message"] = "launches at the next tick"
@@ -135,4 +126,72 @@ def run_to_dict(
             {"rule": w.rule, "message": w.message, "from": w.started_at, "to": w.ended_at}
             for w in run.waits.all()
         ]
+    return data
+
+
+def pool_to_dict(pool: Pool, usage: dict[str, dict[str, int]]) -> dict[str, Any]:
+    return {
+        "key": pool.key,
+        "limit": pool.limit,
+        "from_default": pool.from_default,
+        "held": usage.get(pool.key, {}).get("held", 0),
+        "waiting": usage.get(pool.key, {}).get("waiting", 0),
+    }
+
+
+def pool_list() -> list[dict[str, Any]]:
+    """Pools that have a limit, with slots held and steps waiting (two queries)."""
+    usage = pool_usage()
+    return [pool_to_dict(p, usage) for p in Pool.objects.all()]
+
+
+def pool_detail(key: str) -> dict[str, Any]:
+    """One pool's limit and usage; NotFound when the pool has no limit row."""
+    pool = Pool.objects.filter(key=key).first()
+    if pool is None:
+        raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
+    return pool_to_dict(pool, pool_usage())
+
+
+def audit_entries(limit: int) -> list[dict[str, Any]]:
+    """The audit log, newest first."""
+    return [
+        {
+            "actor": e.actor,
+            "action": e.action,
+            "target": e.target,
+            "old": e.old_value,
+            "new": e.new_value,
+            "at": e.created_at,
+        }
+        for e in AuditEntry.objects.all()[:limit]
+    ]
+
+
+def jobs() -> list[dict[str, Any]]:
+    """Jobs of every code location with their steps, and locations that failed to load."""
+    data: list[dict[str, Any]] = []
+    for location in get_workspace().locations:
+        if location.error or location.defs is None:
+            data.append({"location": location.name, "error": location.error, "jobs": []})
+            continue
+        data.append(
+            {
+                "location": location.name,
+                "error": None,
+                "jobs": [
+                    {
+                        "name": job.name,
+                        "tags": dict(job.tags),
+                        "description": job.description or "",
+                        "default_run_config": job.default_run_config or {},
+                        "steps": [
+                            {"key": st.key, "pool": st.pool, "deps": list(st.deps)}
+                            for st in job.plan().steps
+                        ],
+                    }
+                    for job in location.defs.jobs
+                ],
+            }
+        )
     return data

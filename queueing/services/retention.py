@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from ..engine.config import InstanceConfig
+from ..engine.config.model import InstanceConfig
 from ..engine.types import RunStatus
 from ..models import RunWait, TickRecord
 

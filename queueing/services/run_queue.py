@@ -15,8 +15,12 @@ from django.db.models import Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from .. import dispatch
+from ..engine import pools as engine_pools
 from ..engine import run_queue as engine
-from ..engine.config import InstanceConfig
+from ..engine.config.model import InstanceConfig
+from ..engine.gates import cyclic_gc_paused
+from ..engine.plan import pool_summary_from_dict
 from ..engine.types import (
     ACTIVE_STATUSES,
     Gate,
@@ -29,7 +33,7 @@ from ..engine.types import (
     TickDecision,
     Wait,
 )
-from ..models import DaemonHeartbeat, PoolClaim, Run, RunEvent, RunWait
+from ..models import DaemonHeartbeat, Run, RunEvent, RunWait
 from . import heartbeats, pools
 from .config import config_from_row, settings_row
 
@@ -37,33 +41,14 @@ log = logging.getLogger(__name__)
 
 
 def summary_from_dict(data: dict | None) -> PoolSummary | None:
-    if not data:
-        return None
-    return PoolSummary(
-        root_pool_counts=data.get("root_pool_counts", {}),
-        all_pools=frozenset(data.get("all_pools", ())),
-        has_unconstrained_root=bool(data.get("has_unconstrained_root")),
-    )
+    """A run's stored pool summary (`engine.plan.pool_summary_to_dict`), or None."""
+    return pool_summary_from_dict(data) if data else None
 
 
 def _epoch(value: datetime | None) -> float | None:
     return None if value is None else value.timestamp()
 
 
-def _run_info(row: tuple) -> RunInfo:
-    pk, run_id, status, tags, priority, summary, started_at = row
-    return RunInfo(
-        run_id=run_id,
-        status=RunStatus(status),
-        tags=tags or {},
-        created_seq=pk,
-        priority=priority,
-        pool_summary=summary_from_dict(summary),
-        started_at=_epoch(started_at),
-    )
-
-
-RUN_FIELDS = ("id", "run_id", "status", "tags", "priority", "pool_summary", "started_at")
 # The same columns with the JSON ones read as their stored text, parsed by `_RunInfos`.
 _ROW_FIELDS = ("id", "run_id", "status", "tags_text", "priority", "summary_text", "started_at")
 _STATUSES = {status.value: status for status in RunStatus}
@@ -141,6 +126,11 @@ class _RunInfos:
 _run_infos = _RunInfos()
 
 
+def run_infos(qs: QuerySet[Run]) -> list[RunInfo]:
+    """The runs of `qs`, in its order, as the engine reads them (parsed as the tick does)."""
+    return _run_infos.build([_rows(qs)], whole=False)[0]
+
+
 # The tick reads the head of the queue, and more only while runs could still launch.
 FIRST_READ = 250
 READ_GROWTH = 8
@@ -181,7 +171,7 @@ def evaluate(
     head leaves max_concurrent_runs used up, every later run waits on it (the engine's
     `later_runs_wait_on`), so a tick over a long, full queue reads only its head.
     """
-    with engine.cyclic_gc_paused():
+    with cyclic_gc_paused():
         # The rows are dropped when `_evaluate` returns, before the collector runs again.
         return _evaluate(config, now, init_defaults, through, complete)
 
@@ -243,20 +233,8 @@ def _demanded_pools() -> set[str]:
 
 
 def pool_states() -> dict[str, PoolState]:
-    from ..models import Pool
-
-    holders: dict[str, list[str]] = defaultdict(list)
-    pending: dict[str, int] = defaultdict(int)
-    for key, run_id, claimed_at in PoolClaim.objects.values_list(
-        "pool_key", "run__run_id", "claimed_at"
-    ):
-        pending[key] += 1
-        if claimed_at is not None:
-            holders[key].append(run_id)
-    return {
-        key: PoolState(key=key, limit=limit, pending=pending[key], holders=tuple(holders[key]))
-        for key, limit in Pool.objects.values_list("key", "limit")
-    }
+    """The pools as the engine sees them now: limit rows with their step entries."""
+    return engine_pools.pool_states(pools.limit_rows(), pools.claim_usage())
 
 
 def explain(run_id: str) -> Launch | Wait | None:
@@ -477,11 +455,9 @@ def _write_reasons(batch: list[tuple[str, str, list[int]]], now: datetime) -> No
 def send_launches(run_ids: list[str]) -> None:
     """Send each launched run to the workers. Runs stay STARTING in the database if the
     broker is down; run monitoring re-sends them (the task is idempotent)."""
-    from ..tasks import execute_run
-
     for run_id in run_ids:
         try:
-            execute_run.delay(run_id)
+            dispatch.execute_run(run_id)
         except Exception:
             log.exception(
                 "could not send run %s to the workers; monitoring will re-send it", run_id

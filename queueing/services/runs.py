@@ -12,22 +12,23 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..definitions import JobDefinition
-from ..engine.config import ConfigError
-from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary
+from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary, pool_summary_to_dict
 from ..engine.statuses import can_transition
 from ..engine.submission import (
-    deep_merge,
+    merge_run_config,
     parse_priority,
     queue_full_message,
     validate_run_config,
     validate_tags,
 )
-from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, RunStatus
+from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, ConfigError, RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..inputs import check_value
 from ..locations import get_workspace
 from ..models import Run, RunEvent, Step
+from . import pools
 from .audit import record
+from .config import current_config
 
 
 def get_run(run_id: str) -> Run:
@@ -78,7 +79,7 @@ def prepare(
         run_config = {}
     # A Python caller's value gets the checks a document read by the input boundary had.
     check_value(run_config or {}, "run_config")
-    merged_config = deep_merge(job.default_run_config or {}, run_config or {})
+    merged_config = merge_run_config(job.default_run_config or {}, run_config)
     _, config_errors = validate_run_config(
         merged_config, frozenset(s.key for s in plan.steps), settings.RUN_CONFIG_MAX_BYTES
     )
@@ -115,7 +116,7 @@ def submit(
             priority=ready.priority,
             run_config=ready.run_config,
             plan=plan_to_dict(plan),
-            pool_summary=None if summary is None else _summary_to_dict(summary),
+            pool_summary=None if summary is None else pool_summary_to_dict(summary),
             enqueued_at=now,
         )
         Step.objects.bulk_create(
@@ -141,8 +142,6 @@ _SUBMIT_LOCK = 0x63756971  # "cuiq"
 
 def _check_queue_cap() -> None:
     """Inside the submit's transaction: refuse when the queue holds its cap of runs."""
-    from .config import current_config
-
     cap = current_config().extra.max_queued_runs
     if cap < 0:
         return
@@ -157,14 +156,6 @@ def _check_queue_cap() -> None:
 
 class QueueFull(Conflict):
     """A valid submit refused because `concurrency_ui.max_queued_runs` runs are queued."""
-
-
-def _summary_to_dict(summary: Any) -> dict[str, Any]:
-    return {
-        "root_pool_counts": dict(summary.root_pool_counts),
-        "all_pools": sorted(summary.all_pools),
-        "has_unconstrained_root": summary.has_unconstrained_root,
-    }
 
 
 def transition(
@@ -213,8 +204,6 @@ def transition(
 
 def terminate(run_id: str, actor: str, force: bool = False) -> Run:
     """Cancel a queued run at once, ask a running one to stop (CANCELING), or force CANCELED."""
-    from . import pools
-
     run = get_run(run_id)
     status = RunStatus(run.status)
     if status == RunStatus.QUEUED:

@@ -7,20 +7,20 @@ by setting, a whole `dagster.yaml`, or pool limits) and only simulated.
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from ..engine import config as engine_config
 from ..engine import simulate as engine
-from ..engine.config import InstanceConfig, InvalidSetting
-from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
+from ..engine.config.flat import apply_settings
+from ..engine.config.model import InstanceConfig
+from ..engine.run_queue import decide
+from ..engine.types import ACTIVE_STATUSES, Launch, TickDecision
 from ..errors import InvalidInput
-from ..models import Pool, PoolClaim, Run
+from ..models import Run
 from . import pools
 from .config import check_yaml, current_config
-from .run_queue import RUN_FIELDS, _run_info
+from .run_queue import run_infos
 
 
 def queue_state(
@@ -28,39 +28,21 @@ def queue_state(
 ) -> engine.QueueState:
     """The queue, active runs, pool rows and pool entries as stored now (four queries)."""
     config = config or current_config()
-    queued = [_run_info(r) for r in Run.objects.queued().in_queue_order().values_list(*RUN_FIELDS)]
-    active = [
-        _run_info(r)
-        for r in Run.objects.filter(status__in=list(ACTIVE_STATUSES)).values_list(*RUN_FIELDS)
-    ]
-    rows = {
-        key: engine.PoolRow(key, limit, follows)
-        for key, limit, follows in Pool.objects.values_list("key", "limit", "from_default")
-    }
-    pending: dict[str, int] = defaultdict(int)
-    holders: dict[str, list[str]] = defaultdict(list)
-    for key, run_id, claimed_at in PoolClaim.objects.values_list(
-        "pool_key", "run__run_id", "claimed_at"
-    ):
-        pending[key] += 1
-        if claimed_at is not None:
-            holders[key].append(run_id)
-    usage = {key: engine.PoolUsage(pending[key], tuple(holders[key])) for key in pending}
+    queued = run_infos(Run.objects.queued().in_queue_order())
+    active = run_infos(Run.objects.filter(status__in=list(ACTIVE_STATUSES)))
     return engine.QueueState(
         settings=config.queue,
         default_pool_limit=config.default_pool_limit,
         queued=queued,
         active=active,
-        pool_rows=rows,
-        pool_usage=usage,
+        pool_rows=pools.limit_rows(),
+        pool_usage=pools.claim_usage(),
         now=time.time() if now is None else now.timestamp(),
     )
 
 
 def next_tick(now: datetime | None = None) -> TickDecision:
     """What the next tick will launch if nothing changes before it."""
-    from ..engine.run_queue import decide
-
     return decide(engine.next_tick_snapshot(queue_state(now=now)))
 
 
@@ -83,17 +65,9 @@ def proposed_config(
     if settings:
         if not isinstance(settings, Mapping):
             raise InvalidInput.one("settings", "expected an object of setting name: value")
-        errors = []
-        for name, value in settings.items():
-            try:
-                config = engine_config.apply_setting(config, name, value)
-            except InvalidSetting as exc:
-                errors.append(exc.error)
+        config, errors = apply_settings(config, settings)
         if errors:
             raise InvalidInput(errors)
-        cross = engine_config.check_config(config)
-        if cross:
-            raise InvalidInput(cross)
     return config
 
 
@@ -130,24 +104,13 @@ def simulate(
 WAITING_SHOWN = 200
 
 
-def _gate_dict(gate: Gate) -> dict[str, Any]:
-    return {
-        "rule": gate.rule,
-        "subject": gate.subject,
-        "count": gate.count,
-        "limit": gate.limit,
-        "passed": gate.passed,
-        "message": gate.message,
-    }
-
-
 def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
     """JSON for the API and the page: launches now and after, and what the change costs."""
     proposed = simulation.proposed
     waiting_ids = [r for r in proposed.order if not isinstance(proposed.verdicts[r], Launch)]
     # A queue of 100k runs would make an unreadable answer: the head of the queue is enough.
     waiting = {
-        run_id: _gate_dict(proposed.verdicts[run_id].blocking)  # type: ignore[union-attr]
+        run_id: proposed.verdicts[run_id].blocking.to_dict(holders=False)  # type: ignore[union-attr]
         for run_id in waiting_ids[:WAITING_SHOWN]
     }
     return {

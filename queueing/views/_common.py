@@ -9,7 +9,7 @@ of the page listen to) or redirect (post/redirect/get) with a message.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import wraps
 from typing import Any
 
@@ -21,13 +21,22 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseStopPolling, trigger_client_event
+from django_htmx.middleware import HtmxDetails
 
-from ..engine.config import ConfigError
 from ..engine.grammar import parse_integer
+from ..engine.types import ConfigError
 from ..errors import InvalidInput
 from ..services.audit import actor_name
 
 View = Callable[..., HttpResponse]
+
+
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it: `request.htmx` says whether htmx
+    sent it, and for which target."""
+
+    htmx: HtmxDetails
 
 
 def whole_number(text: str) -> int | None:
@@ -38,21 +47,27 @@ def whole_number(text: str) -> int | None:
         return None
 
 
-def is_partial(request: HttpRequest) -> bool:
+def is_partial(request: HtmxHttpRequest) -> bool:
     """htmx wants a fragment; a history restore (back button after `hx-push-url`) does not."""
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def page_or_fragment(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     page: str,
     fragment: str,
     context: Mapping[str, Any],
     status: int = 200,
+    stop_polling: bool = False,
 ) -> HttpResponse:
-    """The whole page, or for htmx only the fragment the page includes."""
-    template = fragment if is_partial(request) else page
-    response = render(request, template, context, status=status)
+    """The whole page, or for htmx only the fragment the page includes; `stop_polling`
+    answers the fragment so that htmx stops polling for it (the data no longer changes)."""
+    if is_partial(request) and stop_polling:
+        html = render_to_string(fragment, dict(context), request)
+        response: HttpResponse = HttpResponseStopPolling(html)
+    else:
+        template = fragment if is_partial(request) else page
+        response = render(request, template, context, status=status)
     patch_vary_headers(response, ("HX-Request",))
     return response
 
@@ -62,7 +77,7 @@ def requires(check: Callable[[Any], bool], role: str) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             if not check(request.user):
                 raise PermissionDenied(f"this needs the {role} role")
             return view(request, *args, **kwargs)
@@ -72,11 +87,11 @@ def requires(check: Callable[[Any], bool], role: str) -> Callable[[View], View]:
     return decorate
 
 
-def actor(request: HttpRequest) -> str:
+def actor(request: HtmxHttpRequest) -> str:
     return actor_name(request.user)
 
 
-def safe_next(request: HttpRequest, fallback: str) -> str:
+def safe_next(request: HtmxHttpRequest, fallback: str) -> str:
     """The `next` the form carried if it points back into this site, else `fallback`."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
@@ -86,43 +101,47 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     return fallback
 
 
+Events = str | Sequence[str] | None
+
+
 def htmx_reply(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     template: str | None = None,
     context: Mapping[str, Any] | None = None,
-    event: str | None = None,
+    event: Events = None,
 ) -> HttpResponse:
     """An htmx answer to an action: the swapped fragment, the flash messages out of band,
-    and `event` (HX-Trigger) so the parts of the page showing the changed data reload.
+    and `event` (one name or several) triggered on the client, so the parts of the page
+    showing the changed data reload.
 
     The flash comes wrapped in a <template>, so it survives next to a table-row fragment.
     """
     html = render_to_string(template, dict(context or {}), request) if template else ""
     html += render_to_string("queueing/_flash.html", {"oob": True}, request)
     response = HttpResponse(html)
-    if event:
-        response["HX-Trigger"] = event
+    for name in [event] if isinstance(event, str) else event or ():
+        trigger_client_event(response, name)
     return response
 
 
-def done(request: HttpRequest, fallback: str, event: str | None = None) -> HttpResponse:
+def done(request: HtmxHttpRequest, fallback: str, event: Events = None) -> HttpResponse:
     """After an action whose outcome is told by flash messages only."""
     if request.htmx:
         return htmx_reply(request, event=event)
     return HttpResponseRedirect(safe_next(request, fallback))
 
 
-def confirmed(request: HttpRequest) -> bool:
+def confirmed(request: HtmxHttpRequest) -> bool:
     """htmx asked with `hx-confirm` already; a plain form shows a confirmation page first."""
     return bool(request.htmx) or request.POST.get("confirmed") == "1"
 
 
 def confirm_page(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     *,
     title: str,
     message: str,
-    fields: Iterable[tuple[str, str]],
+    fields: Iterable[tuple[str, Any]],
     button: str,
     cancel: str,
 ) -> HttpResponse:
@@ -167,6 +186,6 @@ def default_field(form: forms.Form, path: str) -> str | None:
     return None
 
 
-def flash_errors(request: HttpRequest, exc: InvalidInput) -> None:
+def flash_errors(request: HtmxHttpRequest, exc: InvalidInput) -> None:
     for error in exc.errors:
         messages.error(request, error_text(error))

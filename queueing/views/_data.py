@@ -6,7 +6,6 @@ queries (never one per run), so pages stay fast with thousands of runs and claim
 
 from __future__ import annotations
 
-import concurrent.futures
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -16,10 +15,14 @@ from typing import Any
 from django.db.models import Count, Max, Q
 from django.db.models.functions import TruncMinute
 
+from .. import dispatch
 from ..definitions import JobDefinition
-from ..engine.config import InstanceConfig
-from ..engine.doctor import STALLED_INTERVALS, queue_motion
-from ..engine.submission import deep_merge
+from ..engine.config.model import InstanceConfig
+from ..engine.doctor.facts import STALLED_INTERVALS
+from ..engine.doctor.motion import queue_motion
+from ..engine.pools import free_run_refusal
+from ..engine.submission import merge_run_config
+from ..engine.tags import HOLDERS_CAP
 from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import AuditEntry, DaemonHeartbeat, Pool, PoolClaim, Run, Step, TickRecord
@@ -134,7 +137,7 @@ CHART_WIDTH, CHART_HEIGHT, CHART_MINUTES = 600, 160, 60
 def tick_chart(now: datetime) -> Chart:
     """One point per minute of the last hour: the highest queued/active count a tick saw."""
     start = now - timedelta(minutes=CHART_MINUTES)
-    rows = list(
+    rows: list[Any] = list(
         TickRecord.objects.filter(daemon=RUN_QUEUE, started_at__gte=start, error="")
         .annotate(minute=TruncMinute("started_at"))
         .values("minute")
@@ -170,6 +173,15 @@ class PoolRow:
     holders: list[dict[str, Any]] = field(default_factory=list)
 
     @property
+    def shown_holders(self) -> list[dict[str, Any]]:
+        """The holders a page lists; the rest is a count (`more_holders`)."""
+        return self.holders[:HOLDERS_CAP]
+
+    @property
+    def more_holders(self) -> int:
+        return max(0, len(self.holders) - HOLDERS_CAP)
+
+    @property
     def near_limit(self) -> bool:
         if self.limit is None:
             return False
@@ -192,9 +204,17 @@ def pool_rows(keys: Iterable[str] | None = None) -> list[PoolRow]:
     )
     for claim in holders:
         if claim["pool_key"] in rows:
-            # A finished run still holding a slot is a leak monitoring has not released yet.
-            claim["run_finished"] = claim["run__status"] in FINISHED_STATUSES
-            rows[claim["pool_key"]].holders.append(claim)
+            status = RunStatus(claim["run__status"])
+            rows[claim["pool_key"]].holders.append(
+                {
+                    **claim,
+                    # A finished run still holding a slot is a leak monitoring has not
+                    # released yet.
+                    "run_finished": status in FINISHED_STATUSES,
+                    # Freeing the whole run by hand is refused while it is in progress.
+                    "run_freeable": free_run_refusal(claim["run__run_id"], status) is None,
+                }
+            )
     return sorted(rows.values(), key=lambda r: r.key)
 
 
@@ -251,7 +271,7 @@ def scaffold_run_config(job: JobDefinition) -> dict[str, Any]:
     config = job.default_run_config or {}
     if "execution" in config:
         return config
-    return deep_merge(config, EXECUTION_SCAFFOLD)
+    return merge_run_config(config, EXECUTION_SCAFFOLD)
 
 
 # --- daemons ------------------------------------------------------------------------------
@@ -265,25 +285,13 @@ class Workers:
 
 
 def _ask_workers() -> Workers:
-    from concurrency_ui.celery import app
-
     # One broadcast, not a ping then `active`: a worker listing its tasks has answered.
-    active = app.control.inspect(timeout=CELERY_INSPECT_SECONDS).active() or {}
+    active = dispatch.app.control.inspect(timeout=CELERY_INSPECT_SECONDS).active() or {}
     return Workers({name: {"ok": "pong"} for name in active}, active)
 
 
 def celery_workers(wait: float = CELERY_WAIT_SECONDS) -> Workers:
-    """The Celery workers that answer a ping within `wait` seconds, and their active tasks.
-
-    Asked from a thread so an unreachable broker (whose client retries) costs at most `wait`.
-    """
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    future = pool.submit(_ask_workers)
-    try:
-        return future.result(timeout=wait)
-    except concurrent.futures.TimeoutError:
-        return Workers(problem=f"the broker did not answer within {wait:g} s")
-    except Exception as exc:  # any broker or transport failure is shown, never a 500
-        return Workers(problem=f"the broker is unreachable: {type(exc).__name__}: {exc}")
-    finally:
-        pool.shutdown(wait=False)
+    """The Celery workers that answer a ping within `wait` seconds, and their active tasks;
+    an unreachable broker (whose client retries) costs at most `wait` (`dispatch.ask_workers`)."""
+    workers, problem = dispatch.ask_workers(lambda celery: _ask_workers(), wait)
+    return Workers(problem=problem) if workers is None else workers

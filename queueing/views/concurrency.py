@@ -1,25 +1,26 @@
 """Concurrency limits: run-queue settings, tag limits, pools and their holders, history.
 
 Viewers see everything read-only; every change needs `can_change_limits` and goes through
-`services.config.update_document` or `services.pools`, which audit it. With htmx, an action
+`services.config.edit_settings` or `services.pools`, which audit it. With htmx, an action
 swaps its own section and fires an event (`EVENTS`) on which the sections showing the
 changed data reload.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
-from ..engine.config import config_to_flat
-from ..errors import InvalidInput, NotFound
+from ..engine.config.flat import config_to_flat
+from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import MonitoringForm, PoolForm, PoolLimitForm, QueueSettingsForm, TagLimitForm
 from ..models import Pool
 from ..roles import can_change_limits
@@ -27,6 +28,7 @@ from ..services import config as config_service
 from ..services import pools, runs
 from . import _data
 from ._common import (
+    HtmxHttpRequest,
     actor,
     add_service_errors,
     confirm_page,
@@ -38,9 +40,8 @@ from ._common import (
     safe_next,
     whole_number,
 )
-from ._settings import edit_settings, set_values
 
-# Events that make other sections reload (HX-Trigger); the history listens to both.
+# Events that make other sections reload (triggered on the client); the history listens to both.
 EVENTS = {
     "settings": "settings-changed",
     "monitoring": "settings-changed",
@@ -55,7 +56,7 @@ PARTS = {
 admin_only = requires(can_change_limits, "admin")
 
 
-def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
+def _context(request: HtmxHttpRequest, **overrides: Any) -> dict[str, Any]:
     flat = config_to_flat(config_service.current_config())
     context: dict[str, Any] = {
         "tag_limits": flat["tag_limits"],
@@ -74,7 +75,7 @@ def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
 
 @require_GET
 @login_required
-def concurrency(request: HttpRequest) -> HttpResponse:
+def concurrency(request: HtmxHttpRequest) -> HttpResponse:
     """The page; htmx asks for one section with `?part=` (settings, monitoring, pools, history)."""
     fragment = PARTS.get(request.GET.get("part", ""), "queueing/concurrency.html")
     editing = whole_number(request.GET.get("edit", "")) if can_change_limits(request.user) else None
@@ -82,7 +83,7 @@ def concurrency(request: HttpRequest) -> HttpResponse:
     return page_or_fragment(request, "queueing/concurrency.html", fragment, context)
 
 
-def _answer(request: HttpRequest, part: str, ok: bool, **overrides: Any) -> HttpResponse:
+def _answer(request: HtmxHttpRequest, part: str, ok: bool, **overrides: Any) -> HttpResponse:
     """Swap the section (htmx), or redirect after success / show the page with errors."""
     if request.htmx:
         event = EVENTS[part] if ok else None
@@ -92,10 +93,12 @@ def _answer(request: HttpRequest, part: str, ok: bool, **overrides: Any) -> Http
     return render(request, "queueing/concurrency.html", _context(request, **overrides), status=400)
 
 
-def _update(request: HttpRequest, mutate: Any, what: str) -> InvalidInput | None:
+def _update(
+    request: HtmxHttpRequest, edit: config_service.Edit | dict, what: str
+) -> InvalidInput | None:
     """Apply a settings change through the service; return its refusal, if any."""
     try:
-        _, diff = config_service.update_document(mutate, actor(request), source="browser")
+        _, diff = config_service.edit_settings(edit, actor(request), source="browser")
     except InvalidInput as exc:
         return exc
     messages.success(
@@ -105,11 +108,11 @@ def _update(request: HttpRequest, mutate: Any, what: str) -> InvalidInput | None
 
 
 def _settings_form_post(
-    request: HttpRequest, form: Any, part: str, name: str, what: str
+    request: HtmxHttpRequest, form: Any, part: str, name: str, what: str
 ) -> HttpResponse:
     """Save a form whose fields are settings (`changes()`); errors stay next to the fields."""
     if form.is_valid():
-        refused = _update(request, set_values(form.changes()), what)
+        refused = _update(request, form.changes(), what)
         if refused is None:
             return _answer(request, part, True)
         add_service_errors(form, refused)
@@ -119,7 +122,7 @@ def _settings_form_post(
 @require_POST
 @login_required
 @admin_only
-def queue_settings(request: HttpRequest) -> HttpResponse:
+def queue_settings(request: HtmxHttpRequest) -> HttpResponse:
     form = QueueSettingsForm(request.POST)
     return _settings_form_post(request, form, "settings", "queue_form", "Run queue")
 
@@ -127,7 +130,7 @@ def queue_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def monitoring_settings(request: HttpRequest) -> HttpResponse:
+def monitoring_settings(request: HtmxHttpRequest) -> HttpResponse:
     form = MonitoringForm(request.POST)
     return _settings_form_post(request, form, "monitoring", "monitoring_form", "Run monitoring")
 
@@ -135,13 +138,16 @@ def monitoring_settings(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def tag_limit_add(request: HttpRequest) -> HttpResponse:
+def tag_limit_add(request: HtmxHttpRequest) -> HttpResponse:
     form = TagLimitForm(request.POST)
     if not form.is_valid():
         return _answer(request, "settings", False, tag_form=form)
     item = form.item()
-    mutate = edit_settings(lambda current: {"tag_limits": [*current["tag_limits"], item]})
-    refused = _update(request, mutate, f"Tag limit on {item['key']}")
+    refused = _update(
+        request,
+        lambda current: {"tag_limits": [*current["tag_limits"], item]},
+        f"Tag limit on {item['key']}",
+    )
     if refused is None:
         return _answer(request, "settings", True)
     add_service_errors(form, refused)
@@ -151,7 +157,7 @@ def tag_limit_add(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def tag_limit_delete(request: HttpRequest) -> HttpResponse:
+def tag_limit_delete(request: HtmxHttpRequest) -> HttpResponse:
     """Delete the limit at `index`, only if it still has `key` (the list may have changed)."""
     index, key = request.POST.get("index", ""), request.POST.get("key", "")
     if not confirmed(request):
@@ -164,7 +170,7 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
             cancel=reverse("concurrency"),
         )
 
-    def without(current: dict[str, Any]) -> dict[str, Any]:
+    def without(current: Mapping[str, Any]) -> dict[str, Any]:
         limits = list(current["tag_limits"])
         at = whole_number(index)
         if at is None or not 0 <= at < len(limits) or limits[at]["key"] != key:
@@ -174,7 +180,7 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
         del limits[at]
         return {"tag_limits": limits}
 
-    refused = _update(request, edit_settings(without), f"Tag limit on {key}")
+    refused = _update(request, without, f"Tag limit on {key}")
     if refused is not None:
         flash_errors(request, refused)
     return _answer(request, "settings", refused is None)
@@ -183,7 +189,7 @@ def tag_limit_delete(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def pool_add(request: HttpRequest) -> HttpResponse:
+def pool_add(request: HtmxHttpRequest) -> HttpResponse:
     """Create a pool limit (or set it, if the pool has one)."""
     form = PoolForm(request.POST)
     if form.is_valid():
@@ -198,7 +204,7 @@ def pool_add(request: HttpRequest) -> HttpResponse:
     return _answer(request, "pools", False, pool_form=form)
 
 
-def _row(request: HttpRequest, pk: int, template: str, **extra: Any) -> HttpResponse:
+def _row(request: HtmxHttpRequest, pk: int, template: str, **extra: Any) -> HttpResponse:
     """A pool's table row for htmx; without htmx, the page scrolled to it (in edit mode)."""
     pool = get_object_or_404(Pool, pk=pk)
     if not request.htmx:
@@ -212,7 +218,7 @@ def _row(request: HttpRequest, pk: int, template: str, **extra: Any) -> HttpResp
 
 @require_GET
 @login_required
-def pool_row(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """One pool's row: what "Cancel" swaps back in place of the edit row."""
     return _row(request, pk, "queueing/_pool_row.html")
 
@@ -220,7 +226,7 @@ def pool_row(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 @admin_only
-def pool_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The pool's row with its limit in an input."""
     return _row(request, pk, "queueing/_pool_row_edit.html", pool_limit_form=PoolLimitForm())
 
@@ -228,7 +234,7 @@ def pool_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def pool_limit(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_limit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Save a limit edited in place; the row swaps back, or stays open with the error."""
     pool = get_object_or_404(Pool, pk=pk)
     form = PoolLimitForm(request.POST)
@@ -249,7 +255,7 @@ def pool_limit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def pool_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def pool_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     pool = get_object_or_404(Pool, pk=pk)
     if not confirmed(request):
         message = f"Delete the limit of pool {pool.key}? Its steps then run without a limit (or the default limit)."
@@ -272,7 +278,7 @@ def pool_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def free_slots(request: HttpRequest) -> HttpResponse:
+def free_slots(request: HtmxHttpRequest) -> HttpResponse:
     """Free the slots (and waiting entries) of one step, or of a whole run."""
     run_id, step_key = request.POST.get("run_id", ""), request.POST.get("step_key") or None
     what = f"step {step_key} of run {run_id[:8]}" if step_key else f"run {run_id[:8]}"
@@ -291,9 +297,11 @@ def free_slots(request: HttpRequest) -> HttpResponse:
         raise Http404(str(exc)) from None
     except InvalidInput as exc:
         flash_errors(request, exc)
+    except Conflict as exc:
+        messages.error(request, str(exc))
     else:
         messages.success(request, f"Freed {freed} slot(s) or waiting entries of {what}.")
     if request.htmx:  # also sent from a run's page, which reloads on runs-changed
-        event = f"{EVENTS['pools']}, runs-changed"
+        event = [EVENTS["pools"], "runs-changed"]
         return htmx_reply(request, PARTS["pools"], _context(request), event=event)
     return _answer(request, "pools", True)

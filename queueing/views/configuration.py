@@ -6,21 +6,22 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from ..engine.config import config_to_flat, to_instance_yaml
+from ..engine.config.export import to_instance_yaml
+from ..engine.config.flat import config_to_flat
 from ..errors import InvalidInput
 from ..forms import ConfigImportForm
 from ..roles import can_change_limits, can_see_secrets
 from ..services import config as config_service
-from ._common import actor, page_or_fragment, requires
+from ._common import HtmxHttpRequest, actor, page_or_fragment, requires
 
 
-def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
+def _context(request: HtmxHttpRequest, **overrides: Any) -> dict[str, Any]:
     current = config_service.current_config()
     text = to_instance_yaml(current)
     sources = config_service.sources()
@@ -40,7 +41,7 @@ def _context(request: HttpRequest, **overrides: Any) -> dict[str, Any]:
     return {**context, **overrides}
 
 
-def _page(request: HttpRequest, status: int = 200, **overrides: Any) -> HttpResponse:
+def _page(request: HtmxHttpRequest, status: int = 200, **overrides: Any) -> HttpResponse:
     context = _context(request, **overrides)
     return page_or_fragment(
         request,
@@ -53,14 +54,14 @@ def _page(request: HttpRequest, status: int = 200, **overrides: Any) -> HttpResp
 
 @require_GET
 @login_required
-def configuration(request: HttpRequest) -> HttpResponse:
+def configuration(request: HtmxHttpRequest) -> HttpResponse:
     return _page(request)
 
 
 @require_POST
 @login_required
 @requires(can_change_limits, "admin")
-def configuration_import(request: HttpRequest) -> HttpResponse:
+def configuration_import(request: HtmxHttpRequest) -> HttpResponse:
     """Step 1 shows the file's errors or the changes it makes; step 2 (`apply=1`) saves it."""
     form = ConfigImportForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -86,7 +87,7 @@ def configuration_import(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def configuration_export(request: HttpRequest) -> HttpResponse:
+def configuration_export(request: HtmxHttpRequest) -> HttpResponse:
     """The whole file for admins; for anyone else with secret-looking values masked."""
     hide = not can_see_secrets(request.user)
     response = HttpResponse(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -11,12 +11,12 @@ from django.views.decorators.http import require_GET
 from ..roles import can_see_tracebacks
 from ..services.daemons import daemon_status, supervised_processes
 from . import _data
-from ._common import is_partial, page_or_fragment
+from ._common import HtmxHttpRequest, is_partial, page_or_fragment
 
 
 @require_GET
 @login_required
-def daemons(request: HttpRequest) -> HttpResponse:
+def daemons(request: HtmxHttpRequest) -> HttpResponse:
     """Never fails because of the broker: an unreachable one is shown as a message.
 
     The heartbeat table polls its own fragment every few seconds; the workers section

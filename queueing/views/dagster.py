@@ -11,7 +11,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -26,12 +26,12 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..roles import can_change_limits
 from ..services.audit import actor_name
 from ..services.doctor import report
-from ._common import requires
+from ._common import HtmxHttpRequest, requires
 
 admin_only = requires(can_change_limits, "admin")
 
 
-def _page(request: HttpRequest, template: str, build) -> HttpResponse:
+def _page(request: HtmxHttpRequest, template: str, build) -> HttpResponse:
     """Read the deployment and render `template` with `build(state)`; explain if it fails."""
     try:
         state = dagster_source.load_state()
@@ -49,7 +49,7 @@ def _page(request: HttpRequest, template: str, build) -> HttpResponse:
 
 @require_GET
 @login_required
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: HtmxHttpRequest) -> HttpResponse:
     """Queued runs in the daemon's order with their blocking rule; runs in progress."""
 
     def build(state) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def run(request: HttpRequest, run_id: str) -> HttpResponse:
+def run(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """One run: for a queued run every gate with live numbers and the quirks deciding it."""
 
     def build(state) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def run(request: HttpRequest, run_id: str) -> HttpResponse:
 
 @require_GET
 @login_required
-def pools(request: HttpRequest) -> HttpResponse:
+def pools(request: HtmxHttpRequest) -> HttpResponse:
     return _page(
         request, "queueing/dagster/pools.html", lambda state: {"pools": present.pool_rows(state)}
     )
@@ -86,7 +86,7 @@ def pools(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def doctor(request: HttpRequest) -> HttpResponse:
+def doctor(request: HtmxHttpRequest) -> HttpResponse:
     def build(state) -> dict[str, Any]:
         findings = diagnose(state)
         return {"findings": findings, "summary": report(findings)}
@@ -94,7 +94,7 @@ def doctor(request: HttpRequest) -> HttpResponse:
     return _page(request, "queueing/dagster/doctor.html", build)
 
 
-def _int_field(request: HttpRequest, name: str, errors: list[str]) -> int | None:
+def _int_field(request: HtmxHttpRequest, name: str, errors: list[str]) -> int | None:
     raw = request.GET.get(name, "").strip()
     if not raw:
         return None
@@ -107,7 +107,7 @@ def _int_field(request: HttpRequest, name: str, errors: list[str]) -> int | None
 
 @require_GET
 @login_required
-def what_if(request: HttpRequest) -> HttpResponse:
+def what_if(request: HtmxHttpRequest) -> HttpResponse:
     """The simulator: the next iteration with another max_concurrent_runs, buffer or pool limit."""
     form = {
         k: request.GET.get(k, "").strip()
@@ -142,7 +142,7 @@ def what_if(request: HttpRequest) -> HttpResponse:
 # --- changes --------------------------------------------------------------------------
 
 
-def _change(request: HttpRequest, action, success: str, back: str) -> HttpResponse:
+def _change(request: HtmxHttpRequest, action, success: str, back: str) -> HttpResponse:
     try:
         action()
     except (InvalidInput, NotFound, Conflict, dagster_source.DagsterUnavailable) as exc:
@@ -156,7 +156,7 @@ def _change(request: HttpRequest, action, success: str, back: str) -> HttpRespon
 @require_POST
 @login_required
 @admin_only
-def pool_set(request: HttpRequest) -> HttpResponse:
+def pool_set(request: HtmxHttpRequest) -> HttpResponse:
     from ..dagster_source import writes
 
     key = request.POST.get("key", "").strip()
@@ -176,7 +176,7 @@ def pool_set(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def pool_delete(request: HttpRequest) -> HttpResponse:
+def pool_delete(request: HtmxHttpRequest) -> HttpResponse:
     from ..dagster_source import writes
 
     key = request.POST.get("key", "").strip()
@@ -191,7 +191,7 @@ def pool_delete(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def free_slots(request: HttpRequest, run_id: str) -> HttpResponse:
+def free_slots(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     from ..dagster_source import writes
 
     back = request.POST.get("back") == "doctor"
@@ -206,7 +206,7 @@ def free_slots(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def terminate(request: HttpRequest, run_id: str) -> HttpResponse:
+def terminate(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     from ..dagster_source import writes
 
     return _change(

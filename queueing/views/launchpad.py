@@ -5,19 +5,19 @@ from __future__ import annotations
 import yaml
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from ..api.throttles import SubmitRateThrottle
 from ..definitions import JobDefinition
 from ..errors import InvalidInput
 from ..forms import LaunchForm
 from ..roles import can_launch
 from ..services import runs
 from ..services.runs import QueueFull
+from ..throttles import SubmitRateThrottle
 from . import _data
-from ._common import actor, page_or_fragment, requires
+from ._common import HtmxHttpRequest, actor, page_or_fragment, requires
 
 
 def _jobs() -> dict[str, JobDefinition]:
@@ -29,7 +29,7 @@ def _jobs() -> dict[str, JobDefinition]:
     return jobs
 
 
-def _render(request: HttpRequest, form: LaunchForm, status: int = 200) -> HttpResponse:
+def _render(request: HtmxHttpRequest, form: LaunchForm, status: int = 200) -> HttpResponse:
     name = form["job"].value() or ""
     context = {
         "form": form,
@@ -46,7 +46,7 @@ def _render(request: HttpRequest, form: LaunchForm, status: int = 200) -> HttpRe
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def launchpad(request: HttpRequest) -> HttpResponse:
+def launchpad(request: HtmxHttpRequest) -> HttpResponse:
     """GET: the editor scaffolded for `?job=`; POST: launch (operators) and go to the run."""
     if request.method == "POST":
         return launch(request)
@@ -59,7 +59,7 @@ def launchpad(request: HttpRequest) -> HttpResponse:
 
 
 @requires(can_launch, "operator")
-def launch(request: HttpRequest) -> HttpResponse:
+def launch(request: HtmxHttpRequest) -> HttpResponse:
     form = LaunchForm(request.POST, jobs=_jobs())
     if "add_row" in request.POST:  # the no-JavaScript way to get one more tag row
         return _render(request, form)
@@ -87,7 +87,7 @@ def launch(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @requires(can_launch, "operator")
-def validate(request: HttpRequest) -> HttpResponse:
+def validate(request: HtmxHttpRequest) -> HttpResponse:
     """The errors of the form as typed so far, swapped next to each field (out of band)."""
     form = LaunchForm(request.POST, jobs=_jobs())
     context = {"errors": form.errors_by_field(), "ready": form.is_ready()}

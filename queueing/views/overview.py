@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -12,12 +12,12 @@ from ..roles import can_see_tracebacks
 from ..services.config import current_config
 from ..services.daemons import daemon_status
 from . import _data
-from ._common import page_or_fragment
+from ._common import HtmxHttpRequest, page_or_fragment
 
 
 @require_GET
 @login_required
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     """The page polls its own fragment every few seconds: daemon health can change any time."""
     now = timezone.now()
     counts = _data.run_counts(now)

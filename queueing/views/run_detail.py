@@ -6,18 +6,19 @@ from dataclasses import dataclass
 
 import yaml
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from ..engine.pools import free_run_refusal
 from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
 from ..errors import NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import run_queue, runs
 from . import _data
-from ._common import is_partial, page_or_fragment
+from ._common import HtmxHttpRequest, page_or_fragment
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ def _run_url(run_id: str) -> str | None:
 
 @require_GET
 @login_required
-def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
-    """The live part re-polls itself until the run is finished (then htmx gets 286)."""
+def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
+    """The live part re-polls itself until the run is finished (then htmx is told to stop polling)."""
     try:
         run = runs.get_run(run_id)
     except NotFound as exc:
@@ -61,6 +62,8 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "steps": steps,
         "has_logs": any(step.logs or step.error for step, _ in steps),
         "holds_claims": bool(claims),
+        # A whole run's slots are freed by hand only once it is not in progress.
+        "run_slots_freeable": free_run_refusal(run.run_id, RunStatus(run.status)) is None,
         "events": run.events.all(),
         "waits": run.waits.all(),
         "run_config_yaml": yaml.safe_dump(
@@ -77,7 +80,10 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         "can_change_limits": can_change_limits(request.user),
         "next_url": request.get_full_path(),
     }
-    status = 286 if is_partial(request) and finished else 200  # 286: htmx stops polling
     return page_or_fragment(
-        request, "queueing/run_detail.html", "queueing/_run_detail.html", context, status
+        request,
+        "queueing/run_detail.html",
+        "queueing/_run_detail.html",
+        context,
+        stop_polling=finished,
     )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -20,12 +20,12 @@ from ..services import runs
 from ..services.queries import filter_runs, page_of_runs
 from . import _data
 from ._common import (
+    HtmxHttpRequest,
     actor,
     confirm_page,
     confirmed,
     done,
     htmx_reply,
-    is_partial,
     page_or_fragment,
     requires,
     safe_next,
@@ -47,7 +47,7 @@ class RunRow:
 
 @require_GET
 @login_required
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
     """One page of one tab; the table re-polls itself while any run is queued or in progress."""
     form = RunFilterForm(request.GET)
     form.is_valid()
@@ -71,20 +71,19 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "can_launch": can_launch(request.user),
         "job_names": sorted({j.name for _, _, jobs in _data.jobs_by_location() for j in jobs}),
     }
-    status = 286 if is_partial(request) and not live else 200  # 286: htmx stops polling
     return page_or_fragment(
-        request, "queueing/runs.html", "queueing/_runs_table.html", context, status
+        request, "queueing/runs.html", "queueing/_runs_table.html", context, stop_polling=not live
     )
 
 
-def _post_fields(request: HttpRequest) -> list[tuple[str, str]]:
+def _post_fields(request: HtmxHttpRequest) -> list[tuple[str, str]]:
     return [(key, value) for key, values in request.POST.lists() for value in values]
 
 
 @require_POST
 @login_required
 @requires(can_launch, "operator")
-def terminate(request: HttpRequest, run_id: str) -> HttpResponse:
+def terminate(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """Terminate one run (`force=1` marks an in-progress run CANCELED at once)."""
     force = request.POST.get("force") == "1"
     if not confirmed(request):
@@ -111,7 +110,7 @@ def terminate(request: HttpRequest, run_id: str) -> HttpResponse:
 @require_POST
 @login_required
 @requires(can_launch, "operator")
-def terminate_selected(request: HttpRequest) -> HttpResponse:
+def terminate_selected(request: HtmxHttpRequest) -> HttpResponse:
     """Terminate every run whose box was ticked; each one that cannot be is reported."""
     run_ids = list(dict.fromkeys(request.POST.getlist("run_id")))
     if not run_ids or len(run_ids) > MAX_SELECTED:
@@ -140,7 +139,7 @@ def terminate_selected(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @requires(can_launch, "operator")
-def set_priority(request: HttpRequest, run_id: str) -> HttpResponse:
+def set_priority(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """Change a queued run's priority; a refused value is shown under the priority field."""
     value = request.POST.get("priority", "").strip()
     if not confirmed(request):
@@ -165,7 +164,7 @@ def set_priority(request: HttpRequest, run_id: str) -> HttpResponse:
 
 
 def _priority_confirm(
-    request: HttpRequest, run_id: str, value: str, problems: list[str], status: int = 200
+    request: HtmxHttpRequest, run_id: str, value: str, problems: list[str], status: int = 200
 ) -> HttpResponse:
     """The no-JavaScript confirmation, with the priority editable next to its errors."""
     context = {

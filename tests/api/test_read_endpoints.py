@@ -25,7 +25,7 @@ def test_jobs_shows_a_location_that_fails_to_load(viewer_client, monkeypatch):
     from queueing.locations import Workspace
 
     workspace = Workspace.load(["queueing.demo.definitions", "no.such.module"])
-    monkeypatch.setattr("queueing.api.views.get_workspace", lambda: workspace)
+    monkeypatch.setattr("queueing.services.queries.get_workspace", lambda: workspace)
 
     body = viewer_client.get("/api/jobs/").json()
 

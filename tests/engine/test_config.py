@@ -11,28 +11,26 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from queueing.engine.config import (
-    KNOWN_SECTIONS,
-    SETTING_NAMES,
-    ConfigError,
-    ExtraConfig,
-    InstanceConfig,
-    InvalidSetting,
-    MonitoringConfig,
+from queueing.engine.config.export import to_instance_dict, to_instance_yaml
+from queueing.engine.config.flat import (
     apply_setting,
     check_config,
     config_sources,
     config_to_flat,
-    int_setting_range,
-    parse_instance_dict,
-    parse_instance_yaml,
-    to_instance_dict,
-    to_instance_yaml,
     validate_setting,
 )
+from queueing.engine.config.model import (
+    KNOWN_SECTIONS,
+    ExtraConfig,
+    InstanceConfig,
+    InvalidSetting,
+    MonitoringConfig,
+)
+from queueing.engine.config.reader import parse_instance_dict, parse_instance_yaml
+from queueing.engine.config.specs import SETTING_NAMES, int_setting_range
 from queueing.engine.grammar import INT64_MAX, INT64_MIN, key_problem
 from queueing.engine.inputs import DEFAULT_LIMITS
-from queueing.engine.types import INT32_MAX, QueueSettings, TagLimit
+from queueing.engine.types import INT32_MAX, ConfigError, QueueSettings, TagLimit
 
 MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from queueing.engine.config import FILE_PATH, parse_instance_yaml
+from queueing.engine.config.reader import parse_instance_yaml
+from queueing.engine.inputs import FILE_PATH
 
 from .dagster_reading_cases import CASES, ENV
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from queueing.engine.doctor import queue_motion
+from queueing.engine.doctor.motion import queue_motion
 
 WINDOW = 30.0
 

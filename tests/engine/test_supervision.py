@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import signal
 
-from queueing.engine.config import InstanceConfig
-from queueing.engine.doctor import DoctorFacts, check_processes
+from queueing.engine.config.model import InstanceConfig
+from queueing.engine.doctor.facts import DoctorFacts
+from queueing.engine.doctor.health import check_processes
 from queueing.engine.supervision import (
     SUPERVISOR_STALE_SECONDS,
     ProcessFact,

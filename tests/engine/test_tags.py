@@ -184,3 +184,18 @@ def test_step_counter_talks_about_steps_and_zero_limits_are_explained():
     [gate] = counter.check({"db": "x"})
 
     assert gate.message == "tag db: limit is 0, no step carrying it may start"
+
+
+def test_applicable_names_the_limits_that_count_an_item_the_last_listed_winning():
+    counter = TagCounter(
+        [
+            TagLimit("db", 5),
+            TagLimit("db", 1),  # overrides the first: the last listed key limit wins
+            TagLimit("db", 2, value="redshift"),
+            TagLimit("team", 3, per_unique_value=True),
+        ]
+    )
+
+    assert counter.applicable({"db": "redshift", "team": "a"}) == [1, 2, 3]
+    assert counter.applicable({"db": "snowflake"}) == [1]
+    assert counter.applicable({"other": "x"}) == []

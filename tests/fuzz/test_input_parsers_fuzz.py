@@ -9,7 +9,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from queueing.engine.config import parse_instance_dict, parse_instance_yaml, to_instance_yaml
+from queueing.engine.config.export import to_instance_yaml
+from queueing.engine.config.reader import parse_instance_dict, parse_instance_yaml
 from queueing.engine.inputs import InputRefused, check_value
 from queueing.engine.submission import parse_priority, validate_run_config, validate_tags
 

@@ -394,7 +394,7 @@ def test_the_submit_rate_is_per_user_and_counts_the_api_and_the_launchpad(operat
 def test_a_full_queue_refuses_submits_and_the_overview_and_the_doctor_say_so(
     operator, admin, monkeypatch
 ):
-    from queueing.engine.doctor import WorkerFacts
+    from queueing.engine.doctor.facts import WorkerFacts
     from queueing.services import doctor
 
     monkeypatch.setattr(doctor, "celery_queues", lambda app=None, timeout=1.0: WorkerFacts({}))

@@ -19,9 +19,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from queueing.engine import config as engine_config
-from queueing.engine.config import SETTING_NAMES, int_setting_range
-from queueing.engine.doctor import WorkerFacts
+from queueing.engine.config.export import to_instance_yaml
+from queueing.engine.config.flat import apply_setting, check_config
+from queueing.engine.config.model import InstanceConfig
+from queueing.engine.config.specs import SETTING_NAMES, int_setting_range
+from queueing.engine.doctor.facts import WorkerFacts
 from queueing.engine.types import RunStatus
 from queueing.models import PoolClaim, Run, RunWait
 from queueing.services import config as config_service
@@ -53,14 +55,14 @@ def _value(name: str) -> st.SearchStrategy:
 
 
 @st.composite
-def accepted_configurations(draw) -> engine_config.InstanceConfig:
-    config = engine_config.InstanceConfig()
+def accepted_configurations(draw) -> InstanceConfig:
+    config = InstanceConfig()
     for name in SETTING_NAMES:
-        config = engine_config.apply_setting(config, name, draw(_value(name)))
-    if engine_config.check_config(config):
+        config = apply_setting(config, name, draw(_value(name)))
+    if check_config(config):
         # Granularity `run` and a buffer need pool-aware dequeuing (Q6).
-        config = engine_config.apply_setting(config, "block_op_concurrency_limited_runs", True)
-    assert engine_config.check_config(config) == ()
+        config = apply_setting(config, "block_op_concurrency_limited_runs", True)
+    assert check_config(config) == ()
     return config
 
 
@@ -112,7 +114,7 @@ def test_every_accepted_configuration_runs_a_tick_of_every_daemon(no_workers, co
     with transaction.atomic():
         # Runs first: a drawn `max_queued_runs` may refuse every submit.
         _runs_in_every_state()
-        config_service.load_yaml(engine_config.to_instance_yaml(config), actor="test")
+        config_service.load_yaml(to_instance_yaml(config), actor="test")
         assert config_service.current_config() == config
         now = timezone.now()
 

@@ -1,10 +1,10 @@
-"""Migration 0003: a configuration stored with nulls the reader now refuses still loads."""
+"""Migration 0004: a configuration stored with nulls the reader now refuses still loads."""
 
 from __future__ import annotations
 
 import importlib
 
-from queueing.engine.config import parse_instance_dict
+from queueing.engine.config.reader import parse_instance_dict
 
 migration = importlib.import_module("queueing.migrations.0004_stored_config_without_nulls")
 

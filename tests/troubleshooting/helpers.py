@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 from django.utils import timezone
 
-from queueing.engine.doctor import Finding, WorkerFacts
+from queueing.engine.doctor.facts import Finding, WorkerFacts
 from queueing.models import Run
 from queueing.services import config, doctor, runs
 

@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from queueing.engine import doctor as engine
+from queueing.engine.doctor import CHECKS
+from queueing.engine.doctor.facts import WorkerFacts
 from queueing.engine.types import RunStatus
 from queueing.models import AuditEntry, DaemonHeartbeat, PoolClaim, Run
 from queueing.services import doctor, heartbeats, monitoring, pools, run_queue, runs
@@ -30,7 +31,7 @@ def _start(run: Run) -> None:
 
 
 def test_every_check_reports_once_in_a_fixed_order(workers):
-    assert [f.check for f in doctor.diagnose()] == list(engine.CHECKS)
+    assert [f.check for f in doctor.diagnose()] == list(CHECKS)
 
 
 # --- daemons ------------------------------------------------------------------------------
@@ -104,7 +105,7 @@ def test_a_broker_that_does_not_answer_is_a_problem_not_a_crash(workers, monkeyp
 
 
 def test_a_queue_without_consumer_is_a_problem_naming_the_queue(workers):
-    workers.facts = engine.WorkerFacts({"w1@host": ("control",)})
+    workers.facts = WorkerFacts({"w1@host": ("control",)})
 
     missing = finding("workers")
 
@@ -113,7 +114,7 @@ def test_a_queue_without_consumer_is_a_problem_naming_the_queue(workers):
     assert "worker w1@host consumes control" in evidence(missing)
     assert "launched runs stay STARTING" in evidence(missing)
 
-    workers.facts = engine.WorkerFacts({"w1@host": ("control", "runs")})
+    workers.facts = WorkerFacts({"w1@host": ("control", "runs")})
     assert finding("workers").status == "ok"
 
 

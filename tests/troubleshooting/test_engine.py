@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from queueing.engine.config import InstanceConfig
-from queueing.engine.doctor import DoctorFacts, QueuedRun, diagnose, worst
-from queueing.engine.simulate import PoolRow, PoolUsage, Proposal, QueueState, simulate
+from queueing.engine.config.model import InstanceConfig
+from queueing.engine.doctor import diagnose, worst
+from queueing.engine.doctor.facts import DoctorFacts, QueuedRun
+from queueing.engine.pools import PoolRow, PoolUsage
+from queueing.engine.simulate import Proposal, QueueState, simulate
 from queueing.engine.types import QueueSettings, RunInfo, RunStatus, TagLimit
 
 
@@ -69,3 +71,28 @@ def test_the_worst_finding_decides_the_status():
 
     assert worst(findings) == "problem"
     assert worst([f for f in findings if f.status == "ok"]) == "ok"
+
+
+def test_a_tag_limit_replaced_by_a_later_one_is_reported_as_never_applying():
+    # The run queue counts `team` against the last listed key limit only (TagCounter), so
+    # the first one can never hold a run: the doctor says so instead of counting it.
+    config = InstanceConfig(
+        queue=QueueSettings(tag_limits=(TagLimit("team", 1), TagLimit("team", 2)))
+    )
+    facts = DoctorFacts(
+        now=1000.0,
+        config=config,
+        instance_id="x",
+        queued=[
+            QueuedRun("q1", "job", 0, {"team": "a"}, frozenset(), enqueued_at=990.0),
+        ],
+        job_tag_keys=frozenset(),
+    )
+
+    finding = next(f for f in diagnose(facts) if f.check == "tag_limits")
+
+    assert finding.status == "warning"
+    assert finding.evidence == (
+        "tag limit team ≤ 1 never applies: a later limit of the same kind on team replaces "
+        "it (the last listed wins); remove one of them",
+    )

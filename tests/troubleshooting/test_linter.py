@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queueing.engine.config import parse_instance_yaml
+from queueing.engine.config.reader import parse_instance_yaml
 
 
 def test_a_tag_limit_of_zero_is_loaded_with_a_warning_naming_it():

@@ -15,7 +15,8 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from queueing.engine.config import apply_setting, to_instance_dict
+from queueing.engine.config.export import to_instance_dict
+from queueing.engine.config.flat import apply_setting
 from queueing.engine.simulate import blocking_counts
 from queueing.engine.types import RunStatus
 from queueing.models import DaemonHeartbeat, DeploymentSettings, Pool, Run, TickRecord

@@ -122,13 +122,13 @@ def test_the_what_if_form_shows_what_a_higher_limit_would_launch(workers):
     assert "max_concurrent_runs: -7 is invalid" in refused
 
 
-def test_metrics_are_open_in_development_and_need_the_token_when_one_is_set(monkeypatch):
+def test_metrics_are_open_in_development_and_need_the_token_when_one_is_set(settings):
     submit()
     open_answer = Client().get("/metrics")
     assert open_answer.status_code == 200
     assert 'concurrency_ui_runs{status="QUEUED"} 1.0' in open_answer.content.decode()
 
-    monkeypatch.setenv("METRICS_TOKEN", "s3cret-token")
+    settings.METRICS_TOKEN = "s3cret-token"
     assert Client().get("/metrics").status_code == 403
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
     assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -55,6 +56,11 @@ def submit(db) -> Callable[..., Run]:
         return runs.submit(job, tags or {}, kwargs.get("run_config"), actor="test")
 
     return make
+
+
+def triggered(response) -> set[str]:
+    """The client events an htmx answer triggers (django-htmx's `trigger_client_event`)."""
+    return set(json.loads(response.get("HX-Trigger", "{}")))
 
 
 def html(response) -> str:

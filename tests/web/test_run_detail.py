@@ -7,7 +7,7 @@ from django.urls import reverse
 from queueing.models import PoolClaim, RunEvent
 from queueing.services import pools, run_queue, runs
 
-from .conftest import HTMX, XSS, html
+from .conftest import HTMX, XSS, html, triggered
 
 
 def detail(run) -> str:
@@ -97,5 +97,5 @@ def test_a_viewer_sees_no_actions_and_an_admin_can_free_slots(as_viewer, as_admi
     response = as_admin.post(
         reverse("free-slots"), {"run_id": run.run_id, "step_key": "extract_orders"}, **HTMX
     )
-    assert "runs-changed" in response["HX-Trigger"]
+    assert "runs-changed" in triggered(response)
     assert not PoolClaim.objects.filter(run=run).exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -9,6 +10,31 @@ from typing import Any
 from django.core.management.base import BaseCommand
 
 from queueing.errors import Conflict, InvalidInput, NotFound
+
+
+def action_parser(sub: Any, name: str) -> argparse.ArgumentParser:
+    """A sub-command that also takes `--json` after it (`pools list --json`)."""
+    parser = sub.add_parser(name)
+    # SUPPRESS: when absent here, a `--json` given before the action still counts.
+    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+    return parser
+
+
+MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}
+
+
+def finding_lines(findings: Any, summary: dict[str, Any]) -> list[str]:
+    """A doctor's findings as text: one line per check, its evidence and fix when not ok,
+    then the count (`manage.py doctor` and `manage.py dagster doctor`)."""
+    lines = []
+    for finding in findings:
+        lines.append(f"[{MARKS[finding.status]}] {finding.title}")
+        if finding.status != "ok":
+            lines += [f"    {line}" for line in finding.evidence]
+            if finding.fix:
+                lines.append(f"    fix: {finding.fix}")
+    lines.append(f"{summary['problems']} problem(s), {summary['warnings']} warning(s)")
+    return lines
 
 
 class QueueCommand(BaseCommand):

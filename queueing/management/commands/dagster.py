@@ -20,8 +20,7 @@ from queueing.dagster_source.queue import decision, predict
 from queueing.errors import NotFound
 from queueing.services.doctor import report
 
-from ._base import QueueCommand
-from .doctor import MARKS
+from ._base import QueueCommand, finding_lines
 
 
 class Command(QueueCommand):
@@ -114,14 +113,7 @@ class Command(QueueCommand):
     def doctor(self, state, options):
         findings = diagnose(state)
         data = {"deployment": present.deployment_dict(state), **report(findings)}
-        lines = [self.header(state)]
-        for finding in findings:
-            lines.append(f"[{MARKS[finding.status]}] {finding.title}")
-            if finding.status != "ok":
-                lines += [f"    {line}" for line in finding.evidence]
-                if finding.fix:
-                    lines.append(f"    fix: {finding.fix}")
-        lines.append(f"{data['problems']} problem(s), {data['warnings']} warning(s)")
+        lines = [self.header(state), *finding_lines(findings, data)]
         self.emit(options, data, "\n".join(lines))
         if data["problems"]:
             sys.exit(1)

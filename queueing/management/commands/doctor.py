@@ -6,9 +6,7 @@ import sys
 
 from queueing.services import doctor
 
-from ._base import QueueCommand
-
-MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}
+from ._base import QueueCommand, finding_lines
 
 
 class Command(QueueCommand):
@@ -17,14 +15,6 @@ class Command(QueueCommand):
     def handle(self, *args, **options):
         findings = doctor.diagnose()
         report = doctor.report(findings)
-        lines = []
-        for finding in findings:
-            lines.append(f"[{MARKS[finding.status]}] {finding.title}")
-            if finding.status != "ok":
-                lines += [f"    {line}" for line in finding.evidence]
-                if finding.fix:
-                    lines.append(f"    fix: {finding.fix}")
-        lines.append(f"{report['problems']} problem(s), {report['warnings']} warning(s)")
-        self.emit(options, report, "\n".join(lines))
+        self.emit(options, report, "\n".join(finding_lines(findings, report)))
         if report["problems"]:
             sys.exit(1)

@@ -1,25 +1,18 @@
 from __future__ import annotations
 
-import argparse
-
-from queueing.engine.config import to_instance_dict, to_instance_yaml
+from queueing.engine.config.export import to_instance_dict, to_instance_yaml
 from queueing.errors import InvalidInput
-from queueing.inputs import read_text_file
+from queueing.inputs import read_text_file, read_yaml
 from queueing.services import config
 
-from ._base import QueueCommand
-
-
-def action_parser(sub, name: str):
-    """A sub-command that also takes `--json` after it (`instance show --json`)."""
-    parser = sub.add_parser(name)
-    # SUPPRESS: when absent here, a `--json` given before the action still counts.
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-    return parser
+from ._base import QueueCommand, action_parser
 
 
 class Command(QueueCommand):
-    help = "The deployment configuration: check PATH, load PATH [--dry-run], show."
+    help = (
+        "The deployment configuration: check PATH, load PATH [--dry-run], "
+        "set NAME=VALUE... [--dry-run], show."
+    )
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -29,6 +22,15 @@ class Command(QueueCommand):
         load = action_parser(sub, "load")
         load.add_argument("path")
         load.add_argument("--dry-run", action="store_true")
+        set_ = action_parser(sub, "set")
+        set_.add_argument(
+            "assignments",
+            nargs="+",
+            metavar="NAME=VALUE",
+            help="a setting by name (max_concurrent_runs, monitoring.enabled, ...) and its "
+            "value in YAML (3, true, [{key: team, limit: 1}])",
+        )
+        set_.add_argument("--dry-run", action="store_true")
         action_parser(sub, "show")
 
     def handle(self, *args, **options):
@@ -40,6 +42,9 @@ class Command(QueueCommand):
             else:
                 # Exactly the YAML `instance load` accepts back.
                 self.stdout.write(to_instance_yaml(current), ending="")
+            return
+        if action == "set":
+            self._set(options)
             return
         path = options["path"]
         text = read_text_file(path)
@@ -63,6 +68,26 @@ class Command(QueueCommand):
             "dry_run": dry_run,
             "changes": {k: {"old": old, "new": new} for k, (old, new) in diff.items()},
             **self._notes(result),
+        }
+        self.emit(options, data, "\n".join(lines))
+
+    def _set(self, options: dict) -> None:
+        """Settings by name through the same service as the Concurrency page and
+        `PATCH /api/config/`; each value is read as YAML by the input boundary."""
+        changes = {}
+        for assignment in options["assignments"]:
+            name, sep, text = assignment.partition("=")
+            if not sep or not name:
+                raise InvalidInput.one(assignment, "expected NAME=VALUE")
+            changes[name] = read_yaml(text, prefix=name, root=name)
+        dry_run = options["dry_run"]
+        _, diff = config.edit_settings(changes, actor="cli", source="cli", dry_run=dry_run)
+        lines = [f"  {key}: {old!r} -> {new!r}" for key, (old, new) in diff.items()]
+        verb = "would change" if dry_run else "changed"
+        lines.append(f"{verb} {len(diff)} setting(s)")
+        data = {
+            "dry_run": dry_run,
+            "changes": {k: {"old": old, "new": new} for k, (old, new) in diff.items()},
         }
         self.emit(options, data, "\n".join(lines))
 

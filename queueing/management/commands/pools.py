@@ -1,19 +1,8 @@
 from __future__ import annotations
 
-import argparse
+from queueing.services import pools, queries, runs
 
-from queueing.models import Pool
-from queueing.services import pools, runs
-
-from ._base import QueueCommand
-
-
-def action_parser(sub, name: str):
-    """A sub-command that also takes `--json` after it (`pools list --json`)."""
-    parser = sub.add_parser(name)
-    # SUPPRESS: when absent here, a `--json` given before the action still counts.
-    parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
-    return parser
+from ._base import QueueCommand, action_parser
 
 
 class Command(QueueCommand):
@@ -45,17 +34,7 @@ class Command(QueueCommand):
             freed = pools.free_run(run, step_key=options["step"], actor="cli")
             self.emit(options, {"freed": freed}, f"freed {freed} slot(s) or waiting entries")
         else:
-            usage = pools.pool_usage()
-            data = [
-                {
-                    "key": p.key,
-                    "limit": p.limit,
-                    "from_default": p.from_default,
-                    "held": usage.get(p.key, {}).get("held", 0),
-                    "waiting": usage.get(p.key, {}).get("waiting", 0),
-                }
-                for p in Pool.objects.all()
-            ]
+            data = queries.pool_list()
             lines = [
                 f"{d['key']:<24} {d['held']}/{d['limit']} held, {d['waiting']} waiting"
                 + (" (default)" if d["from_default"] else "")

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from queueing.engine.config import ConfigError
 from queueing.engine.submission import parse_tag_pair
+from queueing.engine.types import ConfigError
 from queueing.errors import InvalidInput
 from queueing.inputs import read_text_file, read_yaml
 from queueing.services import runs

@@ -1,4 +1,6 @@
-"""Troubleshooting: the doctor's findings, the what-if simulator, slot release, metrics, API."""
+"""Troubleshooting: the doctor's findings, the what-if simulator, slot release, metrics.
+
+The same doctor and simulator answer `/api/doctor/` and `/api/simulate/` (`api.views`)."""
 
 from __future__ import annotations
 
@@ -8,34 +10,23 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
-from drf_spectacular.utils import extend_schema
-from rest_framework.request import Request
-from rest_framework.response import Response
 
-from concurrency_ui.env import env_str
-
-from .api.views import BAD, ServiceView
-from .engine.grammar import parse_integer
-from .errors import Conflict, InvalidInput, NotFound
-from .roles import can_change_limits
-from .serializers_troubleshooting import (
-    DoctorReportSerializer,
-    SimulateRequestSerializer,
-    SimulationSerializer,
-)
-from .services import doctor, metrics
-from .services import simulate as simulate_service
-from .services.audit import actor_name
-from .views._common import is_partial, page_or_fragment, requires
+from ..engine.grammar import parse_integer
+from ..errors import Conflict, InvalidInput, NotFound
+from ..roles import can_change_limits
+from ..services import doctor, metrics
+from ..services import simulate as simulate_service
+from ..services.audit import actor_name
+from ._common import HtmxHttpRequest, is_partial, page_or_fragment, requires
 
 admin_only = requires(can_change_limits, "admin")
 
 
-def _what_if(request: HttpRequest) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
+def _what_if(request: HtmxHttpRequest) -> tuple[dict[str, Any] | None, list[str], dict[str, str]]:
     """The simulator form (GET): a new max_concurrent_runs and/or one pool limit."""
     form = {
         "max_concurrent_runs": request.GET.get("max_concurrent_runs", "").strip(),
@@ -63,7 +54,7 @@ def _what_if(request: HttpRequest) -> tuple[dict[str, Any] | None, list[str], di
 
 @require_GET
 @login_required
-def troubleshooting(request: HttpRequest) -> HttpResponse:
+def troubleshooting(request: HtmxHttpRequest) -> HttpResponse:
     """Every doctor check with its evidence and fix; htmx refreshes only the findings."""
     findings = doctor.diagnose()
     context: dict[str, Any] = {
@@ -83,7 +74,7 @@ def troubleshooting(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 @admin_only
-def release_slots(request: HttpRequest, run_id: str) -> HttpResponse:
+def release_slots(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """The one-click slot-leak release: frees every entry of a finished run (audited)."""
     try:
         freed = doctor.release_slots(run_id, actor_name(request.user))
@@ -96,19 +87,19 @@ def release_slots(request: HttpRequest, run_id: str) -> HttpResponse:
     return redirect("troubleshooting")
 
 
-def _metrics_allowed(request: HttpRequest) -> bool:
+def _metrics_allowed(request: HtmxHttpRequest) -> bool:
     """METRICS_TOKEN set: a matching `Authorization: Bearer` is required. Unset: open in
     development, closed in production (the page then says how to open it)."""
-    token = env_str("METRICS_TOKEN")
+    token = settings.METRICS_TOKEN
     if token:
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
         return scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), token)
-    return not getattr(settings, "PRODUCTION", False)
+    return not settings.PRODUCTION
 
 
 @require_GET
-def metrics_view(request: HttpRequest) -> HttpResponse:
+def metrics_view(request: HtmxHttpRequest) -> HttpResponse:
     """Prometheus exposition of the queue, pools, daemons and limits."""
     if not _metrics_allowed(request):
         return HttpResponseForbidden(
@@ -117,42 +108,3 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
     body, content_type = metrics.render()
     return HttpResponse(body, content_type=content_type)
-
-
-# --- API --------------------------------------------------------------------------------
-
-
-class DoctorView(ServiceView):
-    """The doctor's checks; `status` is the worst finding (ok < warning < problem)."""
-
-    @extend_schema(responses=DoctorReportSerializer)
-    def get(self, request: Request) -> Response:
-        return Response(doctor.report(doctor.diagnose()))
-
-
-class SimulateView(ServiceView):
-    """What the next tick would launch under a change; nothing is saved."""
-
-    @extend_schema(
-        request=SimulateRequestSerializer,
-        responses={200: SimulationSerializer, **BAD},
-    )
-    def post(self, request: Request) -> Response:
-        data = request.data
-        if not isinstance(data, dict):
-            raise InvalidInput.one("body", "expected a JSON object")
-        unknown = set(data) - {"settings", "yaml", "pools"}
-        if unknown:
-            raise InvalidInput.one(
-                sorted(unknown)[0], "unknown field: expected settings, yaml, pools"
-            )
-        text = data.get("yaml")
-        if text is not None and not isinstance(text, str):
-            raise InvalidInput.one("yaml", "expected the text of a dagster.yaml")
-        simulation = simulate_service.simulate(
-            settings=data.get("settings"),
-            yaml_text=text,
-            pool_limits=data.get("pools"),
-            trusted=can_change_limits(request.user),
-        )
-        return Response(simulate_service.simulation_to_dict(simulation))

@@ -1,0 +1,69 @@
+"""Valid but dangerous settings (SEMANTICS 7, tooling item 3): warnings, never errors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from queueing.engine.types import CONCURRENCY_KEY_TAG, ConfigError
+
+
+def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigError]:
+    """Valid but dangerous settings (SEMANTICS 7, tooling item 3)."""
+    warnings: list[ConfigError] = []
+
+    def warn(name: str, message: str) -> None:
+        warnings.append(ConfigError(sources.get(name, name), message))
+
+    if values["max_concurrent_runs"] == 0:
+        warn("max_concurrent_runs", "0 launches nothing: the queue is frozen until it is raised")
+    tags_path = sources.get("tag_limits", "tag_limits")
+    for index, limit in enumerate(values["tag_limits"]):
+        if limit.limit == 0:
+            warnings.append(
+                ConfigError(
+                    f"{tags_path}[{index}].limit",
+                    "0 blocks every run carrying this tag: they stay queued until it is raised",
+                )
+            )
+        if limit.key == CONCURRENCY_KEY_TAG:
+            warnings.append(
+                ConfigError(
+                    f"{tags_path}[{index}].key",
+                    f"{CONCURRENCY_KEY_TAG} is an op tag, which run tag limits never see: "
+                    "limit it with a pool instead",
+                )
+            )
+    if values["default_pool_limit"] == 0:
+        warn(
+            "default_pool_limit",
+            "0 closes every pool without an explicit limit: their steps wait forever",
+        )
+    if values["extra.max_queued_runs"] == 0:
+        warn("extra.max_queued_runs", "0 refuses every submit: no run can be queued")
+    if values["dequeue_num_workers"] is not None and not values["dequeue_use_threads"]:
+        warn("dequeue_num_workers", "has no effect unless dequeue_use_threads is true")
+    if not values["monitoring.enabled"]:
+        warn(
+            "monitoring.enabled",
+            "run monitoring is off: slots held by finished runs are never released, and start "
+            "timeouts, cancel timeouts and max runtime are not enforced",
+        )
+        return warnings
+    if values["monitoring.free_slots_after_run_end_seconds"] == 0:
+        warn(
+            "monitoring.free_slots_after_run_end_seconds",
+            "slot release is disabled: a run that crashes or is cancelled while holding a pool "
+            "slot keeps it forever (set e.g. 60)",
+        )
+    if values["monitoring.start_timeout_seconds"] == 0:
+        warn(
+            "monitoring.start_timeout_seconds",
+            "start timeout is disabled: a run stuck in STARTING holds its queue capacity forever",
+        )
+    if values["monitoring.cancel_timeout_seconds"] == 0:
+        warn(
+            "monitoring.cancel_timeout_seconds",
+            "cancel timeout is disabled: a run stuck in CANCELING holds its queue capacity forever",
+        )
+    return warnings
