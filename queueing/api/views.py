@@ -23,10 +23,10 @@ from ..engine.config.model import ParseResult
 from ..engine.grammar import parse_integer
 from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import config as config_service
-from ..services import doctor, pools, queries, run_queue, runs, tokens
+from ..services import doctor, pool_report, pools, queries, run_queue, runs, tokens
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status
@@ -258,9 +258,15 @@ class PoolList(APIView):
 class PoolDetail(APIView):
     permission_classes = [ReadOrChangeLimits]
 
-    @extend_schema(responses={200: s.PoolSerializer, **MISSING})
+    @extend_schema(responses={200: s.PoolReportSerializer, **MISSING})
     def get(self, request: Request, key: str) -> Response:
-        return Response(queries.pool_detail(key))
+        """The pool page as JSON: its limit in words, holders, waiters in the order they
+        get slots, queued runs using it, jobs, limit history, waits of the last hour/day.
+        A pool without a limit that code uses or a step claims answers too (limit null)."""
+        report = pool_report.pool_report(key, timezone.now())
+        if report is None:
+            raise NotFound(f"pool {key!r} has no limit and no loaded code or step uses it")
+        return Response(pool_report.report_to_dict(report))
 
     @extend_schema(
         request=s.PoolLimitSerializer,

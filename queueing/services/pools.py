@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from ..engine import pools as engine
 from ..engine.grammar import key_problem, parse_integer, shown
+from ..engine.pool_words import step_wait_words
 from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
 from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
@@ -43,18 +44,16 @@ class ClaimResult:
     ahead: int = 0  # waiters served before this one
     holders: tuple[str, ...] = ()
 
+    # The claiming step's run: its own other steps may be among the holders.
+    run_id: str = ""
+
     @property
     def message(self) -> str:
         if self.claimed:
             return ""
-        who = ", ".join(h[:8] for h in self.holders[:3])
-        more = f" +{len(self.holders) - 3} more" if len(self.holders) > 3 else ""
-        text = f"waiting for pool {self.pool_key}: {self.held} of {self.limit} slots held"
-        if who:
-            text += f" by runs {who}{more}"
-        if self.ahead:
-            text += f"; {self.ahead} step(s) ahead in line"
-        return text
+        return step_wait_words(
+            self.pool_key, self.limit, self.held, self.holders, self.run_id or None, self.ahead
+        )
 
 
 # --- limits ---------------------------------------------------------------------------
@@ -68,9 +67,7 @@ def parse_limit(value: object, path: str = "limit") -> int:
     try:
         number = value if isinstance(value, int) else parse_integer(value)
     except ValueError as exc:
-        raise InvalidInput.one(
-            path, f"{exc}; a limit is between 0 and {MAX_POOL_LIMIT}"
-        ) from None
+        raise InvalidInput.one(path, f"{exc}; a limit is between 0 and {MAX_POOL_LIMIT}") from None
     try:
         validate_pool_limit(number)
     except ValueError as exc:
@@ -234,7 +231,9 @@ def try_claim(
             # re-creates on its next attempt if a crash loses it.
             _commit_without_flush()
             holders = _holders(pool_key)
-            return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, holders)
+            return ClaimResult(
+                False, pool_key, pool.limit, len(holders), ahead, holders, run.run_id
+            )
         entry.claimed_at = now
         entry.save(update_fields=["claimed_at"])
         return ClaimResult(True, pool_key, pool.limit, held + 1, 0)
@@ -270,7 +269,7 @@ def _claim_in_database(
         return ClaimResult(True, pool_key, None)
     if outcome == "claimed":
         return ClaimResult(True, pool_key, limit, held or 0, ahead or 0)
-    return ClaimResult(False, pool_key, limit, held, ahead, tuple(holders))
+    return ClaimResult(False, pool_key, limit, held, ahead, tuple(holders), run.run_id)
 
 
 def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
@@ -307,7 +306,7 @@ def _still_blocked(
     if held + ahead < pool.limit:
         return None
     holders = _holders(pool_key)
-    return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, holders)
+    return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, holders, run.run_id)
 
 
 def _standing(pool_key: str, entry: PoolClaim) -> tuple[int, int]:

@@ -9,12 +9,14 @@ from typing import Any
 from django.db.models import QuerySet
 from django.db.models.fields.json import KeyTransform
 
+from ..engine.pool_words import is_closed
 from ..engine.redaction import error_summary, mask_secrets
 from ..engine.types import Launch, RunStatus, Wait
 from ..errors import NotFound
 from ..locations import get_workspace
 from ..models import AuditEntry, Pool, Run
 from .config import current_config
+from .pool_report import code_pools
 from .pools import pool_usage
 from .run_queue import evaluate
 
@@ -129,20 +131,37 @@ def run_to_dict(
     return data
 
 
-def pool_to_dict(pool: Pool, usage: dict[str, dict[str, int]]) -> dict[str, Any]:
+def pool_to_dict(
+    key: str,
+    limit: int | None,
+    from_default: bool,
+    usage: dict[str, dict[str, int]],
+    jobs: dict[str, list[dict[str, str]]],
+) -> dict[str, Any]:
+    held = usage.get(key, {}).get("held", 0)
+    waiting = usage.get(key, {}).get("waiting", 0)
     return {
-        "key": pool.key,
-        "limit": pool.limit,
-        "from_default": pool.from_default,
-        "held": usage.get(pool.key, {}).get("held", 0),
-        "waiting": usage.get(pool.key, {}).get("waiting", 0),
+        "key": key,
+        "limit": limit,
+        "from_default": from_default,
+        "closed": is_closed(limit),
+        "held": held,
+        "waiting": waiting,
+        "jobs": jobs.get(key, []),
+        # A limit no loaded code uses and no step claims: likely a typo of a pool key.
+        "unused": limit is not None and key not in jobs and not held and not waiting,
     }
 
 
 def pool_list() -> list[dict[str, Any]]:
-    """Pools that have a limit, with slots held and steps waiting (two queries)."""
+    """Every pool that has a limit, that loaded code uses or that a step claims (limit
+    None: unlimited), with slots held, steps waiting and the jobs using it."""
     usage = pool_usage()
-    return [pool_to_dict(p, usage) for p in Pool.objects.all()]
+    jobs = code_pools()
+    rows = {p.key: (p.limit, p.from_default) for p in Pool.objects.all()}
+    keys = sorted({*rows, *jobs, *usage})
+    unlimited: tuple[int | None, bool] = (None, False)
+    return [pool_to_dict(k, *rows.get(k, unlimited), usage=usage, jobs=jobs) for k in keys]
 
 
 def pool_detail(key: str) -> dict[str, Any]:
@@ -150,7 +169,7 @@ def pool_detail(key: str) -> dict[str, Any]:
     pool = Pool.objects.filter(key=key).first()
     if pool is None:
         raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
-    return pool_to_dict(pool, pool_usage())
+    return pool_to_dict(pool.key, pool.limit, pool.from_default, pool_usage(), code_pools())
 
 
 def audit_entries(limit: int) -> list[dict[str, Any]]:

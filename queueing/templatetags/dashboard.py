@@ -11,8 +11,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
+from queueing.engine.pool_words import limit_words as _limit_words
 from queueing.engine.redaction import error_summary as _error_summary
 
 register = template.Library()
@@ -97,3 +100,36 @@ def milliseconds(value: float | None) -> str:
 def error_summary(text: str) -> str:
     """A traceback cut to its exception type and message (what viewers see)."""
     return _error_summary(text or "")
+
+
+@register.simple_tag
+def pool_link(key: str) -> str:
+    """`<a href="/pools/KEY/"><code>KEY</code></a>`: every pool name shown links to its page."""
+    if not key:
+        return ""
+    return format_html('<a href="{}"><code>{}</code></a>', reverse("pool", args=[key]), key)
+
+
+@register.simple_tag
+def run_link(run_id: str) -> str:
+    """`<a href="/runs/ID/"><code>ID[:8]</code></a>`: every run id shown links to its run;
+    the page accepts the short id too, the link carries the whole one."""
+    if not run_id:
+        return ""
+    return format_html(
+        '<a href="{}" title="run {}"><code>{}</code></a>',
+        reverse("run-detail", args=[run_id]),
+        run_id,
+        run_id[:8],
+    )
+
+
+@register.filter
+def pool_limit_words(limit: int | None, from_default: bool = False) -> str:
+    """ "closed (limit 0)", "limit 3 (default)", "no limit" (`engine.pool_words`)."""
+    return _limit_words(limit, from_default)
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    return "" if share is None else f"{share * 100:.0f}%"
