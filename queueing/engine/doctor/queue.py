@@ -7,6 +7,7 @@ import difflib
 import statistics
 from collections import defaultdict
 
+from ..pool_words import CLOSED
 from ..simulate import blocking_counts
 from ..submission import queue_full_message
 from ..tags import TagCounter
@@ -250,7 +251,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
     for key, pool in sorted(facts.pools.items()):
         if pool.limit != 0:
             continue
-        why = "gets default_limit 0" if pool.follows_default else "has limit 0"
+        why = f"is {CLOSED} (limit 0{', from default_limit' if pool.follows_default else ''})"
         line = (
             f"pool {key} {why}: {demand.get(key, 0)} queued run(s) use it, "
             f"{pool.waiting} step(s) wait for a slot"
@@ -259,7 +260,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
     if default == 0:
         for key in sorted(k for k in demand if k not in facts.pools):
             closed.append(
-                f"pool {key} has no limit of its own; default_limit 0 applies at the next tick: "
+                f"pool {key} has no limit of its own; default_limit 0 closes it at the next tick: "
                 f"{demand[key]} queued run(s) use it"
             )
     fix = (
@@ -271,7 +272,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
         return Finding(
             "pools",
             "problem",
-            f"{len(closed)} pool(s) with limit 0 hold work back",
+            f"{len(closed)} closed pool(s) (limit 0) hold work back",
             cut(closed + idle),
             fix,
         )
@@ -279,7 +280,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
         return Finding(
             "pools",
             "warning",
-            "Pools with limit 0 would block any step using them",
+            "Closed pools (limit 0) would block any step using them",
             cut(idle),
             fix,
         )
