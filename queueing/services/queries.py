@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.fields.json import KeyTransform
 
 from ..engine.pool_words import is_closed
 from ..engine.redaction import error_summary, mask_secrets
+from ..engine.stuck import StepWait, stuck_in_run
 from ..engine.types import Launch, RunStatus, Wait
 from ..errors import NotFound
 from ..locations import get_workspace
-from ..models import AuditEntry, Pool, Run
+from ..models import AuditEntry, Pool, PoolClaim, Run, Step
 from .config import current_config
 from .pool_report import code_pools
 from .pools import pool_usage
@@ -214,3 +217,43 @@ def jobs() -> list[dict[str, Any]]:
             }
         )
     return data
+
+
+def step_waits(run_pks: Iterable[int]) -> dict[int, tuple[int, list[StepWait]]]:
+    """Per run in progress: (steps running, the steps waiting and since when) in three
+    queries. A step waiting for a pool slot waits since its entry was made; one held by an
+    in-run limit since the run started (its wait is not stored)."""
+    pks = list(run_pks)
+    running: dict[int, int] = defaultdict(int)
+    for pk, n in (
+        Step.objects.filter(run_id__in=pks, status=Step.Status.RUNNING)
+        .values_list("run_id")
+        .annotate(n=Count("id"))
+    ):
+        running[pk] = n
+    asked = {
+        (pk, step): (pool, at)
+        for pk, step, pool, at in PoolClaim.objects.filter(
+            run_id__in=pks, claimed_at__isnull=True
+        ).values_list("run_id", "step_key", "pool_key", "enqueued_at")
+    }
+    waiting: dict[int, list[StepWait]] = defaultdict(list)
+    for pk, step, started in Step.objects.filter(
+        run_id__in=pks, status=Step.Status.WAITING
+    ).values_list("run_id", "step_key", "run__started_at"):
+        pool, at = asked.get((pk, step), (None, started))
+        waiting[pk].append(StepWait(step, pool, None if at is None else at.timestamp()))
+    return {pk: (running[pk], waiting[pk]) for pk in pks}
+
+
+def stuck_runs(run_pks: Iterable[int], now: datetime) -> dict[int, str]:
+    """Per run (pk) whose steps all wait past the threshold: why (`engine.stuck`)."""
+    waits = step_waits(run_pks)
+    keys = {w.pool for _, steps in waits.values() for w in steps if w.pool}
+    limits: dict[str, int | None] = dict.fromkeys(keys)
+    limits.update(Pool.objects.filter(key__in=keys).values_list("key", "limit"))
+    answers = {
+        pk: stuck_in_run(running, steps, limits, now.timestamp())
+        for pk, (running, steps) in waits.items()
+    }
+    return {pk: why for pk, why in answers.items() if why}

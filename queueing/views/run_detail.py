@@ -17,6 +17,7 @@ from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, Run
 from ..errors import NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import run_queue, runs
+from ..services.queries import stuck_runs
 from . import _data
 from ._common import HtmxHttpRequest, page_or_fragment
 
@@ -63,6 +64,10 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         "has_logs": any(step.logs or step.error for step, _ in steps),
         "holds_claims": bool(claims),
         # A whole run's slots are freed by hand only once it is not in progress.
+        # Every ready step waiting too long, none running (`engine.stuck`).
+        "stuck": stuck_runs([run.pk], timezone.now()).get(run.pk, "")
+        if run.status in ACTIVE_STATUSES
+        else "",
         "run_slots_freeable": free_run_refusal(run.run_id, RunStatus(run.status)) is None,
         "events": run.events.all(),
         "waits": run.waits.all(),

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ..engine.types import Launch, Wait
@@ -17,7 +18,7 @@ from ..forms import TAB_LABELS, RunFilterForm
 from ..models import Run
 from ..roles import can_launch
 from ..services import runs
-from ..services.queries import filter_runs, page_of_runs
+from ..services.queries import filter_runs, page_of_runs, stuck_runs
 from . import _data
 from ._common import (
     HtmxHttpRequest,
@@ -43,6 +44,8 @@ class RunRow:
     verdict: Launch | Wait | None
     running_steps: int = 0
     slots_held: int = 0
+    # Why the run looks stuck inside (every ready step waiting too long), or "".
+    stuck: str = ""
 
 
 @require_GET
@@ -54,10 +57,13 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     number = form.value("page", 1)
     qs = filter_runs(form.statuses(), job=form.value("job"), tags=form.tags())
     page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
-    activity = (
-        _data.run_activity(r.pk for r in page.runs) if form.current_tab() == "in_progress" else {}
-    )
-    rows = [RunRow(r, page.verdicts.get(r.run_id), **activity.get(r.pk, {})) for r in page.runs]
+    in_progress = form.current_tab() == "in_progress"
+    activity = _data.run_activity(r.pk for r in page.runs) if in_progress else {}
+    stuck = stuck_runs([r.pk for r in page.runs], timezone.now()) if in_progress else {}
+    rows = [
+        RunRow(r, page.verdicts.get(r.run_id), **activity.get(r.pk, {}), stuck=stuck.get(r.pk, ""))
+        for r in page.runs
+    ]
     live = _data.live_runs_exist()
     context = {
         "form": form,

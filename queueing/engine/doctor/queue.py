@@ -7,6 +7,7 @@ import difflib
 import statistics
 from collections import defaultdict
 
+from .. import stuck
 from ..pool_words import CLOSED
 from ..simulate import blocking_counts
 from ..submission import queue_full_message
@@ -237,6 +238,35 @@ def check_slot_leaks(facts: DoctorFacts) -> Finding:
         "ok",
         "No slot is held by a finished run",
         (f"{len(facts.claims)} pool entries",),
+    )
+
+
+def check_stuck_in_runs(facts: DoctorFacts) -> Finding:
+    """Runs in progress none of whose steps runs while every ready step has waited past
+    `engine.stuck.STUCK_WAIT_SECONDS`: the queue let them through, nothing moves inside."""
+    limits: dict[str, int | None] = {key: pool.limit for key, pool in facts.pools.items()}
+    lines = []
+    for run in facts.active:
+        if run.status != RunStatus.STARTED:
+            continue
+        why = stuck.stuck_in_run(run.running_steps, run.waiting_steps, limits, facts.now)
+        if why:
+            lines.append(f"run {short_id(run.run_id)} ({run.job_name}): {why}")
+    if lines:
+        return Finding(
+            "stuck_in_runs",
+            "problem",
+            f"{len(lines)} run(s) in progress have every step waiting",
+            cut(lines),
+            "Open the pool each run waits on: raise a closed pool's limit above 0, or free the "
+            "slots of steps that hold them without running (the pool page's Free step); a run "
+            "that should not wait can be terminated.",
+        )
+    return Finding(
+        "stuck_in_runs",
+        "ok",
+        "No run in progress is stuck waiting inside",
+        (f"threshold: every ready step waiting longer than {ago(stuck.STUCK_WAIT_SECONDS)}",),
     )
 
 
