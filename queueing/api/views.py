@@ -162,11 +162,13 @@ class RunList(APIView):
 class RunDetail(APIView):
     permission_classes = [ReadOrLaunch]
 
-    @extend_schema(responses={200: s.RunDetailSerializer, **MISSING})
+    @extend_schema(responses={200: s.RunDetailSerializer, **BAD, **MISSING})
     def get(self, request: Request, run_id: str) -> Response:
-        """A run with its steps, wait history and, if queued, the full explanation."""
+        """A run with its steps, wait history and, if queued, the full explanation. Every
+        `{run_id}` of the API may be a unique prefix of at least 8 characters; a prefix
+        of several runs is refused (400) with their ids."""
         run = runs.get_run(run_id)
-        verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
+        verdict = run_queue.explain(run.run_id) if run.status == RunStatus.QUEUED else None
         user = request.user
         return Response(
             queries.run_to_dict(

@@ -6,6 +6,7 @@ They return plain strings, which the templates escape like any other value.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,7 +14,8 @@ from typing import Any
 from django import template
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 
 from queueing.engine.pool_words import limit_words as _limit_words
 from queueing.engine.redaction import error_summary as _error_summary
@@ -133,3 +135,29 @@ def pool_limit_words(limit: int | None, from_default: bool = False) -> str:
 @register.filter
 def percent(share: float | None) -> str:
     return "" if share is None else f"{share * 100:.0f}%"
+
+
+_RUN_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+@register.filter
+def run_ids_in(args: Any) -> list[str]:
+    """The run ids among a Celery task's arguments (a list, or its repr from older workers),
+    so that the Daemons page links them."""
+    return list(dict.fromkeys(_RUN_ID.findall(str(args))))
+
+
+@register.simple_tag
+def gate_message(gate: Any) -> str:
+    """A gate's sentence with each run it names (by its short id) linked to that run."""
+    text: str = conditional_escape(gate.message)
+    if gate.unit != "run":
+        return mark_safe(text)  # noqa: S308 - escaped above
+    for holder in dict.fromkeys(gate.holders):
+        if len(holder) == 36:
+            short = holder[:8]
+            link = format_html(
+                '<a href="{}"><code>{}</code></a>', reverse("run-detail", args=[holder]), short
+            )
+            text = re.sub(rf"\b{re.escape(short)}\b", link, text)
+    return mark_safe(text)  # noqa: S308 - built from escaped parts

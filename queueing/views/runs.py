@@ -26,6 +26,7 @@ from ._common import (
     confirm_page,
     confirmed,
     done,
+    flash_errors,
     htmx_reply,
     page_or_fragment,
     requires,
@@ -106,6 +107,8 @@ def terminate(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         run = runs.terminate(run_id, actor(request), force=force)
     except NotFound as exc:
         raise Http404(str(exc)) from None
+    except InvalidInput as exc:
+        flash_errors(request, exc)
     except Conflict as exc:
         messages.error(request, str(exc))
     else:
@@ -138,6 +141,8 @@ def terminate_selected(request: HtmxHttpRequest) -> HttpResponse:
             ended += 1
         except (NotFound, Conflict) as exc:
             messages.error(request, str(exc))
+        except InvalidInput as exc:
+            flash_errors(request, exc)
     messages.success(request, f"Terminated {ended} of {len(run_ids)} run(s).")
     return done(request, reverse("runs"), event=RUNS_CHANGED)
 
