@@ -161,3 +161,13 @@ def gate_message(gate: Any) -> str:
             )
             text = re.sub(rf"\b{re.escape(short)}\b", link, text)
     return mark_safe(text)  # noqa: S308 - built from escaped parts
+
+
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
+
+@register.filter
+def inline_code(text: str) -> str:
+    """Text whose `backticked` parts (commands, settings in the doctor's fixes) are code."""
+    escaped = str(conditional_escape(text or ""))
+    return mark_safe(_BACKTICKED.sub(r"<code>\1</code>", escaped))  # noqa: S308 - escaped first
