@@ -39,7 +39,8 @@ def filter_runs(
     if statuses:
         qs = qs.filter(status__in=statuses)
     if job:
-        qs = qs.filter(job_name=job)
+        # Part of the name is enough ("etl" finds redshift_etl), in any case.
+        qs = qs.filter(job_name__icontains=job)
     for index, (key, value) in enumerate((tags or {}).items()):
         # A key transform, not `tags__<key>`: keys like "contains" or "a__b" stay literal
         # (and SQLite has no JSON `contains` lookup).

@@ -58,6 +58,11 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     number = form.value("page", 1)
     qs = filter_runs(form.statuses(), job=form.value("job"), tags=form.tags())
     page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    last = max(1, -(-page.total // PAGE_SIZE))
+    if number > last:
+        # A page past the end (an old link, ?page=999) shows the last page, not "999 of 3".
+        number = last
+        page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
     in_progress = form.current_tab() == "in_progress"
     activity = _data.run_activity(r.pk for r in page.runs) if in_progress else {}
     stuck = stuck_runs([r.pk for r in page.runs], timezone.now()) if in_progress else {}
@@ -73,7 +78,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         "rows": rows,
         "total": page.total,
         "page_number": number,
-        "pages": max(1, -(-page.total // PAGE_SIZE)),
+        "pages": last,
         "live": live,
         "can_launch": can_launch(request.user),
         "job_names": sorted({j.name for _, _, jobs in _data.jobs_by_location() for j in jobs}),

@@ -113,3 +113,14 @@ def test_the_run_page_links_its_pools_and_free_only_on_steps_holding_a_slot(as_a
     assert 'href="/pools/redshift/"' in page
     # One step holds a slot: one "Free" button, not one per claim.
     assert page.count(">Free</button>") == 1
+
+
+def test_a_page_past_the_end_shows_the_last_page_and_the_job_filter_takes_part_of_a_name(
+    as_viewer, submit
+):
+    submit("redshift_etl")
+    submit("quick")
+    page = html(as_viewer.get("/runs/?tab=queued&page=999"))
+    assert "page 999" not in page
+    filtered = html(as_viewer.get("/runs/?tab=queued&job=ETL"))
+    assert "redshift_etl" in filtered and ">quick<" not in filtered
