@@ -193,7 +193,7 @@ class Story:
         ids = [r.run_id for r in self.history]
         wait_until(
             lambda: not Run.objects.filter(run_id__in=ids, ended_at=None).exists(),
-            timeout=120,
+            timeout=400,  # a loaded machine runs the demo slowly
             message="the first runs to finish",
         )
         self.procs.kill("fast", sig=15)
