@@ -170,7 +170,7 @@ class Story:
 
     def finished_runs(self) -> None:
         from queueing.models import Run
-        from queueing.services import pools, runs
+        from queueing.services import runs
         from tests.support.workers import wait_until
 
         canceled = runs.submit("quick", actor="alice")
@@ -240,7 +240,7 @@ class Story:
         from django.test import Client
 
         from queueing.models import Run
-        from queueing.services import runs
+        from queueing.services import pools, runs
 
         client = Client()
         client.force_login(user)
