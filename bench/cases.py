@@ -495,6 +495,42 @@ def _slot_round(count: int, limit: int, seconds: float) -> tuple[int, int, dict[
     return len(intervals), over, detail
 
 
+def _broker_kind() -> str:
+    from django.conf import settings
+
+    return "redis" if settings.CELERY_BROKER_URL.startswith("redis") else "embedded"
+
+
+def case_latency(args: argparse.Namespace) -> None:
+    """What a user feels, with real workers and no beat (bench/e2e.py): submit → STARTED and
+    submit → SUCCESS of single one-step no-op runs submitted apart, and, with
+    max_concurrent_runs 1, a run's end → the next queued run STARTED."""
+    import e2e
+    import yaml
+
+    from queueing.services import config
+
+    kind, broker = db_kind(), _broker_kind()
+    reset()
+    config.load_yaml(yaml.safe_dump({}), actor="bench")  # the defaults: a 5 s interval
+    with e2e.Workers():
+        e2e.submit_one(timeout=120)  # the workers' first run imports the location
+        started, success = [], []
+        for _ in range(args.reps):
+            time.sleep(0.3)
+            one = e2e.submit_one()
+            started.append(one["started_ms"])
+            success.append(one["success_ms"])
+        config.edit_settings({"max_concurrent_runs": 1}, actor="bench")
+        handovers = []
+        for _ in range(args.reps):
+            time.sleep(0.3)
+            handovers.append(e2e.handover())
+    row("e2e_submit_to_started_ms", started, "ms", db=kind, broker=broker)
+    row("e2e_submit_to_success_ms", success, "ms", db=kind, broker=broker)
+    row("e2e_run_end_to_next_started_ms", handovers, "ms", db=kind, broker=broker)
+
+
 CASES = {
     "engine": case_engine,
     "tick": case_tick,
@@ -503,6 +539,7 @@ CASES = {
     "page": case_page,
     "memory": case_memory,
     "slots": case_slots,
+    "latency": case_latency,
 }
 
 

@@ -246,6 +246,20 @@ class DaemonHeartbeat(models.Model):
         return self.get_daemon_display()
 
 
+class TickRequest(models.Model):
+    """A tick an event asked for that has not started yet (`services.tick_requests`).
+
+    One row per daemon: `requested_at` is set when a request sends the tick task and
+    cleared when that tick starts, so at most one requested tick is ever queued.
+    """
+
+    daemon = models.CharField(max_length=40, primary_key=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.daemon} tick requested at {self.requested_at}"
+
+
 class TickRecord(models.Model):
     """One tick of a daemon, kept for charts and metrics (bounded by retention)."""
 

@@ -34,7 +34,7 @@ from ..engine.types import (
     Wait,
 )
 from ..models import DaemonHeartbeat, Run, RunEvent, RunWait
-from . import heartbeats, pools
+from . import heartbeats, pools, tick_requests
 from .config import config_from_row, settings_row
 
 log = logging.getLogger(__name__)
@@ -462,3 +462,11 @@ def send_launches(run_ids: list[str]) -> None:
             log.exception(
                 "could not send run %s to the workers; monitoring will re-send it", run_id
             )
+
+
+def tick_on_request() -> TickResult:
+    """The tick an event asked for (`tick_requests`): take the request, then tick at once
+    whatever `dequeue_interval_seconds` says (the settings row lock still serialises it
+    with every other tick)."""
+    tick_requests.take()
+    return tick(force=True)
