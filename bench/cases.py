@@ -240,6 +240,152 @@ def case_tick(args: argparse.Namespace) -> None:
         purge_broker()
 
 
+def case_unlimited(args: argparse.Namespace) -> None:
+    """The steady tick of an unlimited queue (`max_concurrent_runs: -1`, the ten tag limits
+    and five pools of the workload): the runs launched by a tick finish and as many new
+    ones are submitted before the next. The first tick reads the whole queue."""
+    kind = db_kind()
+    for size in args.sizes:
+        reset()
+        configure(max_concurrent_runs=-1)
+        create_queued(size)
+        if kind == "postgresql":
+            analyze()
+        first, launched = _timed_tick()
+        row("unlimited_tick_first_ms", [first], "ms", db=kind, queued=size)
+        next_seq = size
+        samples, counts = [], []
+        for _ in range(args.reps):
+            finish_started()
+            create_queued(max(len(launched), 1), start=next_seq)
+            next_seq += max(len(launched), 1)
+            elapsed, launched = _timed_tick()
+            samples.append(elapsed)
+            counts.append(len(launched))
+        row("unlimited_tick_ms", samples, "ms", db=kind, queued=size)
+        row("unlimited_tick_launched", counts, "runs", db=kind, queued=size)
+        purge_broker()
+
+
+# Rows per finished run in the seeded history: two steps, the run's five events (enqueued,
+# starting, started, ended, plus one per step start/end: nine) and one stretch of waiting.
+HISTORY_STEPS, HISTORY_EVENTS, HISTORY_WAITS = 2, 9, 1
+
+
+def seed_history(count: int) -> None:
+    """Bulk-insert `count` finished runs (one in ten FAILURE, one in fifty CANCELED; ended
+    one a second going back from now) with their steps, events and wait history, by
+    INSERT … SELECT over a generated series on the server (no row crosses the wire)."""
+    from django.db import connection
+
+    pg = connection.vendor == "postgresql"
+    if pg:
+        series = f"generate_series(1, {count}) AS s(g)"
+        ago = "now() - make_interval(secs => g)"
+        later = "now() - make_interval(secs => g) + interval '2 seconds'"
+        series_of = "generate_series(1, {n}) AS k(i)"
+    else:
+        series = f"(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {count}) SELECT g FROM s)"
+        ago = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || g || ' seconds')"
+        later = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || g || ' seconds', '+2 seconds')"
+        series_of = "(WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n}) SELECT i FROM k)"
+    status = "CASE WHEN g % 50 = 0 THEN 'CANCELED' WHEN g % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END"
+    tags = "'{\"team\": \"team-' || (g % 12) || '\", \"env\": \"prod\"}'"
+    plan = "'{\"steps\": []}'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO queueing_run (run_id, job_name, location_name, status, tags, priority,"
+            " run_config, plan, created_at, enqueued_at, launched_at, started_at, ended_at,"
+            " updated_at, worker, launch_count, failure_reason, wait_rule, wait_reason)"
+            f" SELECT 'history-' || g, 'quick', 'queueing.demo.definitions', {status},"
+            f" {tags}, 0, '{{}}', {plan}, {ago}, {ago}, {ago}, {ago}, {later}, {later},"
+            f" 'bench', 1, '', '', '' FROM {series}"
+        )
+        history = "FROM queueing_run r, {series} WHERE r.run_id LIKE 'history-%'"
+        cursor.execute(
+            "INSERT INTO queueing_step (run_id, step_key, op_name, plan_index, pool, priority,"
+            " status, wait_reason, started_at, ended_at, logs, error)"
+            " SELECT r.id, 'step_' || i, 'op_' || i, i, '', 0, 'SUCCESS', '', r.started_at,"
+            " r.ended_at, 'done', '' "
+            + history.format(series=series_of.format(n=HISTORY_STEPS))
+        )
+        cursor.execute(
+            "INSERT INTO queueing_runevent (run_id, step_key, kind, message, created_at)"
+            " SELECT r.id, '', 'event', 'history', r.ended_at "
+            + history.format(series=series_of.format(n=HISTORY_EVENTS))
+        )
+        cursor.execute(
+            "INSERT INTO queueing_runwait (run_id, rule, message, started_at, ended_at)"
+            " SELECT r.id, 'max_concurrent_runs:max_concurrent_runs', 'full', r.created_at,"
+            " r.launched_at "
+            + history.format(series=series_of.format(n=HISTORY_WAITS))
+        )
+
+
+def _page_ms(client: Any, url: str, reps: int) -> list[float]:
+    response = client.get(url)  # warm caches (templates, workspace) once
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} answered {response.status_code}")
+    samples = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, url
+    return samples
+
+
+def case_history(args: argparse.Namespace) -> None:
+    """The steady tick and the pages with an empty history, then with `--size` finished
+    runs (seeded by `seed_history`) behind the same queue of `--queued` runs."""
+    from django.test import Client
+
+    from queueing.engine.types import RunStatus
+    from queueing.models import Run
+
+    kind = db_kind()
+    for history in (0, args.size):
+        reset()
+        if history:
+            began = time.perf_counter()
+            seed_history(history)
+            NOTES.append(
+                f"seeded {history:,} finished runs on {kind} in "
+                f"{time.perf_counter() - began:.0f} s"
+            )
+        configure()
+        create_queued(args.queued)
+        analyze()
+        _timed_tick()  # the first tick stores every waiting reason
+        ticks = []
+        launched: tuple[str, ...] = ()
+        seq = args.queued
+        for _ in range(args.reps):
+            finish_started()
+            create_queued(LAUNCH_PER_TICK, start=seq)
+            seq += LAUNCH_PER_TICK
+            elapsed, launched = _timed_tick()
+            ticks.append(elapsed)
+        purge_broker()
+        row("history_tick_ms", ticks, "ms", db=kind, history=history, queued=args.queued)
+        client = Client()
+        client.force_login(_bench_user())
+        newest = Run.objects.filter(status=RunStatus.SUCCESS).order_by("-id").first()
+        oldest = Run.objects.filter(status=RunStatus.SUCCESS).order_by("id").first()
+        pages = [
+            ("queued_tab", "/runs/?tab=queued"),
+            ("finished_tab", "/runs/?tab=finished"),
+            ("run_page", f"/runs/{oldest.run_id}/"),
+            ("metrics", "/metrics"),
+            ("overview", "/"),
+        ]
+        if newest is not None and newest.pk != oldest.pk:
+            pages.insert(3, ("run_page_newest", f"/runs/{newest.run_id}/"))
+        for name, url in pages:
+            samples = _page_ms(client, url, args.reps)
+            row("history_page_ms", samples, "ms", db=kind, page=name, history=history)
+
+
 def case_drain(args: argparse.Namespace) -> None:
     """Drain a queue of `--runs` runs, LAUNCH_PER_TICK per tick, runs finishing at once.
 
@@ -540,6 +686,8 @@ CASES = {
     "memory": case_memory,
     "slots": case_slots,
     "latency": case_latency,
+    "unlimited": case_unlimited,
+    "history": case_history,
 }
 
 
@@ -549,6 +697,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000])
     parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--queued", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 4, 8])

@@ -47,7 +47,11 @@ class Workers:
         ]  # fmt: skip
         self.procs.append(
             subprocess.Popen(
-                command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                command,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         )
@@ -136,8 +140,7 @@ def burst(count: int, job: str = NOOP_JOB, timeout: float = 900) -> dict[str, fl
 
     def all_done() -> bool:
         return (
-            Run.objects.filter(run_id__in=ids, status__in=list(FINISHED_STATUSES)).count()
-            == count
+            Run.objects.filter(run_id__in=ids, status__in=list(FINISHED_STATUSES)).count() == count
         )
 
     wait_for(all_done, timeout, f"{count} runs", every=0.1)

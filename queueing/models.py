@@ -94,6 +94,9 @@ class Run(models.Model):
             # Dashboards and counts filter by status and sort newest first.
             models.Index(fields=["status", "-id"], name="run_status_recent"),
             models.Index(fields=["job_name", "-id"], name="run_job_recent"),
+            # Finished runs by end time: the last hour's counts (Overview, /metrics) and
+            # retention (`run_retention_days`) read a range of it, never the whole history.
+            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -164,7 +167,12 @@ class RunWait(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["run", "id"], name="runwait_run")]
+        indexes = [
+            models.Index(fields=["run", "id"], name="runwait_run"),
+            # The last hour's waits (/metrics, Troubleshooting) and wait-history retention
+            # read a range of end times (open waits included), not the whole history.
+            models.Index(fields=["ended_at"], name="runwait_ended"),
+        ]
 
     def __str__(self) -> str:
         return self.message
