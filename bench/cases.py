@@ -274,21 +274,23 @@ HISTORY_STEPS, HISTORY_EVENTS, HISTORY_WAITS = 2, 9, 1
 
 def seed_history(count: int) -> None:
     """Bulk-insert `count` finished runs (one in ten FAILURE, one in fifty CANCELED; ended
-    one a second going back from now) with their steps, events and wait history, by
+    one a second going back from two hours ago, so the last hour's figures of the pages
+    count the same runs as on an empty history: what is measured is the size) with their steps, events and wait history, by
     INSERT … SELECT over a generated series on the server (no row crosses the wire)."""
     from django.db import connection
 
     pg = connection.vendor == "postgresql"
     if pg:
         series = f"generate_series(1, {count}) AS s(g)"
-        ago = "now() - make_interval(secs => g)"
-        later = "now() - make_interval(secs => g) + interval '2 seconds'"
+        ago = "now() - make_interval(secs => g + 7200)"
+        later = "now() - make_interval(secs => g + 7198)"
         series_of = "generate_series(1, {n}) AS k(i)"
     else:
         series = f"(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {count}) SELECT g FROM s)"
-        ago = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || g || ' seconds')"
-        later = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || g || ' seconds', '+2 seconds')"
+        ago = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (g + 7200) || ' seconds')"
+        later = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (g + 7198) || ' seconds')"
         series_of = "(WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n}) SELECT i FROM k)"
+    json = "::jsonb" if pg else ""
     status = "CASE WHEN g % 50 = 0 THEN 'CANCELED' WHEN g % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END"
     tags = "'{\"team\": \"team-' || (g % 12) || '\", \"env\": \"prod\"}'"
     plan = "'{\"steps\": []}'"
@@ -298,7 +300,7 @@ def seed_history(count: int) -> None:
             " run_config, plan, created_at, enqueued_at, launched_at, started_at, ended_at,"
             " updated_at, worker, launch_count, failure_reason, wait_rule, wait_reason)"
             f" SELECT 'history-' || g, 'quick', 'queueing.demo.definitions', {status},"
-            f" {tags}, 0, '{{}}', {plan}, {ago}, {ago}, {ago}, {ago}, {later}, {later},"
+            f" ({tags}){json}, 0, '{{}}'{json}, {plan}{json}, {ago}, {ago}, {ago}, {ago}, {later}, {later},"
             f" 'bench', 1, '', '', '' FROM {series}"
         )
         history = "FROM queueing_run r, {series} WHERE r.run_id LIKE 'history-%'"
@@ -672,9 +674,42 @@ def case_latency(args: argparse.Namespace) -> None:
         for _ in range(args.reps):
             time.sleep(0.3)
             handovers.append(e2e.handover())
-    row("e2e_submit_to_started_ms", started, "ms", db=kind, broker=broker)
-    row("e2e_submit_to_success_ms", success, "ms", db=kind, broker=broker)
-    row("e2e_run_end_to_next_started_ms", handovers, "ms", db=kind, broker=broker)
+    for figure, samples in (
+        ("e2e_submit_to_started_ms", started),
+        ("e2e_submit_to_success_ms", success),
+        ("e2e_run_end_to_next_started_ms", handovers),
+    ):
+        row(figure, samples, "ms", db=kind, broker=broker)
+        ROWS[-1]["p95"] = round(_p95(samples), 1)
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def case_burst(args: argparse.Namespace) -> None:
+    """`--runs` one-step no-op runs submitted at once with `max_concurrent_runs: 8` and two
+    runs workers (bench/e2e.py, no beat): wall time from the first submit to the last run's
+    end, and runs per second. The figure bench/compare_dagster.py compares with Dagster."""
+    import e2e
+    import yaml
+
+    from queueing.services import config
+
+    kind, broker = db_kind(), _broker_kind()
+    walls, rates = [], []
+    for _ in range(args.reps):
+        reset()
+        config.load_yaml(yaml.safe_dump({"run_queue": {"max_concurrent_runs": 8}}), actor="bench")
+        with e2e.Workers(run_workers=2):
+            e2e.submit_one(timeout=120)  # both workers' imports out of the way
+            e2e.submit_one(timeout=120)
+            result = e2e.burst(args.runs)
+        walls.append(result["wall_s"])
+        rates.append(result["runs_per_s"])
+    row("burst_wall_s", walls, "s", db=kind, broker=broker, runs=args.runs)
+    row("burst_runs_per_s", rates, "runs/s", db=kind, broker=broker, runs=args.runs)
 
 
 CASES = {
@@ -688,6 +723,7 @@ CASES = {
     "latency": case_latency,
     "unlimited": case_unlimited,
     "history": case_history,
+    "burst": case_burst,
 }
 
 

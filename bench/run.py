@@ -45,6 +45,7 @@ FULL = [
     ("unlimited", ["postgresql", "sqlite"], ["--sizes", "100000", "--reps", "9"]),
     # HISTORY_RUNS=1000000 for the issue's size (the seeding alone takes minutes).
     ("history", ["postgresql", "sqlite"], ["--size", HISTORY_RUNS, "--reps", "9"]),
+    ("burst", ["postgresql"], ["--runs", "500", "--reps", "1"]),
 ]
 QUICK = [
     ("engine", [None], ["--sizes", "1000", "10000", "100000", "--reps", "3"]),
@@ -57,6 +58,7 @@ QUICK = [
     ("latency", ["postgresql", "sqlite"], ["--reps", "5"]),
     ("unlimited", ["postgresql"], ["--sizes", "100000", "--reps", "3"]),
     ("history", ["postgresql", "sqlite"], ["--size", "20000", "--reps", "3"]),
+    ("burst", ["postgresql"], ["--runs", "100", "--reps", "1"]),
 ]
 
 # Targets of the issue that need no Dagster figure (the ratios are in compare_dagster.py).
