@@ -240,6 +240,154 @@ def case_tick(args: argparse.Namespace) -> None:
         purge_broker()
 
 
+def case_unlimited(args: argparse.Namespace) -> None:
+    """The steady tick of an unlimited queue (`max_concurrent_runs: -1`, the ten tag limits
+    and five pools of the workload): the runs launched by a tick finish and as many new
+    ones are submitted before the next. The first tick reads the whole queue."""
+    kind = db_kind()
+    for size in args.sizes:
+        reset()
+        configure(max_concurrent_runs=-1)
+        create_queued(size)
+        if kind == "postgresql":
+            analyze()
+        first, launched = _timed_tick()
+        row("unlimited_tick_first_ms", [first], "ms", db=kind, queued=size)
+        next_seq = size
+        samples, counts = [], []
+        for _ in range(args.reps):
+            finish_started()
+            create_queued(max(len(launched), 1), start=next_seq)
+            next_seq += max(len(launched), 1)
+            elapsed, launched = _timed_tick()
+            samples.append(elapsed)
+            counts.append(len(launched))
+        row("unlimited_tick_ms", samples, "ms", db=kind, queued=size)
+        row("unlimited_tick_launched", counts, "runs", db=kind, queued=size)
+        purge_broker()
+
+
+# Rows per finished run in the seeded history: two steps, the run's five events (enqueued,
+# starting, started, ended, plus one per step start/end: nine) and one stretch of waiting.
+HISTORY_STEPS, HISTORY_EVENTS, HISTORY_WAITS = 2, 9, 1
+
+
+def seed_history(count: int) -> None:
+    """Bulk-insert `count` finished runs (one in ten FAILURE, one in fifty CANCELED; ended
+    one a second going back from two hours ago, so the last hour's figures of the pages
+    count the same runs as on an empty history: what is measured is the size) with their steps, events and wait history, by
+    INSERT … SELECT over a generated series on the server (no row crosses the wire)."""
+    from django.db import connection
+
+    pg = connection.vendor == "postgresql"
+    if pg:
+        series = f"generate_series(1, {count}) AS s(g)"
+        ago = "now() - make_interval(secs => g + 7200)"
+        later = "now() - make_interval(secs => g + 7198)"
+        series_of = "generate_series(1, {n}) AS k(i)"
+    else:
+        series = f"(WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < {count}) SELECT g FROM s)"
+        ago = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (g + 7200) || ' seconds')"
+        later = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (g + 7198) || ' seconds')"
+        series_of = "(WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n}) SELECT i FROM k)"
+    json = "::jsonb" if pg else ""
+    status = "CASE WHEN g % 50 = 0 THEN 'CANCELED' WHEN g % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END"
+    tags = "'{\"team\": \"team-' || (g % 12) || '\", \"env\": \"prod\"}'"
+    plan = "'{\"steps\": []}'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO queueing_run (run_id, job_name, location_name, status, tags, priority,"
+            " run_config, plan, created_at, enqueued_at, launched_at, started_at, ended_at,"
+            " updated_at, worker, launch_count, failure_reason, wait_rule, wait_reason)"
+            f" SELECT 'history-' || g, 'quick', 'queueing.demo.definitions', {status},"
+            f" ({tags}){json}, 0, '{{}}'{json}, {plan}{json}, {ago}, {ago}, {ago}, {ago}, {later}, {later},"
+            f" 'bench', 1, '', '', '' FROM {series}"
+        )
+        history = "FROM queueing_run r, {series} WHERE r.run_id LIKE 'history-%'"
+        cursor.execute(
+            "INSERT INTO queueing_step (run_id, step_key, op_name, plan_index, pool, priority,"
+            " status, wait_reason, started_at, ended_at, logs, error)"
+            " SELECT r.id, 'step_' || i, 'op_' || i, i, '', 0, 'SUCCESS', '', r.started_at,"
+            " r.ended_at, 'done', '' "
+            + history.format(series=series_of.format(n=HISTORY_STEPS))
+        )
+        cursor.execute(
+            "INSERT INTO queueing_runevent (run_id, step_key, kind, message, created_at)"
+            " SELECT r.id, '', 'event', 'history', r.ended_at "
+            + history.format(series=series_of.format(n=HISTORY_EVENTS))
+        )
+        cursor.execute(
+            "INSERT INTO queueing_runwait (run_id, rule, message, started_at, ended_at)"
+            " SELECT r.id, 'max_concurrent_runs:max_concurrent_runs', 'full', r.created_at,"
+            " r.launched_at "
+            + history.format(series=series_of.format(n=HISTORY_WAITS))
+        )
+
+
+def _page_ms(client: Any, url: str, reps: int) -> list[float]:
+    response = client.get(url)  # warm caches (templates, workspace) once
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} answered {response.status_code}")
+    samples = []
+    for _ in range(reps):
+        started = time.perf_counter()
+        response = client.get(url)
+        samples.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, url
+    return samples
+
+
+def case_history(args: argparse.Namespace) -> None:
+    """The steady tick and the pages with an empty history, then with `--size` finished
+    runs (seeded by `seed_history`) behind the same queue of `--queued` runs."""
+    from django.test import Client
+
+    from queueing.engine.types import RunStatus
+    from queueing.models import Run
+
+    kind = db_kind()
+    for history in (0, args.size):
+        reset()
+        if history:
+            began = time.perf_counter()
+            seed_history(history)
+            NOTES.append(
+                f"seeded {history:,} finished runs on {kind} in "
+                f"{time.perf_counter() - began:.0f} s"
+            )
+        configure()
+        create_queued(args.queued)
+        analyze()
+        _timed_tick()  # the first tick stores every waiting reason
+        ticks = []
+        launched: tuple[str, ...] = ()
+        seq = args.queued
+        for _ in range(args.reps):
+            finish_started()
+            create_queued(LAUNCH_PER_TICK, start=seq)
+            seq += LAUNCH_PER_TICK
+            elapsed, launched = _timed_tick()
+            ticks.append(elapsed)
+        purge_broker()
+        row("history_tick_ms", ticks, "ms", db=kind, history=history, queued=args.queued)
+        client = Client()
+        client.force_login(_bench_user())
+        newest = Run.objects.filter(status=RunStatus.SUCCESS).order_by("-id").first()
+        oldest = Run.objects.filter(status=RunStatus.SUCCESS).order_by("id").first()
+        pages = [
+            ("queued_tab", "/runs/?tab=queued"),
+            ("finished_tab", "/runs/?tab=finished"),
+            ("run_page", f"/runs/{oldest.run_id}/"),
+            ("metrics", "/metrics"),
+            ("overview", "/"),
+        ]
+        if newest is not None and newest.pk != oldest.pk:
+            pages.insert(3, ("run_page_newest", f"/runs/{newest.run_id}/"))
+        for name, url in pages:
+            samples = _page_ms(client, url, args.reps)
+            row("history_page_ms", samples, "ms", db=kind, page=name, history=history)
+
+
 def case_drain(args: argparse.Namespace) -> None:
     """Drain a queue of `--runs` runs, LAUNCH_PER_TICK per tick, runs finishing at once.
 
@@ -495,6 +643,75 @@ def _slot_round(count: int, limit: int, seconds: float) -> tuple[int, int, dict[
     return len(intervals), over, detail
 
 
+def _broker_kind() -> str:
+    from django.conf import settings
+
+    return "redis" if settings.CELERY_BROKER_URL.startswith("redis") else "embedded"
+
+
+def case_latency(args: argparse.Namespace) -> None:
+    """What a user feels, with real workers and no beat (bench/e2e.py): submit → STARTED and
+    submit → SUCCESS of single one-step no-op runs submitted apart, and, with
+    max_concurrent_runs 1, a run's end → the next queued run STARTED."""
+    import e2e
+    import yaml
+
+    from queueing.services import config
+
+    kind, broker = db_kind(), _broker_kind()
+    reset()
+    config.load_yaml(yaml.safe_dump({}), actor="bench")  # the defaults: a 5 s interval
+    with e2e.Workers():
+        e2e.submit_one(timeout=120)  # the workers' first run imports the location
+        started, success = [], []
+        for _ in range(args.reps):
+            time.sleep(0.3)
+            one = e2e.submit_one()
+            started.append(one["started_ms"])
+            success.append(one["success_ms"])
+        config.edit_settings({"max_concurrent_runs": 1}, actor="bench")
+        handovers = []
+        for _ in range(args.reps):
+            time.sleep(0.3)
+            handovers.append(e2e.handover())
+    for figure, samples in (
+        ("e2e_submit_to_started_ms", started),
+        ("e2e_submit_to_success_ms", success),
+        ("e2e_run_end_to_next_started_ms", handovers),
+    ):
+        row(figure, samples, "ms", db=kind, broker=broker)
+        ROWS[-1]["p95"] = round(_p95(samples), 1)
+
+
+def _p95(samples: list[float]) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def case_burst(args: argparse.Namespace) -> None:
+    """`--runs` one-step no-op runs submitted at once with `max_concurrent_runs: 8` and two
+    runs workers (bench/e2e.py, no beat): wall time from the first submit to the last run's
+    end, and runs per second. The figure bench/compare_dagster.py compares with Dagster."""
+    import e2e
+    import yaml
+
+    from queueing.services import config
+
+    kind, broker = db_kind(), _broker_kind()
+    walls, rates = [], []
+    for _ in range(args.reps):
+        reset()
+        config.load_yaml(yaml.safe_dump({"run_queue": {"max_concurrent_runs": 8}}), actor="bench")
+        with e2e.Workers(run_workers=2):
+            e2e.submit_one(timeout=120)  # both workers' imports out of the way
+            e2e.submit_one(timeout=120)
+            result = e2e.burst(args.runs)
+        walls.append(result["wall_s"])
+        rates.append(result["runs_per_s"])
+    row("burst_wall_s", walls, "s", db=kind, broker=broker, runs=args.runs)
+    row("burst_runs_per_s", rates, "runs/s", db=kind, broker=broker, runs=args.runs)
+
+
 CASES = {
     "engine": case_engine,
     "tick": case_tick,
@@ -503,6 +720,10 @@ CASES = {
     "page": case_page,
     "memory": case_memory,
     "slots": case_slots,
+    "latency": case_latency,
+    "unlimited": case_unlimited,
+    "history": case_history,
+    "burst": case_burst,
 }
 
 
@@ -512,6 +733,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", required=True)
     parser.add_argument("--sizes", type=int, nargs="*", default=[1000])
     parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--queued", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 4, 8])

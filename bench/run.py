@@ -28,8 +28,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-PG_DB = "bench_cui"
+PG_DB = os.environ.get("BENCH_PG_DB", "bench_cui")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+HISTORY_RUNS = os.environ.get("HISTORY_RUNS", "200000")
 
 # (case, database kinds, options) per mode. Sizes follow the issue; quick shrinks them.
 FULL = [
@@ -40,6 +41,11 @@ FULL = [
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "15"]),
     ("memory", ["postgresql", "sqlite"], ["--sizes", "10000", "100000"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "8", "--reps", "3"]),
+    ("latency", ["postgresql", "sqlite"], ["--reps", "20"]),
+    ("unlimited", ["postgresql", "sqlite"], ["--sizes", "100000", "--reps", "9"]),
+    # HISTORY_RUNS=1000000 for the issue's size (the seeding alone takes minutes).
+    ("history", ["postgresql", "sqlite"], ["--size", HISTORY_RUNS, "--reps", "9"]),
+    ("burst", ["postgresql"], ["--runs", "500", "--reps", "1"]),
 ]
 QUICK = [
     ("engine", [None], ["--sizes", "1000", "10000", "100000", "--reps", "3"]),
@@ -49,6 +55,10 @@ QUICK = [
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "5"]),
     ("memory", ["sqlite"], ["--sizes", "10000"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "3", "--reps", "1"]),
+    ("latency", ["postgresql", "sqlite"], ["--reps", "5"]),
+    ("unlimited", ["postgresql"], ["--sizes", "100000", "--reps", "3"]),
+    ("history", ["postgresql", "sqlite"], ["--size", "20000", "--reps", "3"]),
+    ("burst", ["postgresql"], ["--runs", "100", "--reps", "1"]),
 ]
 
 # Targets of the issue that need no Dagster figure (the ratios are in compare_dagster.py).
@@ -56,6 +66,11 @@ ABSOLUTE_TARGETS = [
     ("dequeue_tick_ms", {"db": "postgresql", "queued": 10000}, "<", 100.0),
     ("queued_page_ms", {"page": "queued_tab", "queued": 10000}, "<", 150.0),
     ("slot_oversubscriptions", {}, "==", 0),
+    ("unlimited_tick_ms", {"db": "postgresql", "queued": 100000}, "<", 200.0),
+    ("e2e_submit_to_started_ms", {"db": "postgresql", "broker": "redis"}, "<", 150.0),
+    ("e2e_run_end_to_next_started_ms", {"db": "postgresql", "broker": "redis"}, "<", 150.0),
+    ("e2e_submit_to_started_ms", {"db": "sqlite"}, "<", 500.0),
+    ("e2e_submit_to_success_ms", {"db": "postgresql", "broker": "redis"}, "<", 300.0),
 ]
 
 

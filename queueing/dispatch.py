@@ -17,6 +17,12 @@ from concurrency_ui.celery import app
 EXECUTE_RUN = "queueing.tasks.execute_run"
 RUN_QUEUE_TICK = "queueing.tasks.run_queue_tick"
 RUN_MONITORING_TICK = "queueing.tasks.run_monitoring_tick"
+RUN_QUEUE_TICK_NOW = "queueing.tasks.run_queue_tick_now"
+
+# How long an event waits for its tick request to reach the broker. A broker that is down
+# can make a send retry for much longer; the send then goes on in the background and the
+# event (a submit, a run's end) goes on without it: the periodic tick is the safety net.
+TICK_SEND_WAIT_SECONDS = 2.0
 
 T = TypeVar("T")
 
@@ -25,6 +31,13 @@ def execute_run(run_id: str) -> None:
     """Ask a runs worker to execute `run_id` (the task is idempotent: a run already
     started is not started again). Raises if the broker cannot take the message."""
     app.send_task(EXECUTE_RUN, args=[run_id])
+
+
+def run_queue_tick_now(wait: float = TICK_SEND_WAIT_SECONDS) -> bool:
+    """Ask the control worker for a run-queue tick now (`services.tick_requests` decides
+    when). Waits at most `wait` seconds for the broker; True once the message was sent."""
+    _, problem = ask_workers(lambda celery: celery.send_task(RUN_QUEUE_TICK_NOW), wait)
+    return not problem
 
 
 def ask_workers(

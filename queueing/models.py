@@ -94,6 +94,9 @@ class Run(models.Model):
             # Dashboards and counts filter by status and sort newest first.
             models.Index(fields=["status", "-id"], name="run_status_recent"),
             models.Index(fields=["job_name", "-id"], name="run_job_recent"),
+            # Finished runs by end time: the last hour's counts (Overview, /metrics) and
+            # retention (`run_retention_days`) read a range of it, never the whole history.
+            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -171,7 +174,12 @@ class RunWait(models.Model):
 
     class Meta:
         ordering = ["id"]
-        indexes = [models.Index(fields=["run", "id"], name="runwait_run")]
+        indexes = [
+            models.Index(fields=["run", "id"], name="runwait_run"),
+            # The last hour's waits (/metrics, Troubleshooting) and wait-history retention
+            # read a range of end times (open waits included), not the whole history.
+            models.Index(fields=["ended_at"], name="runwait_ended"),
+        ]
 
     def __str__(self) -> str:
         return self.message
@@ -251,6 +259,20 @@ class DaemonHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.get_daemon_display()
+
+
+class TickRequest(models.Model):
+    """A tick an event asked for that has not started yet (`services.tick_requests`).
+
+    One row per daemon: `requested_at` is set when a request sends the tick task and
+    cleared when that tick starts, so at most one requested tick is ever queued.
+    """
+
+    daemon = models.CharField(max_length=40, primary_key=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.daemon} tick requested at {self.requested_at}"
 
 
 class TickRecord(models.Model):

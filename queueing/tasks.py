@@ -22,6 +22,11 @@ def run_queue_tick() -> bool:
     return run_queue.tick(force=False).ran
 
 
+@shared_task(name=dispatch.RUN_QUEUE_TICK_NOW, acks_late=False, ignore_result=True)
+def run_queue_tick_now() -> bool:
+    return run_queue.tick_on_request().ran
+
+
 @shared_task(name=dispatch.RUN_MONITORING_TICK, acks_late=False, ignore_result=True)
 def run_monitoring_tick() -> bool:
     return monitoring.tick(force=False).ran

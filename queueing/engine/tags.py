@@ -137,6 +137,33 @@ class TagCounter:
             bucket = (_KEY, tag_limit.key, None)
         return len(self._holders.get(bucket, ()))
 
+    def full(self) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+        """What this counter blocks now: (keys whose every carrier is blocked, {key: values
+        whose carriers of key=value are blocked}).
+
+        An item carrying one of these tags gets a failing gate from `check`, and counts only
+        grow, so it stays blocked while items are added. The run queue leaves such runs
+        unread in an unlimited queue (`engine.run_queue.tags_full_now`)."""
+        keys: set[str] = set()
+        values: dict[str, set[str]] = {}
+        holders = self._holders
+        for key, (key_rule, value_rules, per_value_rule) in self._by_key.items():
+            if key_rule is not None and len(holders.get(key_rule[2], ())) >= key_rule[1]:
+                keys.add(key)
+            for value, (_, limit, bucket) in value_rules.items():
+                if len(holders.get(bucket, ())) >= limit:
+                    values.setdefault(key, set()).add(value)
+            if per_value_rule is not None:
+                limit = per_value_rule[1]
+                if limit <= 0:
+                    keys.add(key)
+                    continue
+                for (kind, bucket_key, held_value), held in holders.items():
+                    if kind == _PER_VALUE and bucket_key == key and len(held) >= limit:
+                        assert held_value is not None
+                        values.setdefault(key, set()).add(held_value)
+        return frozenset(keys), {key: frozenset(found) for key, found in values.items()}
+
     def _gate(self, limit: int, bucket: Bucket) -> Gate:
         holders: Sequence[str] = self._holders.get(bucket, ())
         count = len(holders)
@@ -158,3 +185,4 @@ class TagCounter:
         )
         self._gates[bucket] = gate
         return gate
+

@@ -14,7 +14,7 @@ from ..engine.config.reader import parse_instance_dict, parse_instance_yaml
 from ..errors import InvalidInput
 from ..inputs import limits, server_environment
 from ..models import AuditEntry, DeploymentSettings
-from . import pools
+from . import pools, tick_requests
 from .audit import record
 
 DEFAULT_FLAT = config_to_flat(InstanceConfig())
@@ -190,6 +190,8 @@ def edit_settings(
 
 
 def _after_change(old: InstanceConfig, new: InstanceConfig) -> None:
+    # A raised limit (runs, tags, pools) may let queued runs launch now.
+    tick_requests.request_run_queue_tick()
     if old.default_pool_limit != new.default_pool_limit:
         # Pools that follow the default change with it at once, and waiters are woken (Q7).
         pools.apply_default_limit(new.default_pool_limit)

@@ -70,6 +70,7 @@ def tick(force: bool = True, now: datetime | None = None) -> MonitoringResult:
     try:
         actions = _run(config, now)
         retention.prune(config, now)
+        retention.prune_runs(config, now)
     except Exception as exc:
         log.exception("run monitoring tick failed")
         heartbeats.beat_error(DaemonHeartbeat.Daemon.RUN_MONITORING, exc, tick_started=now)

@@ -30,6 +30,7 @@ from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
 from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models import Pool, PoolClaim, Run
+from . import tick_requests
 from .audit import record
 
 NOTIFY_CHANNEL = "concurrency_ui_pools"
@@ -100,6 +101,7 @@ def set_limit(key: str, limit: object, actor: str) -> Pool:
             pool.save(update_fields=["limit", "from_default", "updated_at"])
         record(actor, "pool.set_limit", key, old, number)
         notify(key)
+        tick_requests.request_run_queue_tick()
     return pool
 
 
@@ -112,6 +114,7 @@ def delete_pool(key: str, actor: str) -> None:
         record(actor, "pool.delete", key, pool.limit, None)
         # Without a limit row the pool is unlimited: waiting steps may start now.
         notify(key)
+        tick_requests.request_run_queue_tick()
 
 
 def limit_rows(keys: Iterable[str] | None = None) -> dict[str, engine.PoolRow]:
@@ -363,7 +366,7 @@ def free_step(run: Run, step_key: str) -> int:
     until the run-end release frees it, never an extra holder.
     """
     if connection.vendor == "postgresql":
-        return _free_in_database(run, step_key)
+        return _freed(_free_in_database(run, step_key))
     with transaction.atomic():
         _commit_without_flush()
         keys = list(
@@ -375,7 +378,7 @@ def free_step(run: Run, step_key: str) -> int:
         deleted, _ = PoolClaim.objects.filter(run=run, step_key=step_key).delete()
         for key in keys:
             notify(key)
-    return deleted
+    return _freed(deleted)
 
 
 def free_run(run: Run, step_key: str | None = None, actor: str | None = None) -> int:
@@ -400,7 +403,7 @@ def free_run(run: Run, step_key: str | None = None, actor: str | None = None) ->
         if refusal:
             raise Conflict(refusal)
     if actor is None and connection.vendor == "postgresql":
-        return _free_in_database(run, step_key)
+        return _freed(_free_in_database(run, step_key))
     with transaction.atomic():
         claims = PoolClaim.objects.filter(run=run)
         if step_key is not None:
@@ -420,6 +423,14 @@ def free_run(run: Run, step_key: str | None = None, actor: str | None = None) ->
             )
         for key in keys:
             notify(key)
+    return _freed(deleted)
+
+
+def _freed(deleted: int) -> int:
+    """After a free: a run held by a pool (block_op_concurrency_limited_runs) may launch
+    now, so a run-queue tick is requested when anything was freed."""
+    if deleted:
+        tick_requests.request_run_queue_tick()
     return deleted
 
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import BooleanField, Case, F, Q, QuerySet, TextField, Value, When
+from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.functions import Cast
+from django.db.models.lookups import In
 from django.utils import timezone
 
 from .. import dispatch
@@ -34,7 +36,7 @@ from ..engine.types import (
     Wait,
 )
 from ..models import DaemonHeartbeat, Run, RunEvent, RunWait
-from . import heartbeats, pools
+from . import heartbeats, pools, tick_requests
 from .config import config_from_row, settings_row
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,10 @@ class _RunInfos:
             started_at=_epoch(started_at),
         )
 
+    def known_summaries(self) -> dict[str, PoolSummary]:
+        """Every pool summary parsed so far, by its stored text."""
+        return {text: s for text, s in self._summaries.items() if s is not None}
+
     def summary(self, text: str | None) -> PoolSummary | None:
         # A deployment has few distinct pool summaries: one per job shape.
         if text is None:
@@ -147,6 +153,9 @@ class Evaluation:
     # (priority, id) of the last run read when queued runs after it were left unread:
     # they all wait on `decision.later_runs_wait_on` (the tick only).
     unread_after: tuple[int, int] | None = None
+    # A waiting run keeps its stored rule while that rule still holds it, even when an
+    # earlier-listed one holds it too (an unlimited queue, see `_evaluate_unlimited`).
+    keep_holding_rules: bool = False
 
 
 def evaluate(
@@ -183,7 +192,7 @@ def _evaluate(
     through: tuple[int, int] | None,
     complete: bool,
 ) -> Evaluation:
-    queued_qs = Run.objects.queued().in_queue_order()
+    queued_qs: QuerySet[Run] = Run.objects.queued().in_queue_order()
     if through is not None:
         priority, pk = through
         queued_qs = queued_qs.filter(Q(priority__gt=priority) | Q(priority=priority, id__lte=pk))
@@ -193,6 +202,8 @@ def _evaluate(
     pool_snapshot = pool_states()
     now = time.time() if now is None else now
     limit = None if complete or through is not None else FIRST_READ
+    if limit is not None and engine.skips_runs_held_by_tags(config.queue):
+        return _evaluate_unlimited(config, queued_qs, active_rows, pool_snapshot, now)
     while True:
         queued_rows = _rows(queued_qs if limit is None else queued_qs[:limit], "wait_rule")
         queued, active = _run_infos.build(
@@ -212,6 +223,94 @@ def _evaluate(
         evaluation.unread_after = (last[4], last[0])
         evaluation.queued_total = Run.objects.queued().count()
     return evaluation
+
+
+def _evaluate_unlimited(
+    config: InstanceConfig,
+    queued_qs: QuerySet[Run],
+    active_rows: list[tuple],
+    pool_snapshot: dict[str, PoolState],
+    now: float,
+) -> Evaluation:
+    """The tick of an unlimited queue (`max_concurrent_runs: -1` with tag limits,
+    `engine.run_queue.skips_runs_held_by_tags`).
+
+    Reads the queue in order, in growing chunks, leaving out the runs that carry a tag the
+    active runs and the runs launched so far fill, or whose pools they fill (such runs wait
+    whatever comes after, see `tags_full_now` and `pool_summaries_full_now`), and decides
+    the runs read. A tag refilled by this tick's launches
+    holds the rest of its runs unread, so a steady tick reads about the runs of the tags
+    that had room, not the queue.
+
+    A run's stored rule changes only when it no longer holds the run (not whenever another
+    full limit listed before it also does): with runs ending every tick the first failing
+    gate of most runs flips between their tags, and rewriting it each time was most of a
+    steady tick. The stored rule stays true; the pages explain with every gate."""
+    counted = _run_infos.build([active_rows], False)[0]
+    summaries = _run_infos.known_summaries()
+    rows: list[tuple] = []
+    size = FIRST_READ
+    while True:
+        full = engine.tags_full_now(config.queue, counted)
+        held_pools = engine.pool_summaries_full_now(
+            QueueSnapshot(config.queue, [], counted, pool_snapshot, now), summaries
+        )
+        chunk_qs = queued_qs
+        if rows:
+            priority, pk = rows[-1][4], rows[-1][0]
+            chunk_qs = chunk_qs.filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=pk))
+        chunk = _rows(_not_held(chunk_qs, full, held_pools)[:size], "wait_rule")
+        rows += chunk
+        queued, active = _run_infos.build([[r[:-1] for r in rows], active_rows], whole=False)
+        snapshot = QueueSnapshot(
+            settings=config.queue, queued=queued, active=active, pools=pool_snapshot, now=now
+        )
+        decision = engine.decide(snapshot, complete=False)
+        if len(chunk) < size:
+            break
+        size *= READ_GROWTH
+        launched = set(decision.launch)
+        counted = [
+            *active,
+            *engine.counted_as_launched(run for run in queued if run.run_id in launched),
+        ]
+    evaluation = Evaluation(config, snapshot, decision, queued_total=Run.objects.queued().count())
+    evaluation.stored_rules = {r[1]: r[-1] for r in rows}
+    evaluation.keep_holding_rules = True
+    return evaluation
+
+
+# Beyond this many full tags a tick reads the whole unlimited queue (bound parameters).
+_MAX_FULL_TAGS = 2000
+
+
+def _not_held(
+    queued: QuerySet[Run], full: engine.FullTags | None, held_pools: set[str]
+) -> QuerySet[Run]:
+    """The queued runs but those that wait this tick whatever the rest of the queue does:
+    runs that carry a tag `engine.tags_full_now` says is full and whose stored rule is such
+    a tag, and runs whose pool summary (its stored text) `pool_summaries_full_now` names
+    and whose stored rule is a pool. Their stored reason stays true. A run whose stored
+    rule is something else is read, so its reason is brought up to date once."""
+    held = Q()
+    if full is not None:
+        keys, values = full
+        rules = [f"tag:{key}" for key in keys]
+        rules += [f"tag:{key}={value}" for key, found in values.items() for value in found]
+        if rules and len(rules) <= _MAX_FULL_TAGS:
+            carries = Q()
+            for key in sorted(keys):
+                carries |= Q(HasKey(F("tags"), key))
+            for key, found in sorted(values.items()):
+                carries |= Q(In(KeyTextTransform(key, "tags"), sorted(found)))
+            held |= Q(wait_rule__in=rules) & carries
+    if held_pools and len(held_pools) <= _MAX_FULL_TAGS:
+        summary_text = Cast("pool_summary", TextField())
+        held |= Q(wait_rule__startswith="pool:") & Q(In(summary_text, sorted(held_pools)))
+    if not held:
+        return queued
+    flag = Case(When(held, then=Value(True)), default=Value(False), output_field=BooleanField())
+    return queued.annotate(held_this_tick=flag).filter(held_this_tick=False)
 
 
 def _demanded_pools() -> set[str]:
@@ -368,7 +467,9 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
             key = keys.get(id(verdict.blocking))
             if key is None:
                 key = keys[id(verdict.blocking)] = rule_key(verdict)
-            if stored.get(run_id) != key:
+            if stored.get(run_id) != key and not (
+                evaluation.keep_holding_rules and _still_holds(stored.get(run_id), verdict)
+            ):
                 changed[(key, verdict.message)].append(run_id)
     groups = [
         (key, message, [pk_of[rid] for rid in run_ids])
@@ -381,6 +482,12 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
     if groups:
         _store_wait_reasons(groups, now)
     return launched
+
+
+def _still_holds(rule: str | None, verdict: Wait) -> bool:
+    return bool(rule) and any(
+        not gate.passed and gate_key(gate) == rule for gate in verdict.gates
+    )
 
 
 def _unread_runs_changed(evaluation: Evaluation) -> list[tuple[str, str, list[int]]]:
@@ -462,3 +569,11 @@ def send_launches(run_ids: list[str]) -> None:
             log.exception(
                 "could not send run %s to the workers; monitoring will re-send it", run_id
             )
+
+
+def tick_on_request() -> TickResult:
+    """The tick an event asked for (`tick_requests`): take the request, then tick at once
+    whatever `dequeue_interval_seconds` says (the settings row lock still serialises it
+    with every other tick)."""
+    tick_requests.take()
+    return tick(force=True)

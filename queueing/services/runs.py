@@ -22,12 +22,18 @@ from ..engine.submission import (
     validate_run_config,
     validate_tags,
 )
-from ..engine.types import ACTIVE_STATUSES, PRIORITY_TAG, ConfigError, RunStatus
+from ..engine.types import (
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    PRIORITY_TAG,
+    ConfigError,
+    RunStatus,
+)
 from ..errors import Conflict, InvalidInput, NotFound
 from ..inputs import check_value
 from ..locations import get_workspace
 from ..models import Run, RunEvent, Step
-from . import pools
+from . import pools, tick_requests
 from .audit import record
 from .config import current_config
 
@@ -154,6 +160,7 @@ def submit(
             ]
         )
         RunEvent.objects.create(run=run, kind="enqueued", message=f"submitted by {actor}")
+        tick_requests.request_run_queue_tick()
     return run
 
 
@@ -220,6 +227,9 @@ def transition(
         RunEvent.objects.bulk_create(
             [RunEvent(run_id=pk, kind=new.lower(), message=message) for pk in ids]
         )
+        if new in FINISHED_STATUSES and ACTIVE_STATUSES.intersection(olds):
+            # A run in progress ended: its place (and its tag counts) can go to a queued run.
+            tick_requests.request_run_queue_tick()
     return [rid for _, rid in moving]
 
 

@@ -160,3 +160,16 @@ def test_max_concurrent_limits_parallel_steps_inside_a_run(processes):
     assert len(shards) == 4
     all_steps = list(run.steps.all())
     assert _max_overlap([(s.started_at, s.ended_at) for s in all_steps]) == 2
+
+
+def test_without_beat_events_alone_launch_runs_and_the_next_one_when_a_run_ends(processes):
+    # No beat process: only the ticks the submits and the run ends ask for can launch these.
+    load_config({"run_queue": {"dequeue_interval_seconds": 3600, "max_concurrent_runs": 1}})
+    first = runs.submit("quick", actor="test")
+    second = runs.submit("quick", actor="test")
+    processes.worker()
+    wait_until(_finished([first.run_id, second.run_id]), timeout=90, message="both runs")
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.status == second.status == RunStatus.SUCCESS, processes.log("w1")[-3000:]
+    assert second.started_at >= first.ended_at  # the limit of one held

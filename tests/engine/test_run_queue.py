@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from queueing.engine.run_queue import decide, explain, queue_order
+from queueing.engine.run_queue import (
+    decide,
+    explain,
+    pool_summaries_full_now,
+    queue_order,
+    tags_full_now,
+)
 from queueing.engine.types import (
     PoolState,
     PoolSummary,
@@ -724,3 +731,49 @@ def test_later_runs_wait_on_is_set_only_when_max_concurrent_runs_is_used_up():
     )
     # q3 waits on its tag, so a slot of max_concurrent_runs is still free.
     assert decide(held).later_runs_wait_on is None
+
+
+def _carries_full_tag(run_info: RunInfo, full) -> bool:
+    keys, values = full
+    return any(key in keys or value in values.get(key, ()) for key, value in run_info.tags.items())
+
+
+@settings(max_examples=400, deadline=None)
+@given(snapshots())
+def test_an_unlimited_queue_may_leave_out_the_runs_a_full_tag_or_pool_holds(snap):
+    """What lets a tick of an unlimited queue read only part of it: a run carrying a tag
+    that `tags_full_now` names, or whose pool summary `pool_summaries_full_now` names,
+    waits, and leaving those runs out changes no launch and no other run's verdict."""
+    unlimited = replace(snap.settings, max_concurrent_runs=-1)
+    snap = QueueSnapshot(unlimited, snap.queued, snap.active, snap.pools, snap.now)
+    full = tags_full_now(unlimited, snap.active)
+    if full is None:
+        assert not unlimited.tag_limits
+        return
+    summaries = {r.run_id: r.pool_summary for r in snap.queued if r.pool_summary}
+    held = pool_summaries_full_now(snap, summaries)
+    whole = decide(snap, complete=False)
+    kept = [r for r in snap.queued if not _carries_full_tag(r, full) and r.run_id not in held]
+    part = decide(QueueSnapshot(unlimited, kept, snap.active, snap.pools, snap.now), False)
+    assert part.launch == whole.launch
+    for run_info in snap.queued:
+        verdict = whole.verdicts[run_info.run_id]
+        if run_info in kept:
+            mine = part.verdicts[run_info.run_id]
+            assert (type(mine), getattr(mine, "blocking", None)) == (
+                type(verdict),
+                getattr(verdict, "blocking", None),
+            )
+        else:
+            assert isinstance(verdict, Wait) and verdict.blocking.rule in ("tag", "pool")
+
+
+def test_a_limited_queue_or_dagsters_semantics_read_the_queue_as_before():
+    limits = (TagLimit(key="db", limit=1),)
+    busy = [active("a1", tags={"db": "x"})]
+    assert tags_full_now(QueueSettings(max_concurrent_runs=5, tag_limits=limits), busy) is None
+    assert tags_full_now(
+        QueueSettings(max_concurrent_runs=-1, tag_limits=limits, semantics="dagster_1_13"), busy
+    ) is None
+    keys, values = tags_full_now(QueueSettings(max_concurrent_runs=-1, tag_limits=limits), busy)
+    assert keys == {"db"} and values == {}

@@ -287,3 +287,35 @@ def test_under_the_default_coordinator_every_queued_run_launches_at_the_next_tic
     assert sorted(result.launched) == sorted(launched) == sorted(no_broker)
     assert Run.objects.filter(status=RunStatus.STARTING).count() == 4
     assert current_config().default_pool_limit == 1
+
+
+def test_an_unlimited_queue_reads_only_the_runs_no_full_tag_holds_and_launches_the_same():
+    load_config(
+        {
+            "run_queue": {
+                "max_concurrent_runs": -1,
+                "tag_concurrency_limits": [
+                    {"key": "team", "value": {"applyLimitPerUniqueValue": True}, "limit": 1},
+                    {"key": "db", "value": "x", "limit": 2},
+                ],
+            }
+        }
+    )
+    for i in range(30):
+        submit(team=f"t{i % 3}", db="x" if i % 2 else "y")
+    submit()  # no limited tag: launches at once
+    for _ in range(6):
+        expected = run_queue.evaluate(current_config()).decision.launch
+        assert run_queue.tick().launched == expected
+        # Every queued run now waits on a full team with that rule stored: a tick reads none.
+        read = run_queue.evaluate(current_config(), complete=False)
+        assert read.snapshot.queued == []
+        assert read.queued_total == Run.objects.queued().count() > 0
+        assert read.decision.launch == ()
+        for run in Run.objects.queued():
+            assert run.wait_rule.startswith("tag:team=") or run.wait_rule == "tag:db=x"
+        # One run ends; the next tick reads the runs of its team again.
+        ended = Run.objects.filter(status=RunStatus.STARTING).order_by("id").first()
+        runs.transition([ended.run_id], RunStatus.STARTING, RunStatus.STARTED)
+        runs.transition([ended.run_id], RunStatus.STARTED, RunStatus.SUCCESS)
+        submit(team="t9")  # a new run is always read

@@ -111,6 +111,9 @@ class ExtraConfig:
     resend_starting_after_seconds: int = 30
     # Submits are refused once this many runs are queued; -1 = no cap.
     max_queued_runs: int = -1
+    # Finished runs (with their steps, events and wait history) are deleted this many days
+    # after they ended, in batches by run monitoring; 0 = kept forever (the default).
+    run_retention_days: int = 0
 
 
 @dataclass(frozen=True)
