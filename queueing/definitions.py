@@ -32,6 +32,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from queueing.engine.partitions import (
+    PARTITION_TAG,
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    PartitionError,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 from queueing.engine.plan import (
     ExecutionPlan,
     PlanError,
@@ -47,12 +57,19 @@ __all__ = [
     "AssetExecutionContext",
     "AssetsDefinition",
     "CONCURRENCY_KEY_TAG",
+    "DailyPartitionsDefinition",
+    "HourlyPartitionsDefinition",
+    "MonthlyPartitionsDefinition",
+    "PartitionsDefinition",
+    "StaticPartitionsDefinition",
+    "TimeWindowPartitionsDefinition",
     "DefinitionError",
     "Definitions",
     "JobDefinition",
     "OpDefinition",
     "OpExecutionContext",
     "OutputHandle",
+    "PartitionError",
     "StepContext",
     "UnresolvedAssetJob",
     "asset",
@@ -131,6 +148,16 @@ def _check_config(owner: str, config: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(config))
 
 
+def _check_partitions(owner: str, partitions_def: Any) -> PartitionsDefinition | None:
+    if partitions_def is None or isinstance(partitions_def, PartitionsDefinition):
+        return partitions_def
+    raise DefinitionError(
+        f"{owner}: partitions_def must be a PartitionsDefinition "
+        f"(StaticPartitionsDefinition, DailyPartitionsDefinition, ...), "
+        f"got {type(partitions_def).__name__}"
+    )
+
+
 def _parameters(owner: str, fn: Callable[..., Any]) -> tuple[bool, list[inspect.Parameter]]:
     """Whether `fn` takes a context first, and its other parameters (its inputs)."""
     if not callable(fn):
@@ -183,6 +210,21 @@ class StepContext:
         ops = self.run_config.get("ops")
         entry = ops.get(self.step_key) if isinstance(ops, Mapping) else None
         return entry.get("config") if isinstance(entry, Mapping) else None
+
+    @property
+    def has_partition_key(self) -> bool:
+        return PARTITION_TAG in self.run_tags
+
+    @property
+    def partition_key(self) -> str:
+        """The run's partition (its `dagster/partition` tag); an error outside a partitioned run."""
+        try:
+            return self.run_tags[PARTITION_TAG]
+        except KeyError:
+            raise DefinitionError(
+                f"job '{self.job_name}' run {self.run_id} is not partitioned: "
+                "it has no partition key"
+            ) from None
 
     def __repr__(self) -> str:
         return f"StepContext(run_id={self.run_id!r}, step_key={self.step_key!r})"
@@ -356,9 +398,11 @@ class JobDefinition:
         tags: Mapping[str, str] | None = None,
         default_run_config: Mapping[str, Any] | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         self.name = _check_name("job", name)
         owner = f"job '{self.name}'"
+        self.partitions_def = _check_partitions(owner, partitions_def)
         if not steps:
             raise DefinitionError(f"{owner} has no steps")
         self._tags = _check_tags(owner, tags)
@@ -445,12 +489,14 @@ def job(
     tags: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     description: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Any:
-    """`@job` or `@job(name=, tags=, config=, description=)`.
+    """`@job` or `@job(name=, tags=, config=, description=, partitions_def=)`.
 
     The body runs once, at decoration, calling ops like Dagster (`c(a(), b(a()))`); each
     call becomes a step. `tags` are the run tags of every run of the job; `config` is
-    default run config merged under the run config given at launch.
+    default run config merged under the run config given at launch. A job with
+    `partitions_def` runs one partition per run (tag `dagster/partition`).
     """
 
     def decorate(f: Callable[[], Any]) -> JobDefinition:
@@ -469,6 +515,7 @@ def job(
             tags=tags,
             default_run_config=config,
             description=description if description is not None else inspect.getdoc(f),
+            partitions_def=partitions_def,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -491,10 +538,12 @@ class AssetsDefinition:
         deps: Iterable[AssetsDefinition | str] | None = None,
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.name = _check_name("asset", name or getattr(fn, "__name__", None))
         owner = f"asset '{self.name}'"
+        self.partitions_def = _check_partitions(owner, partitions_def)
         self.fn = fn
         self.takes_context, params = _parameters(owner, fn)
         # A parameter named like another asset is a data dependency (its value is passed in).
@@ -539,8 +588,9 @@ def asset(
     deps: Iterable[AssetsDefinition | str] | None = None,
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Any:
-    """`@asset` or `@asset(name=, pool=, op_tags=, deps=, tags=, description=)`.
+    """`@asset` or `@asset(name=, pool=, op_tags=, deps=, tags=, description=, partitions_def=)`.
 
     `op_tags` (and the pool) reach the step; asset `tags` do not. `deps` adds upstream
     assets whose values are not passed in.
@@ -548,7 +598,14 @@ def asset(
 
     def decorate(f: Callable[..., Any]) -> AssetsDefinition:
         return AssetsDefinition(
-            f, name=name, pool=pool, op_tags=op_tags, deps=deps, tags=tags, description=description
+            f,
+            name=name,
+            pool=pool,
+            op_tags=op_tags,
+            deps=deps,
+            tags=tags,
+            description=description,
+            partitions_def=partitions_def,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -565,9 +622,11 @@ class UnresolvedAssetJob:
         tags: Mapping[str, str] | None = None,
         config: Mapping[str, Any] | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         self.name = _check_name("job", name)
         owner = f"job '{self.name}'"
+        self.partitions_def = _check_partitions(owner, partitions_def)
         self.tags = _check_tags(owner, tags)
         _check_priority(owner, self.tags)
         self.config = _check_config(owner, config)
@@ -592,6 +651,7 @@ class UnresolvedAssetJob:
                 + ", ".join(f"'{name}'" for name in unknown)
             )
         selected = set(names)
+        partitions_def = self._partitions(assets[name] for name in names)
         steps = [
             _StepSpec(
                 key=definition.name,
@@ -609,7 +669,28 @@ class UnresolvedAssetJob:
             tags=self.tags,
             default_run_config=self.config,
             description=self.description,
+            partitions_def=partitions_def,
         )
+
+    def _partitions(self, selected: Iterable[AssetsDefinition]) -> PartitionsDefinition | None:
+        """The job's partitions: its own, else the selected assets' (all partitioned assets
+        of one asset job share one definition, as in Dagster)."""
+        found = {a.name: a.partitions_def for a in selected if a.partitions_def is not None}
+        distinct = list(dict.fromkeys(found.values()))
+        if self.partitions_def is not None:
+            differ = [n for n, p in found.items() if p != self.partitions_def]
+            if differ:
+                raise DefinitionError(
+                    f"job '{self.name}': asset(s) {', '.join(differ)} have other partitions "
+                    "than the job's partitions_def"
+                )
+            return self.partitions_def
+        if len(distinct) > 1:
+            raise DefinitionError(
+                f"job '{self.name}': the selected assets have different partitions "
+                f"({', '.join(sorted(found))}); select assets that share one"
+            )
+        return distinct[0] if distinct else None
 
     def __repr__(self) -> str:
         return f"<asset job {self.name}>"
@@ -622,9 +703,18 @@ def define_asset_job(
     tags: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     description: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> UnresolvedAssetJob:
-    """A job materializing the selected assets (objects or names; "*" for all)."""
-    return UnresolvedAssetJob(name, selection, tags=tags, config=config, description=description)
+    """A job materializing the selected assets (objects or names; "*" for all). Its
+    partitions are `partitions_def`, else those of the selected partitioned assets."""
+    return UnresolvedAssetJob(
+        name,
+        selection,
+        tags=tags,
+        config=config,
+        description=description,
+        partitions_def=partitions_def,
+    )
 
 
 # ---------------------------------------------------------------------------------------

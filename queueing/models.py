@@ -49,6 +49,37 @@ class RunQuerySet(models.QuerySet):
         return self.order_by("-priority", "id")
 
 
+class Backfill(models.Model):
+    """A request for one run per partition of a partitioned job (SEMANTICS: Dagster's
+    backfills). Its runs are ordinary queued runs tagged `dagster/backfill=<backfill_id>`
+    and `dagster/partition=<key>`; progress is read from them."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "REQUESTED"  # its runs are submitted; progress comes from them
+        CANCELED = "CANCELED"  # canceled by an operator: queued runs canceled, others asked to stop
+
+    backfill_id = models.CharField(max_length=20, unique=True)
+    job_name = models.CharField(max_length=200)
+    location_name = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    partition_keys = models.JSONField(default=list)
+    tags = models.JSONField(default=dict, blank=True)
+    run_config = models.JSONField(default=dict, blank=True)
+    # The backfill whose failed partitions this one re-runs.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"backfill {self.backfill_id} of {self.job_name}"
+
+
 class Run(models.Model):
     Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])  # type: ignore[call-overload]
 
@@ -76,6 +107,10 @@ class Run(models.Model):
     launch_count = models.PositiveIntegerField(default=0)
 
     failure_reason = models.TextField(blank=True)
+    # The backfill that submitted the run (its tag dagster/backfill says the same).
+    backfill = models.ForeignKey(
+        Backfill, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     # The rule that held the run at the last tick (a stable key) and its sentence.
     wait_rule = models.CharField(max_length=300, blank=True)
     wait_reason = models.TextField(blank=True)

@@ -291,9 +291,7 @@ def _config_change(
     """The answer to a configuration change: the configuration after it (or, for a dry
     run, as it would be), what changed, and what the file said besides."""
     current = (
-        result.config
-        if dry_run and result and result.config
-        else config_service.current_config()
+        result.config if dry_run and result and result.config else config_service.current_config()
     )
     return {
         "document": to_instance_dict(current),

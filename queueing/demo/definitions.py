@@ -12,6 +12,8 @@ What each job is for:
 - `always_fails`: its step raises ValueError.
 - `orders_pipeline`, `orders_reporting`: asset jobs over the orders asset graph.
 - `quick`: one 0.2 s step, for load tests.
+- `daily_sales` (asset, daily partitions from 2024-01-01) and its job `daily_sales_job`,
+  `regional_export` (a job over static partitions): for backfills (`dagster/backfill`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ import time
 from typing import Any
 
 from queueing.definitions import (
+    DailyPartitionsDefinition,
     Definitions,
+    StaticPartitionsDefinition,
     StepContext,
     asset,
     define_asset_job,
@@ -255,9 +259,42 @@ def orders_report(context: StepContext) -> str:
     return "report.html"
 
 
+# --- Partitions -----------------------------------------------------------------------
+
+daily = DailyPartitionsDefinition(start_date="2024-01-01")
+
+
+@asset(partitions_def=daily, pool="snowflake")
+def daily_sales(context: StepContext) -> dict[str, Any]:
+    """One day of sales; backfill it over a range of days."""
+    _nap(1.0)
+    context.log.info("loading sales of %s", context.partition_key)
+    return {"day": context.partition_key, "orders": 42}
+
+
+daily_sales_job = define_asset_job("daily_sales_job", selection=[daily_sales])
+
+regions = StaticPartitionsDefinition(["emea", "amer", "apac"])
+
+
+@op
+def export_region(context: StepContext) -> str:
+    _nap(1.0)
+    context.log.info("exporting %s", context.partition_key)
+    return context.partition_key
+
+
+@job(partitions_def=regions, tags={"database": "redshift"})
+def regional_export():
+    """One run per region."""
+    export_region()
+
+
+ORDER_ASSETS = [raw_orders, cleaned_orders, order_summary, customer_segments, orders_report]
+
 orders_pipeline = define_asset_job(
     "orders_pipeline",
-    selection="*",
+    selection=ORDER_ASSETS,
     tags={"database": "redshift"},
     description="Materialize every orders asset.",
 )
@@ -271,7 +308,7 @@ orders_reporting = define_asset_job(
 
 
 defs = Definitions(
-    assets=[raw_orders, cleaned_orders, order_summary, customer_segments, orders_report],
+    assets=[*ORDER_ASSETS, daily_sales],
     jobs=[
         redshift_etl,
         snowflake_sync,
@@ -281,5 +318,7 @@ defs = Definitions(
         quick,
         orders_pipeline,
         orders_reporting,
+        daily_sales_job,
+        regional_export,
     ],
 )

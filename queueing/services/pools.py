@@ -68,9 +68,7 @@ def parse_limit(value: object, path: str = "limit") -> int:
     try:
         number = value if isinstance(value, int) else parse_integer(value)
     except ValueError as exc:
-        raise InvalidInput.one(
-            path, f"{exc}; a limit is between 0 and {MAX_POOL_LIMIT}"
-        ) from None
+        raise InvalidInput.one(path, f"{exc}; a limit is between 0 and {MAX_POOL_LIMIT}") from None
     try:
         validate_pool_limit(number)
     except ValueError as exc:

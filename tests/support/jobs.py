@@ -5,7 +5,13 @@ from __future__ import annotations
 import os
 import time
 
-from queueing.definitions import Definitions, job, op
+from queueing.definitions import (
+    DailyPartitionsDefinition,
+    Definitions,
+    StaticPartitionsDefinition,
+    job,
+    op,
+)
 
 
 def _seconds(context, default: float) -> float:
@@ -58,4 +64,28 @@ def crashes():
     downstream(crash_hard())
 
 
-defs = Definitions(jobs=[pooled_pair, sleepy, crashes])
+@op
+def partition_sleep(context):
+    time.sleep(_seconds(context, 0.5))
+    return context.partition_key
+
+
+@op
+def partition_fails_on_odd(context):
+    if int(context.partition_key[-1]) % 2:
+        raise ValueError(f"partition {context.partition_key} fails on purpose")
+    return context.partition_key
+
+
+# 2,000+ daily keys (2020-01-01 to now): the backfill benchmark takes 1,000 of them.
+@job(partitions_def=DailyPartitionsDefinition(start_date="2020-01-01"))
+def daily_sleepy():
+    partition_sleep()
+
+
+@job(partitions_def=StaticPartitionsDefinition([f"p{i}" for i in range(10)]))
+def odd_partitions_fail():
+    partition_fails_on_odd()
+
+
+defs = Definitions(jobs=[pooled_pair, sleepy, crashes, daily_sleepy, odd_partitions_fail])
