@@ -25,8 +25,8 @@ from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
 from ..errors import InvalidInput
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
+from ..services import backfills, doctor, pools, queries, run_queue, runs, tokens
 from ..services import config as config_service
-from ..services import doctor, pools, queries, run_queue, runs, tokens
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status
@@ -221,6 +221,76 @@ class RunFreeSlots(APIView):
         run = runs.get_run(run_id)
         freed = pools.free_run(run, step_key=step_key, actor=actor_name(request.user))
         return Response({"freed": freed})
+
+
+class BackfillList(APIView):
+    permission_classes = [ReadOrLaunch]
+    throttle_classes = [SubmitRateThrottle]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int)],
+        responses={200: s.BackfillSerializer(many=True), **BAD},
+    )
+    def get(self, request: Request) -> Response:
+        """Backfills, newest first, with their progress."""
+        limit = _int_param(request, "limit", 100, 1000)
+        return Response([backfills.backfill_to_dict(p) for p in backfills.list_backfills(limit)])
+
+    @extend_schema(
+        request=s.BackfillLaunchSerializer,
+        responses={201: s.BackfillSerializer, **BAD, **CONFLICT, 429: s.DetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        """Launch a backfill: one queued run per partition (tags `dagster/backfill` and
+        `dagster/partition`), all or none; 409 when they would pass max_queued_runs."""
+        data = _body(s.BackfillLaunchSerializer, request)
+        backfill = backfills.launch(
+            data["job"],
+            partitions=data.get("partitions"),
+            start=data.get("from"),
+            end=data.get("to"),
+            all_partitions=data["all"],
+            tags=data.get("tags"),
+            run_config=data.get("run_config"),
+            actor=actor_name(request.user),
+        )
+        progress = backfills.progress(backfill)
+        return Response(backfills.backfill_to_dict(progress), status=status.HTTP_201_CREATED)
+
+
+class BackfillDetail(APIView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(responses={200: s.BackfillDetailSerializer, **MISSING})
+    def get(self, request: Request, backfill_id: str) -> Response:
+        """A backfill with its partitions, its runs and what holds its queued runs."""
+        backfill = backfills.get(backfill_id)
+        return Response(backfills.backfill_detail(backfills.progress(backfill, holding=True)))
+
+
+class BackfillCancel(APIView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(
+        request=None, responses={200: s.BackfillSerializer, **BAD, **MISSING, **CONFLICT}
+    )
+    def post(self, request: Request, backfill_id: str) -> Response:
+        """Cancel: queued runs are canceled at once, runs in progress asked to stop (audited)."""
+        progress = backfills.cancel(backfill_id, actor_name(request.user))
+        return Response(backfills.backfill_to_dict(progress))
+
+
+class BackfillRerunFailed(APIView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(
+        request=None, responses={201: s.BackfillSerializer, **BAD, **MISSING, **CONFLICT}
+    )
+    def post(self, request: Request, backfill_id: str) -> Response:
+        """A new backfill of the partitions whose latest run failed or was canceled."""
+        backfill = backfills.rerun_failed(backfill_id, actor_name(request.user))
+        progress = backfills.progress(backfill)
+        return Response(backfills.backfill_to_dict(progress), status=status.HTTP_201_CREATED)
 
 
 # With `dry_run` a pool write answers with the simulator's prediction instead.

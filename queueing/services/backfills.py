@@ -204,6 +204,21 @@ def backfill_to_dict(progress_: Progress) -> dict[str, Any]:
     }
 
 
+def backfill_detail(progress_: Progress) -> dict[str, Any]:
+    """`backfill_to_dict` with its partition keys and its runs (id, partition, status)."""
+    b = progress_.backfill
+    return {
+        **backfill_to_dict(progress_),
+        "partition_keys": list(b.partition_keys),
+        "runs": [
+            {"run_id": run_id, "partition": tags.get(PARTITION_TAG), "status": status}
+            for run_id, tags, status in b.runs.order_by("id").values_list(
+                "run_id", "tags", "status"
+            )
+        ],
+    }
+
+
 def list_backfills(limit: int = 100) -> list[Progress]:
     return [progress(b) for b in Backfill.objects.select_related("parent")[:limit]]
 

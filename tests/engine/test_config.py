@@ -145,8 +145,8 @@ def test_an_unsafe_yaml_tag_is_refused_at_its_path():
 
 @pytest.mark.parametrize("opening", ["[", "- "])
 def test_deeply_nested_yaml_fails_cleanly(opening):
-    nested = "[" * 5000 + "]" * 5000 if opening == "[" else "".join(
-        "  " * i + "-\n" for i in range(100)
+    nested = (
+        "[" * 5000 + "]" * 5000 if opening == "[" else "".join("  " * i + "-\n" for i in range(100))
     )
     result = parse("storage:\n" + nested if opening != "[" else "storage: " + nested)
 

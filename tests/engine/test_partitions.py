@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -18,7 +18,7 @@ from queueing.engine.partitions import (
     select_partitions,
 )
 
-NOW = datetime(2024, 1, 5, 10, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 1, 5, 10, 30, tzinfo=UTC)
 
 
 def test_a_day_exists_once_it_has_ended_and_end_offset_adds_the_current_one():
@@ -34,7 +34,7 @@ def test_days_follow_the_timezone():
     # 10:30 UTC is already the 6th in Tokyo (UTC+9 = 19:30 on the 5th): the 5th has not ended.
     tokyo = DailyPartitionsDefinition(start_date="2024-01-01", timezone="Asia/Tokyo")
     assert tokyo.partition_keys(NOW)[-1] == "2024-01-04"
-    late = datetime(2024, 1, 5, 16, 0, tzinfo=timezone.utc)  # 01:00 on the 6th in Tokyo
+    late = datetime(2024, 1, 5, 16, 0, tzinfo=UTC)  # 01:00 on the 6th in Tokyo
     assert tokyo.partition_keys(late)[-1] == "2024-01-05"
 
 
