@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from .views import (
+    backfills,
     concurrency,
     configuration,
     daemons,
@@ -28,6 +29,11 @@ urlpatterns = [
     # Launchpad
     path("launchpad/", launchpad.launchpad, name="launchpad"),
     path("launchpad/validate/", launchpad.validate, name="launchpad-validate"),
+    # Backfills
+    path("backfills/", backfills.backfill_list, name="backfills"),
+    path("backfills/<str:backfill_id>/", backfills.backfill_detail, name="backfill-detail"),
+    path("backfills/<str:backfill_id>/cancel/", backfills.backfill_cancel, name="backfill-cancel"),
+    path("backfills/<str:backfill_id>/rerun/", backfills.backfill_rerun, name="backfill-rerun"),
     # Deployment: concurrency limits
     path("deployment/concurrency/", concurrency.concurrency, name="concurrency"),
     path("deployment/concurrency/settings/", concurrency.queue_settings, name="queue-settings"),
