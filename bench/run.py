@@ -37,6 +37,7 @@ FULL = [
     ("tick", ["postgresql", "sqlite"], ["--sizes", "1000", "10000", "--reps", "9"]),
     ("drain", ["postgresql", "sqlite"], ["--runs", "5000", "--reps", "3"]),
     ("submit", ["postgresql", "sqlite"], ["--runs", "500", "--reps", "3"]),
+    ("backfill", ["postgresql", "sqlite"], ["--runs", "1000", "--reps", "5"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "15"]),
     ("memory", ["postgresql", "sqlite"], ["--sizes", "10000", "100000"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "8", "--reps", "3"]),
@@ -46,6 +47,7 @@ QUICK = [
     ("tick", ["postgresql", "sqlite"], ["--sizes", "1000", "10000", "--reps", "3"]),
     ("drain", ["postgresql", "sqlite"], ["--runs", "1000", "--reps", "1"]),
     ("submit", ["postgresql", "sqlite"], ["--runs", "100", "--reps", "1"]),
+    ("backfill", ["postgresql", "sqlite"], ["--runs", "1000", "--reps", "2"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "5"]),
     ("memory", ["sqlite"], ["--sizes", "10000"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "3", "--reps", "1"]),
@@ -56,6 +58,7 @@ ABSOLUTE_TARGETS = [
     ("dequeue_tick_ms", {"db": "postgresql", "queued": 10000}, "<", 100.0),
     ("queued_page_ms", {"page": "queued_tab", "queued": 10000}, "<", 150.0),
     ("slot_oversubscriptions", {}, "==", 0),
+    ("backfill_submit_s", {"db": "postgresql", "partitions": 1000}, "<", 2.0),
 ]
 
 
