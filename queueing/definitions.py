@@ -32,6 +32,19 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from queueing.engine.automation import (
+    AutomationError,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    schedule,
+    sensor,
+)
 from queueing.engine.partitions import (
     PARTITION_TAG,
     DailyPartitionsDefinition,
@@ -56,11 +69,20 @@ from queueing.engine.types import CONCURRENCY_KEY_TAG, PRIORITY_TAG
 __all__ = [
     "AssetExecutionContext",
     "AssetsDefinition",
+    "AutomationError",
     "CONCURRENCY_KEY_TAG",
     "DailyPartitionsDefinition",
+    "DefaultScheduleStatus",
+    "DefaultSensorStatus",
     "HourlyPartitionsDefinition",
     "MonthlyPartitionsDefinition",
     "PartitionsDefinition",
+    "RunRequest",
+    "ScheduleDefinition",
+    "ScheduleEvaluationContext",
+    "SensorDefinition",
+    "SensorEvaluationContext",
+    "SkipReason",
     "StaticPartitionsDefinition",
     "TimeWindowPartitionsDefinition",
     "DefinitionError",
@@ -77,6 +99,8 @@ __all__ = [
     "job",
     "merge_run_config",
     "op",
+    "schedule",
+    "sensor",
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -732,8 +756,13 @@ class Definitions:
         self,
         assets: Iterable[AssetsDefinition] = (),
         jobs: Iterable[JobDefinition | UnresolvedAssetJob] = (),
+        schedules: Iterable[ScheduleDefinition] = (),
+        sensors: Iterable[SensorDefinition] = (),
     ) -> None:
         errors: list[str] = []
+        schedules, sensors = list(schedules), list(sensors)
+        # A schedule's or sensor's job object counts as listed in `jobs`, as in Dagster.
+        jobs = _with_automation_jobs(jobs, [*schedules, *sensors])
         self._assets: dict[str, AssetsDefinition] = {}
         for item in assets:
             if not isinstance(item, AssetsDefinition):
@@ -762,10 +791,21 @@ class Definitions:
                     self._jobs[job_item.name] = job_item.resolve(self._assets)
                 except DefinitionError as exc:
                     errors.extend(exc.errors)
+        self._schedules: dict[str, ScheduleDefinition] = {}
+        self._sensors: dict[str, SensorDefinition] = {}
+        errors += _automation_errors(schedules, sensors, self._schedules, self._sensors, seen)
         if errors:
             raise DefinitionError(
                 "invalid definitions:\n" + "\n".join(f"  - {e}" for e in errors), errors
             )
+
+    @property
+    def schedules(self) -> tuple[ScheduleDefinition, ...]:
+        return tuple(self._schedules.values())
+
+    @property
+    def sensors(self) -> tuple[SensorDefinition, ...]:
+        return tuple(self._sensors.values())
 
     def _asset_graph_errors(self) -> list[str]:
         errors = []
@@ -806,3 +846,45 @@ class Definitions:
             return self._jobs[name]
         except KeyError:
             raise KeyError(f"no job named '{name}'") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Schedules and sensors of a Definitions (issue 16; the classes are in engine/automation.py)
+
+
+def _with_automation_jobs(
+    jobs: Iterable[JobDefinition | UnresolvedAssetJob],
+    automations: Sequence[ScheduleDefinition | SensorDefinition],
+) -> list[JobDefinition | UnresolvedAssetJob]:
+    listed = list(jobs)
+    names = {getattr(j, "name", None) for j in listed}
+    for item in automations:
+        job_def = getattr(item, "job", None)
+        if isinstance(job_def, JobDefinition | UnresolvedAssetJob) and job_def.name not in names:
+            listed.append(job_def)
+            names.add(job_def.name)
+    return listed
+
+
+def _automation_errors(
+    schedules: Sequence[Any],
+    sensors: Sequence[Any],
+    schedules_out: dict[str, ScheduleDefinition],
+    sensors_out: dict[str, SensorDefinition],
+    job_names: set[str],
+) -> list[str]:
+    errors = []
+    for kind, items, out, cls in (
+        ("schedule", schedules, schedules_out, ScheduleDefinition),
+        ("sensor", sensors, sensors_out, SensorDefinition),
+    ):
+        for item in items:
+            if not isinstance(item, cls):
+                errors.append(f"{kind}s: {item!r} is not a {cls.__name__}")
+            elif item.name in out:
+                errors.append(f"duplicate {kind} name '{item.name}'")
+            elif item.job_name not in job_names:
+                errors.append(f"{kind} '{item.name}' targets unknown job '{item.job_name}'")
+            else:
+                out[item.name] = item
+    return errors

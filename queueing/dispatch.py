@@ -17,6 +17,8 @@ from concurrency_ui.celery import app
 EXECUTE_RUN = "queueing.tasks.execute_run"
 RUN_QUEUE_TICK = "queueing.tasks.run_queue_tick"
 RUN_MONITORING_TICK = "queueing.tasks.run_monitoring_tick"
+SCHEDULES_TICK = "queueing.tasks.schedules_tick"
+SENSORS_TICK = "queueing.tasks.sensors_tick"
 
 T = TypeVar("T")
 

@@ -263,6 +263,8 @@ class DaemonHeartbeat(models.Model):
     class Daemon(models.TextChoices):
         RUN_QUEUE = "run_queue", "Run queue"
         RUN_MONITORING = "run_monitoring", "Run monitoring"
+        SCHEDULES = "schedules", "Schedules"
+        SENSORS = "sensors", "Sensors"
 
     daemon = models.CharField(max_length=40, choices=Daemon.choices, unique=True)
     # Identifies the database the writer used; the doctor compares it with the web server's.
@@ -314,3 +316,83 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}"
+
+
+# --- schedules and sensors (issue 16) -------------------------------------------------------
+
+
+class AutomationKind(models.TextChoices):
+    SCHEDULE = "schedule"
+    SENSOR = "sensor"
+
+
+class AutomationState(models.Model):
+    """An operator's start/stop of a schedule or sensor, its cursor and its progress.
+
+    No row: the definition's `default_status` applies. `last_handled` is, for a schedule,
+    the last scheduled time its ticks accounted for; for a sensor, its last evaluation.
+    """
+
+    kind = models.CharField(max_length=10, choices=AutomationKind.choices)
+    name = models.CharField(max_length=200)
+    # "RUNNING" / "STOPPED" set by an operator; "" follows the definition's default_status.
+    status = models.CharField(max_length=10, blank=True)
+    # The text a sensor keeps between evaluations, or null (JSON: null and "" differ).
+    cursor = models.JSONField(null=True, blank=True)
+    last_handled = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="automation_state_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+class AutomationTick(models.Model):
+    """One evaluation of a schedule (one scheduled time) or a sensor, and its outcome."""
+
+    class Outcome(models.TextChoices):
+        REQUESTED = "REQUESTED"  # runs were requested (some may have been run-key duplicates)
+        SKIPPED = "SKIPPED"
+        FAILURE = "FAILURE"
+
+    kind = models.CharField(max_length=10, choices=AutomationKind.choices)
+    name = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    scheduled_time = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    run_ids = models.JSONField(default=list, blank=True)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["kind", "name", "-id"], name="automation_tick_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} {self.outcome}"
+
+
+class AutomationRun(models.Model):
+    """The run a schedule launched for a scheduled time, or a sensor for a run key: the
+    unique constraint is what makes a second launch for the same key impossible, whatever
+    number of daemons tick."""
+
+    kind = models.CharField(max_length=10, choices=AutomationKind.choices)
+    name = models.CharField(max_length=200)
+    key = models.CharField(max_length=500)
+    run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "name", "key"], name="automation_run_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} {self.key}"

@@ -13,8 +13,8 @@ from drf_spectacular.validation import validate_schema
 
 from queueing.api.urls import urlpatterns
 from queueing.models import Pool, Run
-from queueing.services import config as config_service
 from queueing.services import backfills, run_queue, runs
+from queueing.services import config as config_service
 
 
 @pytest.fixture

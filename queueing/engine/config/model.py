@@ -111,6 +111,11 @@ class ExtraConfig:
     resend_starting_after_seconds: int = 30
     # Submits are refused once this many runs are queued; -1 = no cap.
     max_queued_runs: int = -1
+    # A schedules tick after a gap (the daemon was down) launches at most this many of the
+    # missed scheduled times of each schedule, the latest ones (issue 16).
+    schedule_catch_up_limit: int = 5
+    # A sensor's evaluation is killed (the tick fails) after this many seconds.
+    sensor_timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)
