@@ -320,6 +320,34 @@ class BackfillDetailSerializer(BackfillSerializer):
     )
 
 
+class AutomationTickSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    scheduled_time = serializers.DateTimeField(allow_null=True)
+    outcome = serializers.CharField(help_text="REQUESTED, SKIPPED or FAILURE")
+    message = serializers.CharField()
+    run_ids = serializers.ListField(child=serializers.CharField())
+    duration_ms = serializers.FloatField()
+
+
+class AutomationSerializer(serializers.Serializer):
+    """A schedule (cron_schedule, execution_timezone) or a sensor (minimum_interval_seconds)."""
+
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    job_name = serializers.CharField()
+    location = serializers.CharField()
+    status = serializers.CharField(help_text="RUNNING or STOPPED")
+    default_status = serializers.CharField()
+    description = serializers.CharField()
+    last_handled = serializers.DateTimeField(allow_null=True)
+    cursor = serializers.CharField(allow_null=True)
+    next_tick = serializers.DateTimeField(allow_null=True)
+    ticks = AutomationTickSerializer(many=True)
+    cron_schedule = serializers.CharField(required=False)
+    execution_timezone = serializers.CharField(required=False)
+    minimum_interval_seconds = serializers.IntegerField(required=False)
+
+
 class JobDefinitionSerializer(serializers.Serializer):
     name = serializers.CharField()
     partitions = serializers.CharField(

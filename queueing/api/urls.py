@@ -32,6 +32,28 @@ urlpatterns = [
         views.BackfillRerunFailed.as_view(),
         name="api-backfill-rerun-failed",
     ),
+    *[
+        route
+        for kind in ("schedule", "sensor")
+        for route in (
+            path(f"{kind}s/", views.AutomationList.as_view(kind=kind), name=f"api-{kind}s"),
+            path(
+                f"{kind}s/<str:name>/",
+                views.AutomationDetail.as_view(kind=kind),
+                name=f"api-{kind}",
+            ),
+            path(
+                f"{kind}s/<str:name>/start/",
+                views.AutomationSwitch.as_view(kind=kind, running=True),
+                name=f"api-{kind}-start",
+            ),
+            path(
+                f"{kind}s/<str:name>/stop/",
+                views.AutomationSwitch.as_view(kind=kind, running=False),
+                name=f"api-{kind}-stop",
+            ),
+        )
+    ],
     path("pools/", views.PoolList.as_view(), name="api-pools"),
     # `path:`: pool keys may contain "/" (e.g. "warehouse/load") and must stay addressable.
     path("pools/<path:key>/", views.PoolDetail.as_view(), name="api-pool"),

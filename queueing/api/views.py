@@ -25,7 +25,7 @@ from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
 from ..errors import InvalidInput
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
-from ..services import backfills, doctor, pools, queries, run_queue, runs, tokens
+from ..services import automation, backfills, doctor, pools, queries, run_queue, runs, tokens
 from ..services import config as config_service
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
@@ -291,6 +291,41 @@ class BackfillRerunFailed(APIView):
         backfill = backfills.rerun_failed(backfill_id, actor_name(request.user))
         progress = backfills.progress(backfill)
         return Response(backfills.backfill_to_dict(progress), status=status.HTTP_201_CREATED)
+
+
+class AutomationList(APIView):
+    """Schedules or sensors (`kind`), with status, next tick and recent ticks."""
+
+    permission_classes = [ReadOrLaunch]
+    kind = "schedule"
+
+    @extend_schema(responses=s.AutomationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(automation.automation_list(self.kind))
+
+
+class AutomationDetail(APIView):
+    permission_classes = [ReadOrLaunch]
+    kind = "schedule"
+
+    @extend_schema(responses={200: s.AutomationSerializer, **MISSING})
+    def get(self, request: Request, name: str) -> Response:
+        return Response(automation.automation_detail(self.kind, name))
+
+
+class AutomationSwitch(APIView):
+    """Start or stop a schedule or sensor (audited); operators, like launching runs."""
+
+    permission_classes = [ReadOrLaunch]
+    kind = "schedule"
+    running = True
+
+    @extend_schema(
+        request=None, responses={200: s.AutomationSerializer, **BAD, **MISSING, **CONFLICT}
+    )
+    def post(self, request: Request, name: str) -> Response:
+        automation.set_status(self.kind, name, self.running, actor_name(request.user))
+        return Response(automation.automation_detail(self.kind, name))
 
 
 # With `dry_run` a pool write answers with the simulator's prediction instead.

@@ -134,6 +134,9 @@ def test_read_answers_match_the_schema(schema, viewer_client, busy):
         ("/api/jobs/", "/api/jobs/"),
         ("/api/audit/", "/api/audit/"),
         ("/api/backfills/", "/api/backfills/"),
+        ("/api/schedules/", "/api/schedules/"),
+        ("/api/sensors/", "/api/sensors/"),
+        ("/api/sensors/my_cool_sensor/", "/api/sensors/{name}/"),
         (f"/api/backfills/{busy['backfill']}/", "/api/backfills/{backfill_id}/"),
     ]
     for url, path in reads:
@@ -193,6 +196,17 @@ def test_write_and_error_answers_match_the_schema(schema, operator_client, admin
             "post",
         ),
         (operator_client.get("/api/backfills/nope/"), "/api/backfills/{backfill_id}/", "get"),
+        (
+            operator_client.post("/api/schedules/every_minute/start/"),
+            "/api/schedules/{name}/start/",
+            "post",
+        ),
+        (
+            operator_client.post("/api/schedules/every_minute/start/"),
+            "/api/schedules/{name}/start/",
+            "post",
+        ),
+        (operator_client.post("/api/sensors/nope/stop/"), "/api/sensors/{name}/stop/", "post"),
         (
             admin_client.put("/api/pools/api/", {"limit": 2}, format="json"),
             "/api/pools/{key}/",
