@@ -36,6 +36,8 @@ SENSOR_NAME_TAG = "dagster/sensor_name"
 DEFAULT_MINIMUM_INTERVAL_SECONDS = 30
 # A cursor is text kept between evaluations; bigger ones are refused (the tick fails).
 MAX_CURSOR_LENGTH = 100_000
+# A sensor evaluation killed at the timeout fails its tick with a message starting so.
+TIMEOUT_MESSAGE = "timed out"
 # The schedules daemon looks for due times this often; the sensors daemon for due sensors.
 SCHEDULES_INTERVAL_SECONDS = 5
 SENSORS_INTERVAL_SECONDS = 5

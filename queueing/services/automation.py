@@ -31,6 +31,7 @@ from ..engine.automation import (
     SCHEDULES_INTERVAL_SECONDS,
     SENSOR_NAME_TAG,
     SENSORS_INTERVAL_SECONDS,
+    TIMEOUT_MESSAGE,
     RunRequest,
     ScheduleDefinition,
     SensorDefinition,
@@ -174,6 +175,17 @@ def tick_to_dict(tick: AutomationTick) -> dict[str, Any]:
         "run_ids": list(tick.run_ids),
         "duration_ms": round(tick.duration_ms, 1),
     }
+
+
+def recent_outcomes(limit: int = 3) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(kind, name) -> the (outcome, message) of its last `limit` ticks, newest first, for
+    every running schedule and sensor (the doctor reads it)."""
+    result = {}
+    for kind in AutomationKind.values:
+        for item, _ in _running(kind):
+            ticks = AutomationTick.objects.filter(kind=kind, name=item.name)[:limit]
+            result[(kind, item.name)] = [(t.outcome, t.message) for t in ticks]
+    return result
 
 
 def automation_list(kind: str, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -541,7 +553,7 @@ def run_sensor_process(
             )
         except subprocess.TimeoutExpired:
             return {
-                "error": f"timed out: the evaluation took longer than {timeout:g} s "
+                "error": f"{TIMEOUT_MESSAGE}: the evaluation took longer than {timeout:g} s "
                 "(concurrency_ui.sensor_timeout_seconds) and was killed"
             }
         try:

@@ -12,9 +12,12 @@ def test_list_start_stop(db):
     assert "every_minute" in text and "STOPPED" in text and "* * * * *" in text
     data = ok("sensors", "list", "--json").json
     assert {d["name"] for d in data} >= {"my_cool_sensor", "slow_sensor"}
-    assert ok("sensors", "start", "my_cool_sensor").out.strip() == "sensor my_cool_sensor is running"
+    assert (
+        ok("sensors", "start", "my_cool_sensor").out.strip() == "sensor my_cool_sensor is running"
+    )
+    ok("schedules", "start", "always_skips")
     assert ok("schedules", "stop", "always_skips", "--json").json["status"] == "STOPPED"
-    assert AuditEntry.objects.filter(actor="cli").count() == 2
+    assert AuditEntry.objects.filter(actor="cli").count() == 3
     assert "already running" in failed("sensors", "start", "my_cool_sensor").err
     assert "not defined" in failed("schedules", "start", "nope").err
 

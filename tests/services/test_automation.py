@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from queueing import locations
 from queueing.errors import Conflict, NotFound
 from queueing.models import AuditEntry, AutomationRun, AutomationState, AutomationTick, Run
 from queueing.services import automation
@@ -21,11 +22,22 @@ def _ticks(kind, name):
     return list(AutomationTick.objects.filter(kind=kind, name=name).order_by("id"))
 
 
-def test_schedules_start_stopped_unless_running_by_default_and_start_stop_is_audited():
+@pytest.fixture
+def running_by_default():
+    """The workspace with a location whose schedule is RUNNING by default."""
+    modules = locations.default_location_modules()
+    locations.reload_workspace([*modules, "tests.support.running_by_default"])
+    yield
+    locations.reload_workspace(modules)
+
+
+def test_schedules_start_stopped_unless_running_by_default_and_start_stop_is_audited(
+    running_by_default,
+):
     listed = {d["name"]: d for d in automation.automation_list("schedule", now=T0)}
     assert listed["every_minute"]["status"] == "STOPPED"
-    assert listed["always_skips"]["status"] == "RUNNING"
-    assert listed["always_skips"]["default_status"] == "RUNNING"
+    assert listed["runs_by_default"]["status"] == "RUNNING"
+    assert listed["runs_by_default"]["default_status"] == "RUNNING"
     data = automation.set_status("schedule", "every_minute", running=True, actor="ann")
     assert data["status"] == "RUNNING" and data["next_tick"] is not None
     entry = AuditEntry.objects.get(action="schedule.start")
@@ -87,11 +99,11 @@ def test_a_decorated_schedule_can_ask_for_a_partition_or_skip():
     assert run.tags["dagster/partition"] == "2024-03-01" and run.job_name == "daily_sleepy"
 
 
-def test_a_schedule_running_by_default_starts_counting_when_first_seen():
+def test_a_schedule_running_by_default_starts_counting_when_first_seen(running_by_default):
     # The first tick starts counting, the next one evaluates.
     automation.tick_schedules(now=T0)
     automation.tick_schedules(now=T0 + timedelta(minutes=5))
-    (tick,) = _ticks("schedule", "always_skips")
+    (tick,) = _ticks("schedule", "runs_by_default")
     assert tick.outcome == "SKIPPED" and tick.message.startswith("nothing to do at")
 
 

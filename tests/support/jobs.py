@@ -8,7 +8,6 @@ from datetime import timedelta
 
 from queueing.definitions import (
     DailyPartitionsDefinition,
-    DefaultScheduleStatus,
     Definitions,
     RunRequest,
     ScheduleDefinition,
@@ -109,7 +108,7 @@ def nightly_partition(context):
     return RunRequest(partition_key=yesterday.isoformat())
 
 
-@schedule(cron_schedule="*/5 * * * *", job=sleepy, default_status=DefaultScheduleStatus.RUNNING)
+@schedule(cron_schedule="*/5 * * * *", job=sleepy)
 def always_skips(context):
     return SkipReason("nothing to do at " + context.scheduled_execution_time.isoformat())
 
