@@ -14,23 +14,31 @@ What each job is for:
 - `quick`: one 0.2 s step, for load tests.
 - `daily_sales` (asset, daily partitions from 2024-01-01) and its job `daily_sales_job`,
   `regional_export` (a job over static partitions): for backfills (`dagster/backfill`).
+- `nightly_sales` (a schedule: yesterday's `daily_sales` partition at 02:00 UTC) and
+  `new_orders_sensor` (a sensor: one `quick` run per new minute, run key = the minute,
+  cursor = the last minute seen). Both start stopped: start them on the Automation page.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from queueing.definitions import (
     DailyPartitionsDefinition,
     Definitions,
+    RunRequest,
+    SkipReason,
     StaticPartitionsDefinition,
     StepContext,
     asset,
     define_asset_job,
     job,
     op,
+    schedule,
+    sensor,
 )
 
 SLEEP_SCALE_ENV = "DEMO_SLEEP_SCALE"
@@ -290,6 +298,26 @@ def regional_export():
     export_region()
 
 
+# --- Schedules and sensors ------------------------------------------------------------
+
+
+@schedule(cron_schedule="0 2 * * *", job=daily_sales_job, execution_timezone="UTC")
+def nightly_sales(context):
+    """Yesterday's sales partition, every night at 02:00."""
+    yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
+    return RunRequest(partition_key=yesterday.isoformat())
+
+
+@sensor(job=quick, minimum_interval_seconds=30)
+def new_orders_sensor(context):
+    """A run per new minute of orders: the minute is the run key, the cursor the last one."""
+    minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+    if context.cursor == minute:
+        return SkipReason(f"no new orders since {minute}")
+    context.update_cursor(minute)
+    return RunRequest(run_key=f"orders-{minute}", tags={"source": "orders"})
+
+
 ORDER_ASSETS = [raw_orders, cleaned_orders, order_summary, customer_segments, orders_report]
 
 orders_pipeline = define_asset_job(
@@ -321,4 +349,6 @@ defs = Definitions(
         daily_sales_job,
         regional_export,
     ],
+    schedules=[nightly_sales],
+    sensors=[new_orders_sensor],
 )

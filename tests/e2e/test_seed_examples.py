@@ -1,13 +1,14 @@
-"""The seed guide's run tag limit examples, as written, with real backfills executed by real
-Celery workers and beat: `dagster/backfill` limited to 10 across every backfill, and with
-`applyLimitPerUniqueValue: true` to 10 for each backfill."""
+"""The seed guide's run tag limit examples, as written, with real backfills and a real sensor
+executed by real Celery workers and beat: `dagster/backfill` limited to 10 across every
+backfill, with `applyLimitPerUniqueValue: true` to 10 for each backfill, and
+`dagster/sensor_name: my_cool_sensor` limited to 5."""
 
 from __future__ import annotations
 
 import pytest
 
 from queueing.engine.types import FINISHED_STATUSES, RunStatus
-from queueing.models import Run
+from queueing.models import AutomationTick, Run
 from queueing.services import backfills, config
 from tests.support.workers import wait_until
 
@@ -114,3 +115,44 @@ def test_the_per_value_backfill_limit_gives_each_backfill_its_own_ten(processes)
     every = [r for backfill_runs in by_backfill.values() for r in backfill_runs]
     # Both backfills ran 10 at once at the same time.
     assert _peak(every) == 20
+
+
+# The guide's sensor example: the runs of one sensor limited to 5.
+GUIDE_SENSOR = """\
+run_queue:
+  tag_concurrency_limits:
+    - key: "dagster/sensor_name"
+      value: "my_cool_sensor"
+      limit: 5
+"""
+
+
+def test_a_burst_of_twelve_sensor_runs_never_has_more_than_five_in_progress(processes):
+    from queueing.services import automation
+
+    _load(GUIDE_SENSOR)
+    automation.set_status("sensor", "my_cool_sensor", running=True, actor="test")
+    # The burst's runs sleep long enough for the limit to matter.
+    processes.worker(concurrency=12, queues="control,runs,automation", BURST_RUN_SECONDS="3")
+    processes.beat()
+
+    def burst():
+        return Run.objects.filter(tags__contains={"dagster/sensor_name": "my_cool_sensor"})
+
+    wait_until(lambda: burst().count() == 12, timeout=120, message="the sensor's burst")
+    wait_until(
+        lambda: not burst().exclude(status__in=list(FINISHED_STATUSES)).exists(),
+        timeout=300,
+        interval=1,
+        message="the burst to finish",
+    )
+    runs = list(burst())
+    assert {r.status for r in runs} == {RunStatus.SUCCESS}, processes.log("w1")[-3000:]
+    assert _peak(runs) == 5
+    # Beat kept ticking the sensor: its cursor held it to one burst, its run keys once each.
+    wait_until(
+        lambda: AutomationTick.objects.filter(name="my_cool_sensor", outcome="SKIPPED").exists(),
+        timeout=60,
+        message="a later tick of the sensor",
+    )
+    assert burst().count() == 12
