@@ -306,7 +306,7 @@ class BackfillSerializer(serializers.Serializer):
     counts = serializers.DictField(child=serializers.IntegerField(), help_text="runs per status")
     done = serializers.IntegerField(help_text="runs finished")
     tags = serializers.DictField(child=serializers.CharField())
-    parent = serializers.CharField(allow_null=True, help_text="the backfill this one re-runs")
+    rerun_of = serializers.CharField(allow_null=True, help_text="the backfill this one re-runs")
     created_by = serializers.CharField()
     created_at = serializers.DateTimeField()
     canceled_at = serializers.DateTimeField(allow_null=True)

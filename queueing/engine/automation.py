@@ -16,7 +16,6 @@ besides PyYAML.
 from __future__ import annotations
 
 import enum
-import functools
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -343,7 +342,7 @@ def sensor(
     context with `cursor` and `update_cursor`) yields or returns RunRequests or a SkipReason."""
 
     def decorate(fn: Callable[..., Any]) -> SensorDefinition:
-        definition = SensorDefinition(
+        return SensorDefinition(
             name or fn.__name__,
             evaluation_fn=fn,
             job=job,
@@ -352,8 +351,6 @@ def sensor(
             default_status=default_status,
             description=description if description is not None else inspect.getdoc(fn),
         )
-        functools.update_wrapper(definition, fn)
-        return definition
 
     return decorate
 

@@ -196,7 +196,7 @@ def backfill_to_dict(progress_: Progress) -> dict[str, Any]:
         "counts": progress_.counts,
         "done": progress_.done,
         "tags": b.tags,
-        "parent": b.parent.backfill_id if b.parent_id and b.parent else None,
+        "rerun_of": b.parent.backfill_id if b.parent_id and b.parent else None,
         "created_by": b.created_by,
         "created_at": b.created_at,
         "canceled_at": b.canceled_at,

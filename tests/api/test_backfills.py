@@ -32,7 +32,7 @@ def test_operators_launch_a_backfill_and_everyone_reads_it(operator_client, view
     assert again.status_code == 409
 
     rerun = operator_client.post(f"/api/backfills/{backfill_id}/rerun_failed/")
-    assert rerun.status_code == 201 and rerun.json()["parent"] == backfill_id
+    assert rerun.status_code == 201 and rerun.json()["rerun_of"] == backfill_id
 
 
 def test_viewers_cannot_launch(viewer_client):
