@@ -10,6 +10,7 @@ import pytest
 from queueing.engine.types import FINISHED_STATUSES, RunStatus
 from queueing.models import AutomationTick, Run
 from queueing.services import backfills, config
+from queueing.services.queries import filter_runs
 from tests.support.workers import wait_until
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
@@ -137,7 +138,7 @@ def test_a_burst_of_twelve_sensor_runs_never_has_more_than_five_in_progress(proc
     processes.beat()
 
     def burst():
-        return Run.objects.filter(tags__contains={"dagster/sensor_name": "my_cool_sensor"})
+        return filter_runs(tags={"dagster/sensor_name": "my_cool_sensor"})
 
     wait_until(lambda: burst().count() == 12, timeout=120, message="the sensor's burst")
     wait_until(

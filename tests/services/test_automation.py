@@ -11,6 +11,7 @@ from queueing import locations
 from queueing.errors import Conflict, NotFound
 from queueing.models import AuditEntry, AutomationRun, AutomationState, AutomationTick, Run
 from queueing.services import automation
+from queueing.services.queries import filter_runs
 from tests.services.helpers import load_config
 
 pytestmark = pytest.mark.django_db
@@ -59,7 +60,7 @@ def test_a_schedule_launches_one_run_per_scheduled_time_and_never_twice():
     automation.set_status("schedule", "every_minute", running=True, actor="ann")
     AutomationState.objects.filter(name="every_minute").update(last_handled=T0)
     result = automation.tick_schedules(now=T0 + timedelta(minutes=2))
-    runs = list(Run.objects.filter(tags__contains={"dagster/schedule_name": "every_minute"}))
+    runs = list(filter_runs(tags={"dagster/schedule_name": "every_minute"}))
     assert len(result.run_ids) == 2 and len(runs) == 2
     times = sorted(r.tags["dagster/scheduled_execution_time"] for r in runs)
     assert times == ["2024-03-01T12:01:00+00:00", "2024-03-01T12:02:00+00:00"]
@@ -68,7 +69,7 @@ def test_a_schedule_launches_one_run_per_scheduled_time_and_never_twice():
     automation.tick_schedules(now=T0 + timedelta(minutes=2))
     AutomationState.objects.filter(name="every_minute").update(last_handled=T0)
     automation.tick_schedules(now=T0 + timedelta(minutes=2))
-    assert Run.objects.filter(tags__contains={"dagster/schedule_name": "every_minute"}).count() == 2
+    assert filter_runs(tags={"dagster/schedule_name": "every_minute"}).count() == 2
     last = _ticks("schedule", "every_minute")[-1]
     assert last.outcome == "SKIPPED" and "already used" in last.message
 
@@ -80,7 +81,7 @@ def test_after_a_gap_the_tick_catches_up_to_the_limit_and_says_what_it_skipped()
     automation.tick_schedules(now=T0 + timedelta(minutes=10))
     times = sorted(
         r.tags["dagster/scheduled_execution_time"]
-        for r in Run.objects.filter(tags__contains={"dagster/schedule_name": "every_minute"})
+        for r in filter_runs(tags={"dagster/schedule_name": "every_minute"})
     )
     assert times == [
         "2024-03-01T12:08:00+00:00",
@@ -95,7 +96,7 @@ def test_a_decorated_schedule_can_ask_for_a_partition_or_skip():
     automation.set_status("schedule", "nightly_partition", running=True, actor="ann")
     AutomationState.objects.filter(name="nightly_partition").update(last_handled=T0)
     automation.tick_schedules(now=T0 + timedelta(days=1))
-    run = Run.objects.get(tags__contains={"dagster/schedule_name": "nightly_partition"})
+    run = filter_runs(tags={"dagster/schedule_name": "nightly_partition"}).get()
     assert run.tags["dagster/partition"] == "2024-03-01" and run.job_name == "daily_sleepy"
 
 
@@ -111,7 +112,7 @@ def test_a_sensor_requests_runs_keeps_its_cursor_and_never_reuses_a_run_key():
     automation.set_status("sensor", "my_cool_sensor", running=True, actor="ann")
     result = automation.tick_sensors(now=T0)
     assert len(result.run_ids) == 12
-    runs = Run.objects.filter(tags__contains={"dagster/sensor_name": "my_cool_sensor"})
+    runs = filter_runs(tags={"dagster/sensor_name": "my_cool_sensor"})
     assert runs.count() == 12
     assert AutomationState.objects.get(name="my_cool_sensor").cursor == "fired"
     automation.tick_sensors(now=T0 + timedelta(seconds=5))
@@ -121,9 +122,7 @@ def test_a_sensor_requests_runs_keeps_its_cursor_and_never_reuses_a_run_key():
     automation.tick_sensors(now=T0 + timedelta(seconds=10))
     automation.tick_sensors(now=T0 + timedelta(seconds=15))
     assert AutomationRun.objects.filter(name="same_key_sensor").count() == 1
-    assert (
-        Run.objects.filter(tags__contains={"dagster/sensor_name": "same_key_sensor"}).count() == 1
-    )
+    assert filter_runs(tags={"dagster/sensor_name": "same_key_sensor"}).count() == 1
     assert "already used" in _ticks("sensor", "same_key_sensor")[-1].message
 
 
