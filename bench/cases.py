@@ -487,6 +487,40 @@ def case_submit(args: argparse.Namespace) -> None:
     row("submit_runs_per_s", api, "runs/s", db=kind, via="api")
 
 
+def case_backfill(args: argparse.Namespace) -> None:
+    """A backfill of `--runs` partitions of the demo's daily asset job, submitted whole by
+    `services.backfills.launch` (every run checked by the submit's rules, bulk-inserted
+    under the queue-cap lock), with a queue cap set so that the cap's count is paid too."""
+    from django.utils import timezone
+
+    from queueing.locations import get_workspace
+    from queueing.services import backfills, config
+
+    kind = db_kind()
+    found = get_workspace().find_job("daily_sales_job")
+    assert found is not None and found[1].partitions_def is not None
+    keys = found[1].partitions_def.partition_keys(timezone.now())
+    if len(keys) < args.runs:
+        raise RuntimeError(f"daily_sales_job has {len(keys)} partitions, fewer than {args.runs}")
+    chosen = keys[-args.runs :]
+    samples = []
+    for _ in range(args.reps):
+        reset()
+        configure()
+        config.load_yaml("concurrency_ui:\n  max_queued_runs: 100000\n", actor="bench")
+        started = time.perf_counter()
+        backfill = backfills.launch(
+            "daily_sales_job",
+            start=chosen[0],
+            end=chosen[-1],
+            tags=make_runs(1)[0]["tags"],
+            actor="bench",
+        )
+        samples.append(time.perf_counter() - started)
+        assert backfill.runs.count() == args.runs
+    row("backfill_submit_s", samples, "s", db=kind, partitions=args.runs)
+
+
 def case_page(args: argparse.Namespace) -> None:
     """Server time of the Queued tab and of GET /api/runs/?status=QUEUED (reasons included)."""
     from django.test import Client
@@ -717,6 +751,7 @@ CASES = {
     "tick": case_tick,
     "drain": case_drain,
     "submit": case_submit,
+    "backfill": case_backfill,
     "page": case_page,
     "memory": case_memory,
     "slots": case_slots,

@@ -38,6 +38,7 @@ FULL = [
     ("tick", ["postgresql", "sqlite"], ["--sizes", "1000", "10000", "--reps", "9"]),
     ("drain", ["postgresql", "sqlite"], ["--runs", "5000", "--reps", "3"]),
     ("submit", ["postgresql", "sqlite"], ["--runs", "500", "--reps", "3"]),
+    ("backfill", ["postgresql", "sqlite"], ["--runs", "1000", "--reps", "5"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "15"]),
     ("memory", ["postgresql", "sqlite"], ["--sizes", "10000", "100000"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "8", "--reps", "3"]),
@@ -52,6 +53,7 @@ QUICK = [
     ("tick", ["postgresql", "sqlite"], ["--sizes", "1000", "10000", "--reps", "3"]),
     ("drain", ["postgresql", "sqlite"], ["--runs", "1000", "--reps", "1"]),
     ("submit", ["postgresql", "sqlite"], ["--runs", "100", "--reps", "1"]),
+    ("backfill", ["postgresql", "sqlite"], ["--runs", "1000", "--reps", "2"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "5"]),
     ("memory", ["sqlite"], ["--sizes", "10000"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "3", "--reps", "1"]),
@@ -71,6 +73,7 @@ ABSOLUTE_TARGETS = [
     ("e2e_run_end_to_next_started_ms", {"db": "postgresql", "broker": "redis"}, "<", 150.0),
     ("e2e_submit_to_started_ms", {"db": "sqlite"}, "<", 500.0),
     ("e2e_submit_to_success_ms", {"db": "postgresql", "broker": "redis"}, "<", 300.0),
+    ("backfill_submit_s", {"db": "postgresql", "partitions": 1000}, "<", 2.0),
 ]
 
 

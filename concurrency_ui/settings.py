@@ -293,12 +293,21 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # a message redelivered later finds the run already started and does nothing.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_DEFAULT_QUEUE = "control"
-CELERY_TASK_ROUTES = {"queueing.tasks.execute_run": {"queue": "runs"}}
+CELERY_TASK_ROUTES = {
+    "queueing.tasks.execute_run": {"queue": "runs"},
+    # Schedules and sensors run user code (a sensor up to sensor_timeout_seconds): a worker
+    # of their own, so the run queue's ticks never wait behind them.
+    "queueing.tasks.schedules_tick": {"queue": "automation"},
+    "queueing.tasks.sensors_tick": {"queue": "automation"},
+}
 # Beat only pings every second; the tasks themselves decide, from the configuration stored
 # in the database, whether a tick is due, so an edited interval applies without a restart.
 CELERY_BEAT_SCHEDULE = {
     "run-queue": {"task": "queueing.tasks.run_queue_tick", "schedule": 1.0},
     "run-monitoring": {"task": "queueing.tasks.run_monitoring_tick", "schedule": 1.0},
+    # The tasks skip a tick unless their own interval (engine/automation.py) has passed.
+    "schedules": {"task": "queueing.tasks.schedules_tick", "schedule": 1.0},
+    "sensors": {"task": "queueing.tasks.sensors_tick", "schedule": 1.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -32,6 +32,29 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from queueing.engine.automation import (
+    AutomationError,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleDefinition,
+    ScheduleEvaluationContext,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SkipReason,
+    schedule,
+    sensor,
+)
+from queueing.engine.partitions import (
+    PARTITION_TAG,
+    DailyPartitionsDefinition,
+    HourlyPartitionsDefinition,
+    MonthlyPartitionsDefinition,
+    PartitionError,
+    PartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionsDefinition,
+)
 from queueing.engine.plan import (
     ExecutionPlan,
     PlanError,
@@ -46,13 +69,29 @@ from queueing.engine.types import CONCURRENCY_KEY_TAG, PRIORITY_TAG
 __all__ = [
     "AssetExecutionContext",
     "AssetsDefinition",
+    "AutomationError",
     "CONCURRENCY_KEY_TAG",
+    "DailyPartitionsDefinition",
+    "DefaultScheduleStatus",
+    "DefaultSensorStatus",
+    "HourlyPartitionsDefinition",
+    "MonthlyPartitionsDefinition",
+    "PartitionsDefinition",
+    "RunRequest",
+    "ScheduleDefinition",
+    "ScheduleEvaluationContext",
+    "SensorDefinition",
+    "SensorEvaluationContext",
+    "SkipReason",
+    "StaticPartitionsDefinition",
+    "TimeWindowPartitionsDefinition",
     "DefinitionError",
     "Definitions",
     "JobDefinition",
     "OpDefinition",
     "OpExecutionContext",
     "OutputHandle",
+    "PartitionError",
     "StepContext",
     "UnresolvedAssetJob",
     "asset",
@@ -60,6 +99,8 @@ __all__ = [
     "job",
     "merge_run_config",
     "op",
+    "schedule",
+    "sensor",
 ]
 
 _NAME = re.compile(r"[A-Za-z0-9_]+")
@@ -131,6 +172,16 @@ def _check_config(owner: str, config: Any) -> dict[str, Any]:
     return copy.deepcopy(dict(config))
 
 
+def _check_partitions(owner: str, partitions_def: Any) -> PartitionsDefinition | None:
+    if partitions_def is None or isinstance(partitions_def, PartitionsDefinition):
+        return partitions_def
+    raise DefinitionError(
+        f"{owner}: partitions_def must be a PartitionsDefinition "
+        f"(StaticPartitionsDefinition, DailyPartitionsDefinition, ...), "
+        f"got {type(partitions_def).__name__}"
+    )
+
+
 def _parameters(owner: str, fn: Callable[..., Any]) -> tuple[bool, list[inspect.Parameter]]:
     """Whether `fn` takes a context first, and its other parameters (its inputs)."""
     if not callable(fn):
@@ -183,6 +234,21 @@ class StepContext:
         ops = self.run_config.get("ops")
         entry = ops.get(self.step_key) if isinstance(ops, Mapping) else None
         return entry.get("config") if isinstance(entry, Mapping) else None
+
+    @property
+    def has_partition_key(self) -> bool:
+        return PARTITION_TAG in self.run_tags
+
+    @property
+    def partition_key(self) -> str:
+        """The run's partition (its `dagster/partition` tag); an error outside a partitioned run."""
+        try:
+            return self.run_tags[PARTITION_TAG]
+        except KeyError:
+            raise DefinitionError(
+                f"job '{self.job_name}' run {self.run_id} is not partitioned: "
+                "it has no partition key"
+            ) from None
 
     def __repr__(self) -> str:
         return f"StepContext(run_id={self.run_id!r}, step_key={self.step_key!r})"
@@ -356,9 +422,11 @@ class JobDefinition:
         tags: Mapping[str, str] | None = None,
         default_run_config: Mapping[str, Any] | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         self.name = _check_name("job", name)
         owner = f"job '{self.name}'"
+        self.partitions_def = _check_partitions(owner, partitions_def)
         if not steps:
             raise DefinitionError(f"{owner} has no steps")
         self._tags = _check_tags(owner, tags)
@@ -445,12 +513,14 @@ def job(
     tags: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     description: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Any:
-    """`@job` or `@job(name=, tags=, config=, description=)`.
+    """`@job` or `@job(name=, tags=, config=, description=, partitions_def=)`.
 
     The body runs once, at decoration, calling ops like Dagster (`c(a(), b(a()))`); each
     call becomes a step. `tags` are the run tags of every run of the job; `config` is
-    default run config merged under the run config given at launch.
+    default run config merged under the run config given at launch. A job with
+    `partitions_def` runs one partition per run (tag `dagster/partition`).
     """
 
     def decorate(f: Callable[[], Any]) -> JobDefinition:
@@ -469,6 +539,7 @@ def job(
             tags=tags,
             default_run_config=config,
             description=description if description is not None else inspect.getdoc(f),
+            partitions_def=partitions_def,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -491,10 +562,12 @@ class AssetsDefinition:
         deps: Iterable[AssetsDefinition | str] | None = None,
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.name = _check_name("asset", name or getattr(fn, "__name__", None))
         owner = f"asset '{self.name}'"
+        self.partitions_def = _check_partitions(owner, partitions_def)
         self.fn = fn
         self.takes_context, params = _parameters(owner, fn)
         # A parameter named like another asset is a data dependency (its value is passed in).
@@ -539,8 +612,9 @@ def asset(
     deps: Iterable[AssetsDefinition | str] | None = None,
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> Any:
-    """`@asset` or `@asset(name=, pool=, op_tags=, deps=, tags=, description=)`.
+    """`@asset` or `@asset(name=, pool=, op_tags=, deps=, tags=, description=, partitions_def=)`.
 
     `op_tags` (and the pool) reach the step; asset `tags` do not. `deps` adds upstream
     assets whose values are not passed in.
@@ -548,7 +622,14 @@ def asset(
 
     def decorate(f: Callable[..., Any]) -> AssetsDefinition:
         return AssetsDefinition(
-            f, name=name, pool=pool, op_tags=op_tags, deps=deps, tags=tags, description=description
+            f,
+            name=name,
+            pool=pool,
+            op_tags=op_tags,
+            deps=deps,
+            tags=tags,
+            description=description,
+            partitions_def=partitions_def,
         )
 
     return decorate(fn) if fn is not None else decorate
@@ -565,9 +646,11 @@ class UnresolvedAssetJob:
         tags: Mapping[str, str] | None = None,
         config: Mapping[str, Any] | None = None,
         description: str | None = None,
+        partitions_def: PartitionsDefinition | None = None,
     ) -> None:
         self.name = _check_name("job", name)
         owner = f"job '{self.name}'"
+        self.partitions_def = _check_partitions(owner, partitions_def)
         self.tags = _check_tags(owner, tags)
         _check_priority(owner, self.tags)
         self.config = _check_config(owner, config)
@@ -592,6 +675,7 @@ class UnresolvedAssetJob:
                 + ", ".join(f"'{name}'" for name in unknown)
             )
         selected = set(names)
+        partitions_def = self._partitions(assets[name] for name in names)
         steps = [
             _StepSpec(
                 key=definition.name,
@@ -609,7 +693,28 @@ class UnresolvedAssetJob:
             tags=self.tags,
             default_run_config=self.config,
             description=self.description,
+            partitions_def=partitions_def,
         )
+
+    def _partitions(self, selected: Iterable[AssetsDefinition]) -> PartitionsDefinition | None:
+        """The job's partitions: its own, else the selected assets' (all partitioned assets
+        of one asset job share one definition, as in Dagster)."""
+        found = {a.name: a.partitions_def for a in selected if a.partitions_def is not None}
+        distinct = list(dict.fromkeys(found.values()))
+        if self.partitions_def is not None:
+            differ = [n for n, p in found.items() if p != self.partitions_def]
+            if differ:
+                raise DefinitionError(
+                    f"job '{self.name}': asset(s) {', '.join(differ)} have other partitions "
+                    "than the job's partitions_def"
+                )
+            return self.partitions_def
+        if len(distinct) > 1:
+            raise DefinitionError(
+                f"job '{self.name}': the selected assets have different partitions "
+                f"({', '.join(sorted(found))}); select assets that share one"
+            )
+        return distinct[0] if distinct else None
 
     def __repr__(self) -> str:
         return f"<asset job {self.name}>"
@@ -622,9 +727,18 @@ def define_asset_job(
     tags: Mapping[str, str] | None = None,
     config: Mapping[str, Any] | None = None,
     description: str | None = None,
+    partitions_def: PartitionsDefinition | None = None,
 ) -> UnresolvedAssetJob:
-    """A job materializing the selected assets (objects or names; "*" for all)."""
-    return UnresolvedAssetJob(name, selection, tags=tags, config=config, description=description)
+    """A job materializing the selected assets (objects or names; "*" for all). Its
+    partitions are `partitions_def`, else those of the selected partitioned assets."""
+    return UnresolvedAssetJob(
+        name,
+        selection,
+        tags=tags,
+        config=config,
+        description=description,
+        partitions_def=partitions_def,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -642,8 +756,13 @@ class Definitions:
         self,
         assets: Iterable[AssetsDefinition] = (),
         jobs: Iterable[JobDefinition | UnresolvedAssetJob] = (),
+        schedules: Iterable[ScheduleDefinition] = (),
+        sensors: Iterable[SensorDefinition] = (),
     ) -> None:
         errors: list[str] = []
+        schedules, sensors = list(schedules), list(sensors)
+        # A schedule's or sensor's job object counts as listed in `jobs`, as in Dagster.
+        jobs = _with_automation_jobs(jobs, [*schedules, *sensors])
         self._assets: dict[str, AssetsDefinition] = {}
         for item in assets:
             if not isinstance(item, AssetsDefinition):
@@ -672,10 +791,21 @@ class Definitions:
                     self._jobs[job_item.name] = job_item.resolve(self._assets)
                 except DefinitionError as exc:
                     errors.extend(exc.errors)
+        self._schedules: dict[str, ScheduleDefinition] = {}
+        self._sensors: dict[str, SensorDefinition] = {}
+        errors += _automation_errors(schedules, sensors, self._schedules, self._sensors, seen)
         if errors:
             raise DefinitionError(
                 "invalid definitions:\n" + "\n".join(f"  - {e}" for e in errors), errors
             )
+
+    @property
+    def schedules(self) -> tuple[ScheduleDefinition, ...]:
+        return tuple(self._schedules.values())
+
+    @property
+    def sensors(self) -> tuple[SensorDefinition, ...]:
+        return tuple(self._sensors.values())
 
     def _asset_graph_errors(self) -> list[str]:
         errors = []
@@ -716,3 +846,45 @@ class Definitions:
             return self._jobs[name]
         except KeyError:
             raise KeyError(f"no job named '{name}'") from None
+
+
+# ---------------------------------------------------------------------------------------
+# Schedules and sensors of a Definitions (issue 16; the classes are in engine/automation.py)
+
+
+def _with_automation_jobs(
+    jobs: Iterable[JobDefinition | UnresolvedAssetJob],
+    automations: Sequence[ScheduleDefinition | SensorDefinition],
+) -> list[JobDefinition | UnresolvedAssetJob]:
+    listed = list(jobs)
+    names = {getattr(j, "name", None) for j in listed}
+    for item in automations:
+        job_def = getattr(item, "job", None)
+        if isinstance(job_def, JobDefinition | UnresolvedAssetJob) and job_def.name not in names:
+            listed.append(job_def)
+            names.add(job_def.name)
+    return listed
+
+
+def _automation_errors(
+    schedules: Sequence[Any],
+    sensors: Sequence[Any],
+    schedules_out: dict[str, ScheduleDefinition],
+    sensors_out: dict[str, SensorDefinition],
+    job_names: set[str],
+) -> list[str]:
+    errors = []
+    for kind, items, out, cls in (
+        ("schedule", schedules, schedules_out, ScheduleDefinition),
+        ("sensor", sensors, sensors_out, SensorDefinition),
+    ):
+        for item in items:
+            if not isinstance(item, cls):
+                errors.append(f"{kind}s: {item!r} is not a {cls.__name__}")
+            elif item.name in out:
+                errors.append(f"duplicate {kind} name '{item.name}'")
+            elif item.job_name not in job_names:
+                errors.append(f"{kind} '{item.name}' targets unknown job '{item.job_name}'")
+            else:
+                out[item.name] = item
+    return errors

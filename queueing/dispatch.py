@@ -18,6 +18,8 @@ EXECUTE_RUN = "queueing.tasks.execute_run"
 RUN_QUEUE_TICK = "queueing.tasks.run_queue_tick"
 RUN_MONITORING_TICK = "queueing.tasks.run_monitoring_tick"
 RUN_QUEUE_TICK_NOW = "queueing.tasks.run_queue_tick_now"
+SCHEDULES_TICK = "queueing.tasks.schedules_tick"
+SENSORS_TICK = "queueing.tasks.sensors_tick"
 
 # How long an event waits for its tick request to reach the broker. A broker that is down
 # can make a send retry for much longer; the send then goes on in the background and the

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import UploadedFile
 from . import inputs
 from .definitions import JobDefinition
 from .engine.grammar import parse_integer
+from .engine.partitions import PARTITION_TAG
 from .engine.submission import parse_tag_pair
 from .engine.types import (
     FINISHED_STATUSES,
@@ -125,6 +126,8 @@ def field_of_launch_error(path: str) -> str:
     """Which launch field a service error path belongs to."""
     if path == "priority" or PRIORITY_TAG in path:
         return "priority"
+    if PARTITION_TAG in path:
+        return "partition"
     if path.startswith("run_config"):
         return "run_config"
     if path.startswith("tags"):
@@ -145,6 +148,8 @@ class LaunchForm(forms.Form):
         required=False, strip=False, widget=forms.Textarea(attrs={"rows": 16})
     )
     priority = forms.CharField(required=False, max_length=20)
+    # A partitioned job's partition (the `dagster/partition` tag).
+    partition = forms.CharField(required=False, max_length=200)
 
     def __init__(self, *args: Any, jobs: Mapping[str, JobDefinition], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -190,7 +195,7 @@ class LaunchForm(forms.Form):
     def clean(self) -> dict[str, Any]:
         """The submit's own checks (`services.runs.prepare`), placed next to each field."""
         data = super().clean() or {}
-        self._collect_tags(data.get("priority", ""))
+        self._collect_tags(data.get("priority", ""), data.get("partition", ""))
         if self.job_def is not None:
             # With unreadable YAML the tags and the priority are still checked.
             config_read = "run_config" in data
@@ -202,7 +207,7 @@ class LaunchForm(forms.Form):
                         self.add_service_error(error)
         return data
 
-    def _collect_tags(self, priority: str) -> None:
+    def _collect_tags(self, priority: str, partition: str = "") -> None:
         raw: dict[str, str] = {}
         for key, value in self.tag_rows():
             if not key.strip() and not value.strip():
@@ -212,6 +217,8 @@ class LaunchForm(forms.Form):
             raw[key] = value
         if priority.strip():
             raw[PRIORITY_TAG] = priority.strip()
+        if partition:
+            raw[PARTITION_TAG] = partition
         self.tags = raw
 
     def add_service_error(self, error: ConfigError) -> None:
@@ -220,7 +227,7 @@ class LaunchForm(forms.Form):
         field = field_of_launch_error(error.path)
         if field == "tags":
             self.tag_errors.append(f"{error.path}: {error.message}")
-        elif field and error.path in (field, "tags.dagster/priority"):
+        elif field and error.path in (field, f"tags.{PRIORITY_TAG}", f"tags.{PARTITION_TAG}"):
             self.add_error(field, error.message)
         else:
             self.add_error(field or None, f"{error.path}: {error.message}")
@@ -235,6 +242,7 @@ class LaunchForm(forms.Form):
             "run_config": self.errors.get("run_config", []),
             "tags": self.tag_errors,
             "priority": self.errors.get("priority", []),
+            "partition": self.errors.get("partition", []),
             "form": self.non_field_errors(),
         }
 
@@ -354,3 +362,53 @@ class ConfigImportForm(forms.Form):
         if not data.get("text", "").strip():
             raise forms.ValidationError("paste a dagster.yaml or choose a file")
         return data
+
+
+# --- backfills ----------------------------------------------------------------------------
+
+
+class BackfillForm(forms.Form):
+    """A backfill of a partitioned job: a list of partitions (comma-separated), a range
+    (from, to) or all, and tags as KEY=VALUE lines; the service checks the selection."""
+
+    job = forms.CharField(max_length=200)
+    partitions = forms.CharField(required=False, max_length=100_000, label="Partitions")
+    start = forms.CharField(required=False, max_length=200, label="From")
+    end = forms.CharField(required=False, max_length=200, label="To")
+    all = forms.BooleanField(required=False, label="Every partition")
+    tags = forms.CharField(
+        required=False,
+        max_length=20_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="KEY=VALUE, one a line",
+    )
+
+    def clean_tags(self) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["tags"].splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                key, value = parse_tag_pair(line.strip())
+            except ValueError as exc:
+                raise forms.ValidationError(f"line {number}: {exc}") from None
+            tags[key] = value
+        return tags
+
+    def selection(self) -> dict[str, Any]:
+        """The keyword arguments of `services.backfills.launch` choosing the partitions."""
+        data = self.cleaned_data
+        keys = [k.strip() for k in data["partitions"].split(",") if k.strip()]
+        return {
+            "partitions": keys or None,
+            "start": data["start"].strip() or None,
+            "end": data["end"].strip() or None,
+            "all_partitions": data["all"],
+        }
+
+
+def field_of_backfill_error(path: str) -> str | None:
+    """Which backfill field a service error path belongs to."""
+    if path.startswith("tags"):
+        return "tags"
+    return {"from": "start", "to": "end"}.get(path, path)

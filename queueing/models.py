@@ -49,6 +49,37 @@ class RunQuerySet(models.QuerySet):
         return self.order_by("-priority", "id")
 
 
+class Backfill(models.Model):
+    """A request for one run per partition of a partitioned job (SEMANTICS: Dagster's
+    backfills). Its runs are ordinary queued runs tagged `dagster/backfill=<backfill_id>`
+    and `dagster/partition=<key>`; progress is read from them."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "REQUESTED"  # its runs are submitted; progress comes from them
+        CANCELED = "CANCELED"  # canceled by an operator: queued runs canceled, others asked to stop
+
+    backfill_id = models.CharField(max_length=20, unique=True)
+    job_name = models.CharField(max_length=200)
+    location_name = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    partition_keys = models.JSONField(default=list)
+    tags = models.JSONField(default=dict, blank=True)
+    run_config = models.JSONField(default=dict, blank=True)
+    # The backfill whose failed partitions this one re-runs.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="reruns"
+    )
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"backfill {self.backfill_id} of {self.job_name}"
+
+
 class Run(models.Model):
     Status = models.TextChoices("Status", [(s.value, s.value) for s in RunStatus])  # type: ignore[call-overload]
 
@@ -76,6 +107,10 @@ class Run(models.Model):
     launch_count = models.PositiveIntegerField(default=0)
 
     failure_reason = models.TextField(blank=True)
+    # The backfill that submitted the run (its tag dagster/backfill says the same).
+    backfill = models.ForeignKey(
+        Backfill, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
     # The rule that held the run at the last tick (a stable key) and its sentence.
     wait_rule = models.CharField(max_length=300, blank=True)
     wait_reason = models.TextField(blank=True)
@@ -243,6 +278,8 @@ class DaemonHeartbeat(models.Model):
     class Daemon(models.TextChoices):
         RUN_QUEUE = "run_queue", "Run queue"
         RUN_MONITORING = "run_monitoring", "Run monitoring"
+        SCHEDULES = "schedules", "Schedules"
+        SENSORS = "sensors", "Sensors"
 
     daemon = models.CharField(max_length=40, choices=Daemon.choices, unique=True)
     # Identifies the database the writer used; the doctor compares it with the web server's.
@@ -308,3 +345,83 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target}"
+
+
+# --- schedules and sensors (issue 16) -------------------------------------------------------
+
+
+class AutomationKind(models.TextChoices):
+    SCHEDULE = "schedule"
+    SENSOR = "sensor"
+
+
+class AutomationState(models.Model):
+    """An operator's start/stop of a schedule or sensor, its cursor and its progress.
+
+    No row: the definition's `default_status` applies. `last_handled` is, for a schedule,
+    the last scheduled time its ticks accounted for; for a sensor, its last evaluation.
+    """
+
+    kind = models.CharField(max_length=10, choices=AutomationKind.choices)
+    name = models.CharField(max_length=200)
+    # "RUNNING" / "STOPPED" set by an operator; "" follows the definition's default_status.
+    status = models.CharField(max_length=10, blank=True)
+    # The text a sensor keeps between evaluations, or null (JSON: null and "" differ).
+    cursor = models.JSONField(null=True, blank=True)
+    last_handled = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "name"], name="automation_state_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name}"
+
+
+class AutomationTick(models.Model):
+    """One evaluation of a schedule (one scheduled time) or a sensor, and its outcome."""
+
+    class Outcome(models.TextChoices):
+        REQUESTED = "REQUESTED"  # runs were requested (some may have been run-key duplicates)
+        SKIPPED = "SKIPPED"
+        FAILURE = "FAILURE"
+
+    kind = models.CharField(max_length=10, choices=AutomationKind.choices)
+    name = models.CharField(max_length=200)
+    started_at = models.DateTimeField()
+    scheduled_time = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    message = models.TextField(blank=True)
+    run_ids = models.JSONField(default=list, blank=True)
+    duration_ms = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["kind", "name", "-id"], name="automation_tick_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} {self.outcome}"
+
+
+class AutomationRun(models.Model):
+    """The run a schedule launched for a scheduled time, or a sensor for a run key: the
+    unique constraint is what makes a second launch for the same key impossible, whatever
+    number of daemons tick."""
+
+    kind = models.CharField(max_length=10, choices=AutomationKind.choices)
+    name = models.CharField(max_length=200)
+    key = models.CharField(max_length=500)
+    run = models.ForeignKey(Run, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "name", "key"], name="automation_run_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.name} {self.key}"

@@ -91,7 +91,11 @@ def main(run_id: str, step_key: str) -> int:
         kwargs = {name: upstream.get(key) for name, key in inputs}
         args = []
         if takes_context:
-            args.append(StepContext(run.run_id, run.job_name, step_key, run.run_config, logger))
+            args.append(
+                StepContext(
+                    run.run_id, run.job_name, step_key, run.run_config, logger, run_tags=run.tags
+                )
+            )
         with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
             result = fn(*args, **kwargs)
         try:

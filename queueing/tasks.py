@@ -9,7 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import dispatch
-from .services import execution, monitoring, run_queue
+from .services import automation, execution, monitoring, run_queue
 
 
 @shared_task(name=dispatch.EXECUTE_RUN, acks_late=True)
@@ -30,3 +30,13 @@ def run_queue_tick_now() -> bool:
 @shared_task(name=dispatch.RUN_MONITORING_TICK, acks_late=False, ignore_result=True)
 def run_monitoring_tick() -> bool:
     return monitoring.tick(force=False).ran
+
+
+@shared_task(name=dispatch.SCHEDULES_TICK, acks_late=False, ignore_result=True)
+def schedules_tick() -> bool:
+    return automation.tick_schedules(force=False).ran
+
+
+@shared_task(name=dispatch.SENSORS_TICK, acks_late=False, ignore_result=True)
+def sensors_tick() -> bool:
+    return automation.tick_sensors(force=False).ran

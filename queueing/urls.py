@@ -4,6 +4,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from .views import (
+    automation,
+    backfills,
     concurrency,
     configuration,
     daemons,
@@ -32,6 +34,18 @@ urlpatterns = [
     # Pools: one page per pool (keys may contain "/", hence `path:`); the list is on Concurrency
     path("pools/", pools.pool_list, name="pools"),
     path("pools/<path:key>/", pools.pool, name="pool"),
+    # Backfills
+    path("backfills/", backfills.backfill_list, name="backfills"),
+    path("backfills/<str:backfill_id>/", backfills.backfill_detail, name="backfill-detail"),
+    path("backfills/<str:backfill_id>/cancel/", backfills.backfill_cancel, name="backfill-cancel"),
+    path("backfills/<str:backfill_id>/rerun/", backfills.backfill_rerun, name="backfill-rerun"),
+    # Automation: schedules and sensors
+    path("automation/", automation.automation, name="automation"),
+    path(
+        "automation/<str:kind>/<str:name>/<str:action>/",
+        automation.switch,
+        name="automation-switch",
+    ),
     # Deployment: concurrency limits
     path("deployment/concurrency/", concurrency.concurrency, name="concurrency"),
     path("deployment/concurrency/settings/", concurrency.queue_settings, name="queue-settings"),

@@ -55,6 +55,25 @@ class SubmitSerializer(RequestSerializer):
     run_config = ServiceCheckedDictField(required=False)
 
 
+class BackfillLaunchSerializer(RequestSerializer):
+    """One of `partitions`, `from` and `to`, or `all` (checked by the service)."""
+
+    job = StrictCharField("required: the name of a partitioned job")
+    partitions = serializers.ListField(
+        child=StrictCharField("expected a partition key (a string)"), required=False
+    )
+    all = StrictBooleanField(required=False, default=False)
+    tags = ServiceCheckedDictField(child=serializers.CharField(), required=False)
+    run_config = ServiceCheckedDictField(required=False)
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        # `from` is a Python keyword: declared here rather than as an attribute.
+        fields = super().get_fields()
+        fields["from"] = StrictCharField("expected a partition key (a string)", required=False)
+        fields["to"] = StrictCharField("expected a partition key (a string)", required=False)
+        return fields
+
+
 class TerminateSerializer(RequestSerializer):
     force = StrictBooleanField(required=False, default=False)
 
@@ -351,8 +370,70 @@ class JobStepSerializer(serializers.Serializer):
     deps = serializers.ListField(child=serializers.CharField())
 
 
+class BackfillHoldSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    message = serializers.CharField()
+    runs = serializers.IntegerField()
+
+
+class BackfillSerializer(serializers.Serializer):
+    backfill_id = serializers.CharField()
+    job_name = serializers.CharField()
+    location = serializers.CharField()
+    status = serializers.CharField(
+        help_text="IN_PROGRESS, COMPLETED_SUCCESS, COMPLETED_FAILED, CANCELING or CANCELED"
+    )
+    partitions = serializers.IntegerField(help_text="how many partitions (one run each)")
+    counts = serializers.DictField(child=serializers.IntegerField(), help_text="runs per status")
+    done = serializers.IntegerField(help_text="runs finished")
+    tags = serializers.DictField(child=serializers.CharField())
+    rerun_of = serializers.CharField(allow_null=True, help_text="the backfill this one re-runs")
+    created_by = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    canceled_at = serializers.DateTimeField(allow_null=True)
+    holding = BackfillHoldSerializer(many=True, help_text="what holds its queued runs now")
+
+
+class BackfillDetailSerializer(BackfillSerializer):
+    partition_keys = serializers.ListField(child=serializers.CharField())
+    runs = serializers.ListField(
+        child=serializers.DictField(), help_text="run_id, partition, status of each run"
+    )
+
+
+class AutomationTickSerializer(serializers.Serializer):
+    at = serializers.DateTimeField()
+    scheduled_time = serializers.DateTimeField(allow_null=True)
+    outcome = serializers.CharField(help_text="REQUESTED, SKIPPED or FAILURE")
+    message = serializers.CharField()
+    run_ids = serializers.ListField(child=serializers.CharField())
+    duration_ms = serializers.FloatField()
+
+
+class AutomationSerializer(serializers.Serializer):
+    """A schedule (cron_schedule, execution_timezone) or a sensor (minimum_interval_seconds)."""
+
+    name = serializers.CharField()
+    kind = serializers.CharField()
+    job_name = serializers.CharField()
+    location = serializers.CharField()
+    status = serializers.CharField(help_text="RUNNING or STOPPED")
+    default_status = serializers.CharField()
+    description = serializers.CharField()
+    last_handled = serializers.DateTimeField(allow_null=True)
+    cursor = serializers.CharField(allow_null=True)
+    next_tick = serializers.DateTimeField(allow_null=True)
+    ticks = AutomationTickSerializer(many=True)
+    cron_schedule = serializers.CharField(required=False)
+    execution_timezone = serializers.CharField(required=False)
+    minimum_interval_seconds = serializers.IntegerField(required=False)
+
+
 class JobDefinitionSerializer(serializers.Serializer):
     name = serializers.CharField()
+    partitions = serializers.CharField(
+        allow_null=True, help_text="its partitions (e.g. daily from 2024-01-01), or null"
+    )
     tags = serializers.DictField(child=serializers.CharField())
     description = serializers.CharField()
     default_run_config = serializers.DictField()

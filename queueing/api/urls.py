@@ -20,6 +20,40 @@ urlpatterns = [
     path("runs/<str:run_id>/terminate/", views.RunTerminate.as_view(), name="api-run-terminate"),
     path("runs/<str:run_id>/priority/", views.RunPriority.as_view(), name="api-run-priority"),
     path("runs/<str:run_id>/free_slots/", views.RunFreeSlots.as_view(), name="api-run-free-slots"),
+    path("backfills/", views.BackfillList.as_view(), name="api-backfills"),
+    path("backfills/<str:backfill_id>/", views.BackfillDetail.as_view(), name="api-backfill"),
+    path(
+        "backfills/<str:backfill_id>/cancel/",
+        views.BackfillCancel.as_view(),
+        name="api-backfill-cancel",
+    ),
+    path(
+        "backfills/<str:backfill_id>/rerun_failed/",
+        views.BackfillRerunFailed.as_view(),
+        name="api-backfill-rerun-failed",
+    ),
+    *[
+        route
+        for kind in ("schedule", "sensor")
+        for route in (
+            path(f"{kind}s/", views.AutomationList.as_view(kind=kind), name=f"api-{kind}s"),
+            path(
+                f"{kind}s/<str:name>/",
+                views.AutomationDetail.as_view(kind=kind),
+                name=f"api-{kind}",
+            ),
+            path(
+                f"{kind}s/<str:name>/start/",
+                views.AutomationSwitch.as_view(kind=kind, running=True),
+                name=f"api-{kind}-start",
+            ),
+            path(
+                f"{kind}s/<str:name>/stop/",
+                views.AutomationSwitch.as_view(kind=kind, running=False),
+                name=f"api-{kind}-stop",
+            ),
+        )
+    ],
     path("pools/", views.PoolList.as_view(), name="api-pools"),
     # `path:`: pool keys may contain "/" (e.g. "warehouse/load") and must stay addressable.
     path("pools/<path:key>/", views.PoolDetail.as_view(), name="api-pool"),

@@ -25,8 +25,18 @@ from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
 from ..errors import InvalidInput, NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
+from ..services import (
+    automation,
+    backfills,
+    doctor,
+    pool_report,
+    pools,
+    queries,
+    run_queue,
+    runs,
+    tokens,
+)
 from ..services import config as config_service
-from ..services import doctor, pool_report, pools, queries, run_queue, runs, tokens
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status, supervised_processes
@@ -223,6 +233,111 @@ class RunFreeSlots(APIView):
         run = runs.get_run(run_id)
         freed = pools.free_run(run, step_key=step_key, actor=actor_name(request.user))
         return Response({"freed": freed})
+
+
+class BackfillList(APIView):
+    permission_classes = [ReadOrLaunch]
+    throttle_classes = [SubmitRateThrottle]
+
+    @extend_schema(
+        parameters=[OpenApiParameter("limit", int)],
+        responses={200: s.BackfillSerializer(many=True), **BAD},
+    )
+    def get(self, request: Request) -> Response:
+        """Backfills, newest first, with their progress."""
+        limit = _int_param(request, "limit", 100, 1000)
+        return Response([backfills.backfill_to_dict(p) for p in backfills.list_backfills(limit)])
+
+    @extend_schema(
+        request=s.BackfillLaunchSerializer,
+        responses={201: s.BackfillSerializer, **BAD, **CONFLICT, 429: s.DetailSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        """Launch a backfill: one queued run per partition (tags `dagster/backfill` and
+        `dagster/partition`), all or none; 409 when they would pass max_queued_runs."""
+        data = _body(s.BackfillLaunchSerializer, request)
+        backfill = backfills.launch(
+            data["job"],
+            partitions=data.get("partitions"),
+            start=data.get("from"),
+            end=data.get("to"),
+            all_partitions=data["all"],
+            tags=data.get("tags"),
+            run_config=data.get("run_config"),
+            actor=actor_name(request.user),
+        )
+        progress = backfills.progress(backfill)
+        return Response(backfills.backfill_to_dict(progress), status=status.HTTP_201_CREATED)
+
+
+class BackfillDetail(APIView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(responses={200: s.BackfillDetailSerializer, **MISSING})
+    def get(self, request: Request, backfill_id: str) -> Response:
+        """A backfill with its partitions, its runs and what holds its queued runs."""
+        backfill = backfills.get(backfill_id)
+        return Response(backfills.backfill_detail(backfills.progress(backfill, holding=True)))
+
+
+class BackfillCancel(APIView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(
+        request=None, responses={200: s.BackfillSerializer, **BAD, **MISSING, **CONFLICT}
+    )
+    def post(self, request: Request, backfill_id: str) -> Response:
+        """Cancel: queued runs are canceled at once, runs in progress asked to stop (audited)."""
+        progress = backfills.cancel(backfill_id, actor_name(request.user))
+        return Response(backfills.backfill_to_dict(progress))
+
+
+class BackfillRerunFailed(APIView):
+    permission_classes = [ReadOrLaunch]
+
+    @extend_schema(
+        request=None, responses={201: s.BackfillSerializer, **BAD, **MISSING, **CONFLICT}
+    )
+    def post(self, request: Request, backfill_id: str) -> Response:
+        """A new backfill of the partitions whose latest run failed or was canceled."""
+        backfill = backfills.rerun_failed(backfill_id, actor_name(request.user))
+        progress = backfills.progress(backfill)
+        return Response(backfills.backfill_to_dict(progress), status=status.HTTP_201_CREATED)
+
+
+class AutomationList(APIView):
+    """Schedules or sensors (`kind`), with status, next tick and recent ticks."""
+
+    permission_classes = [ReadOrLaunch]
+    kind = "schedule"
+
+    @extend_schema(responses=s.AutomationSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        return Response(automation.automation_list(self.kind))
+
+
+class AutomationDetail(APIView):
+    permission_classes = [ReadOrLaunch]
+    kind = "schedule"
+
+    @extend_schema(responses={200: s.AutomationSerializer, **MISSING})
+    def get(self, request: Request, name: str) -> Response:
+        return Response(automation.automation_detail(self.kind, name))
+
+
+class AutomationSwitch(APIView):
+    """Start or stop a schedule or sensor (audited); operators, like launching runs."""
+
+    permission_classes = [ReadOrLaunch]
+    kind = "schedule"
+    running = True
+
+    @extend_schema(
+        request=None, responses={200: s.AutomationSerializer, **BAD, **MISSING, **CONFLICT}
+    )
+    def post(self, request: Request, name: str) -> Response:
+        automation.set_status(self.kind, name, self.running, actor_name(request.user))
+        return Response(automation.automation_detail(self.kind, name))
 
 
 # With `dry_run` a pool write answers with the simulator's prediction instead.

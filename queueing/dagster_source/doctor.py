@@ -362,9 +362,7 @@ def check_configuration(state: DagsterState, _facts: DoctorFacts, _tick) -> Find
 
 _CHECKS = {
     "run_coordinator": check_run_coordinator,
-    "run_queue_daemon": _daemon_check(
-        "run_queue_daemon", QUEUE_DAEMON, check_run_queue_daemon
-    ),
+    "run_queue_daemon": _daemon_check("run_queue_daemon", QUEUE_DAEMON, check_run_queue_daemon),
     "monitoring_daemon": _daemon_check(
         "monitoring_daemon", MONITORING_DAEMON, check_monitoring_daemon
     ),

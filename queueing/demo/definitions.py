@@ -12,21 +12,33 @@ What each job is for:
 - `always_fails`: its step raises ValueError.
 - `orders_pipeline`, `orders_reporting`: asset jobs over the orders asset graph.
 - `quick`: one 0.2 s step, for load tests.
+- `daily_sales` (asset, daily partitions from 2024-01-01) and its job `daily_sales_job`,
+  `regional_export` (a job over static partitions): for backfills (`dagster/backfill`).
+- `nightly_sales` (a schedule: yesterday's `daily_sales` partition at 02:00 UTC) and
+  `new_orders_sensor` (a sensor: one `quick` run per new minute, run key = the minute,
+  cursor = the last minute seen). Both start stopped: start them on the Automation page.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from queueing.definitions import (
+    DailyPartitionsDefinition,
     Definitions,
+    RunRequest,
+    SkipReason,
+    StaticPartitionsDefinition,
     StepContext,
     asset,
     define_asset_job,
     job,
     op,
+    schedule,
+    sensor,
 )
 
 SLEEP_SCALE_ENV = "DEMO_SLEEP_SCALE"
@@ -255,9 +267,62 @@ def orders_report(context: StepContext) -> str:
     return "report.html"
 
 
+# --- Partitions -----------------------------------------------------------------------
+
+daily = DailyPartitionsDefinition(start_date="2024-01-01")
+
+
+@asset(partitions_def=daily, pool="snowflake")
+def daily_sales(context: StepContext) -> dict[str, Any]:
+    """One day of sales; backfill it over a range of days."""
+    _nap(1.0)
+    context.log.info("loading sales of %s", context.partition_key)
+    return {"day": context.partition_key, "orders": 42}
+
+
+daily_sales_job = define_asset_job("daily_sales_job", selection=[daily_sales])
+
+regions = StaticPartitionsDefinition(["emea", "amer", "apac"])
+
+
+@op
+def export_region(context: StepContext) -> str:
+    _nap(1.0)
+    context.log.info("exporting %s", context.partition_key)
+    return context.partition_key
+
+
+@job(partitions_def=regions, tags={"database": "redshift"})
+def regional_export():
+    """One run per region."""
+    export_region()
+
+
+# --- Schedules and sensors ------------------------------------------------------------
+
+
+@schedule(cron_schedule="0 2 * * *", job=daily_sales_job, execution_timezone="UTC")
+def nightly_sales(context):
+    """Yesterday's sales partition, every night at 02:00."""
+    yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
+    return RunRequest(partition_key=yesterday.isoformat())
+
+
+@sensor(job=quick, minimum_interval_seconds=30)
+def new_orders_sensor(context):
+    """A run per new minute of orders: the minute is the run key, the cursor the last one."""
+    minute = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M")
+    if context.cursor == minute:
+        return SkipReason(f"no new orders since {minute}")
+    context.update_cursor(minute)
+    return RunRequest(run_key=f"orders-{minute}", tags={"source": "orders"})
+
+
+ORDER_ASSETS = [raw_orders, cleaned_orders, order_summary, customer_segments, orders_report]
+
 orders_pipeline = define_asset_job(
     "orders_pipeline",
-    selection="*",
+    selection=ORDER_ASSETS,
     tags={"database": "redshift"},
     description="Materialize every orders asset.",
 )
@@ -271,7 +336,7 @@ orders_reporting = define_asset_job(
 
 
 defs = Definitions(
-    assets=[raw_orders, cleaned_orders, order_summary, customer_segments, orders_report],
+    assets=[*ORDER_ASSETS, daily_sales],
     jobs=[
         redshift_etl,
         snowflake_sync,
@@ -281,5 +346,9 @@ defs = Definitions(
         quick,
         orders_pipeline,
         orders_reporting,
+        daily_sales_job,
+        regional_export,
     ],
+    schedules=[nightly_sales],
+    sensors=[new_orders_sensor],
 )

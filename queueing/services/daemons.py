@@ -7,9 +7,12 @@ from typing import Any
 
 from django.conf import settings
 
+from ..engine.automation import SCHEDULES_INTERVAL_SECONDS, SENSORS_INTERVAL_SECONDS
+from ..engine.config.model import InstanceConfig
 from ..engine.supervision import describe_exit, supervisor_fact
-from ..models import DaemonHeartbeat
+from ..models import AutomationKind, DaemonHeartbeat
 from ..supervisor import read_state
+from .automation import recent_outcomes
 from .config import current_config
 from .heartbeats import is_healthy
 
@@ -19,14 +22,14 @@ def daemon_status(now: datetime, tracebacks: bool = True) -> list[dict[str, Any]
     exception's type and message only."""
     config = current_config()
     tolerance = config.extra.daemon_heartbeat_tolerance_seconds
-    intervals = {
-        DaemonHeartbeat.Daemon.RUN_QUEUE: config.dequeue_interval_seconds,
-        DaemonHeartbeat.Daemon.RUN_MONITORING: config.monitoring.poll_interval_seconds,
-    }
+    intervals = daemon_intervals(config)
     rows = {r.daemon: r for r in DaemonHeartbeat.objects.all()}
     result = []
     for daemon, interval in intervals.items():
         if daemon == DaemonHeartbeat.Daemon.RUN_MONITORING and not config.monitoring.enabled:
+            continue
+        # The schedules and sensors daemons show once they ticked or have work.
+        if daemon in AUTOMATION_DAEMONS and daemon not in rows and not automation_needed(daemon):
             continue
         row = rows.get(daemon)
         result.append(
@@ -48,6 +51,28 @@ def daemon_status(now: datetime, tracebacks: bool = True) -> list[dict[str, Any]
             }
         )
     return result
+
+
+AUTOMATION_DAEMONS = {
+    DaemonHeartbeat.Daemon.SCHEDULES: AutomationKind.SCHEDULE,
+    DaemonHeartbeat.Daemon.SENSORS: AutomationKind.SENSOR,
+}
+
+
+def daemon_intervals(config: InstanceConfig) -> dict[DaemonHeartbeat.Daemon, float]:
+    """Every daemon and how often it ticks (the Daemons page and the doctor)."""
+    return {
+        DaemonHeartbeat.Daemon.RUN_QUEUE: config.dequeue_interval_seconds,
+        DaemonHeartbeat.Daemon.RUN_MONITORING: config.monitoring.poll_interval_seconds,
+        DaemonHeartbeat.Daemon.SCHEDULES: SCHEDULES_INTERVAL_SECONDS,
+        DaemonHeartbeat.Daemon.SENSORS: SENSORS_INTERVAL_SECONDS,
+    }
+
+
+def automation_needed(daemon: DaemonHeartbeat.Daemon) -> bool:
+    """Whether a schedule (or sensor) is running, so its daemon must be."""
+    kind = AUTOMATION_DAEMONS[daemon]
+    return any(k == kind for k, _ in recent_outcomes(limit=0))
 
 
 def _summary(error: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from ..engine.doctor import diagnose as diagnose_facts
 from ..engine.doctor import worst
 from ..engine.doctor.facts import (
     ActiveRun,
+    AutomationFact,
     DaemonFact,
     DoctorFacts,
     Finding,
@@ -35,9 +36,10 @@ from ..engine.types import ACTIVE_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
-from . import heartbeats, pools, runs
+from . import automation, heartbeats, pools, runs
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
+from .daemons import daemon_intervals
 from .queries import step_waits
 
 # Waits of runs launched in this window feed the "median wait" of each priority.
@@ -69,10 +71,7 @@ def celery_queues(app: Any = None, timeout: float = INSPECT_TIMEOUT) -> WorkerFa
 
 
 def _daemons(config) -> list[DaemonFact]:
-    intervals = {
-        DaemonHeartbeat.Daemon.RUN_QUEUE: config.dequeue_interval_seconds,
-        DaemonHeartbeat.Daemon.RUN_MONITORING: config.monitoring.poll_interval_seconds,
-    }
+    intervals = daemon_intervals(config)
     facts = []
     for row in DaemonHeartbeat.objects.filter(daemon__in=list(intervals)):
         daemon = DaemonHeartbeat.Daemon(row.daemon)
@@ -252,6 +251,10 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
         supervisor=supervisor_fact(read_state(settings.VAR_DIR)),
         job_tag_keys=job_keys,
         op_tag_keys=op_keys,
+        automations=[
+            AutomationFact(kind, name, tuple(recent))
+            for (kind, name), recent in automation.recent_outcomes().items()
+        ],
     )
 
 

@@ -205,6 +205,7 @@ def jobs() -> list[dict[str, Any]]:
                 "jobs": [
                     {
                         "name": job.name,
+                        "partitions": job.partitions_def.describe() if job.partitions_def else None,
                         "tags": dict(job.tags),
                         "description": job.description or "",
                         "default_run_config": job.default_run_config or {},

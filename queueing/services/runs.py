@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..definitions import JobDefinition
+from ..engine.partitions import partition_tag_errors
 from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary, pool_summary_to_dict
 from ..engine.run_ids import LISTED_MATCHES, ambiguous_message, prefix_problem
 from ..engine.statuses import can_transition
@@ -83,8 +84,9 @@ def prepare(
     run_config: Mapping[str, Any] | None = None,
 ) -> Submission:
     """Check a submit without storing anything: the job exists, tags follow the key grammar
-    and fit RUN_TAGS_MAX_BYTES, the priority is a 32-bit whole number, the run config (merged
-    with the job's defaults) is valid and fits RUN_CONFIG_MAX_BYTES. The launchpad's
+    and fit RUN_TAGS_MAX_BYTES, a partitioned job's run names one of its partitions (tag
+    `dagster/partition`) and another job's none, the priority is a 32-bit whole number,
+    the run config (merged with the job's defaults) is valid and fits RUN_CONFIG_MAX_BYTES. The launchpad's
     validate-as-you-type asks this too. Raises InvalidInput with every problem."""
     errors: list[ConfigError] = []
     found = get_workspace().find_job(job_name) if isinstance(job_name, str) else None
@@ -98,6 +100,8 @@ def prepare(
     merged_tags = {**dict(job.tags), **user_tags}
     priority, priority_errors = parse_priority(merged_tags)
     errors += priority_errors
+    if not tag_errors:
+        errors += partition_tag_errors(job.name, job.partitions_def, merged_tags, timezone.now())
     plan = job.plan()
     if run_config is not None and not isinstance(run_config, Mapping):
         errors.append(
@@ -130,46 +134,76 @@ def submit(
     insert, so two submits can never both take the last place. Without a cap, none.
     """
     ready = prepare(job_name, tags, run_config)
+    with transaction.atomic():
+        check_queue_cap(1)
+        return insert_runs(ready, [ready.tags], actor)[0]
+
+
+def insert_runs(
+    ready: Submission,
+    tag_sets: list[dict[str, str]],
+    actor: str,
+    backfill_id: int | None = None,
+) -> list[Run]:
+    """Inside the caller's transaction (after its `check_queue_cap`): one queued run of the
+    prepared job per tag set, its steps and its `enqueued` event, in three bulk inserts.
+    `submit` inserts one; a backfill one per partition, each tag set checked by `prepare`'s
+    rules first."""
     job, plan = ready.job, ready.plan
     summary = pool_summary(plan)
+    plan_data = plan_to_dict(plan)
+    summary_data = None if summary is None else pool_summary_to_dict(summary)
     now = timezone.now()
-    with transaction.atomic():
-        _check_queue_cap()
-        run = Run.objects.create(
-            job_name=job.name,
-            location_name=ready.location_name,
-            status=RunStatus.QUEUED,
-            tags=ready.tags,
-            priority=ready.priority,
-            run_config=ready.run_config,
-            plan=plan_to_dict(plan),
-            pool_summary=None if summary is None else pool_summary_to_dict(summary),
-            enqueued_at=now,
-        )
-        Step.objects.bulk_create(
-            [
-                Step(
-                    run=run,
-                    step_key=s.key,
-                    op_name=s.op_name,
-                    plan_index=s.plan_index,
-                    pool=s.pool or "",
-                    priority=s.priority,
-                )
-                for s in plan.steps
-            ]
-        )
-        RunEvent.objects.create(run=run, kind="enqueued", message=f"submitted by {actor}")
-        tick_requests.request_run_queue_tick()
-    return run
+    created = Run.objects.bulk_create(
+        [
+            Run(
+                job_name=job.name,
+                location_name=ready.location_name,
+                status=RunStatus.QUEUED,
+                tags=tags,
+                priority=ready.priority,
+                run_config=ready.run_config,
+                plan=plan_data,
+                pool_summary=summary_data,
+                enqueued_at=now,
+                backfill_id=backfill_id,
+            )
+            for tags in tag_sets
+        ],
+        batch_size=_BATCH,
+    )
+    Step.objects.bulk_create(
+        [
+            Step(
+                run=run,
+                step_key=s.key,
+                op_name=s.op_name,
+                plan_index=s.plan_index,
+                pool=s.pool or "",
+                priority=s.priority,
+            )
+            for run in created
+            for s in plan.steps
+        ],
+        batch_size=_BATCH,
+    )
+    RunEvent.objects.bulk_create(
+        [RunEvent(run=run, kind="enqueued", message=f"submitted by {actor}") for run in created],
+        batch_size=_BATCH,
+    )
+    tick_requests.request_run_queue_tick()
+    return created
+
+
+_BATCH = 2000
 
 
 # Any constant works: the lock only has to be the same for every submit.
 _SUBMIT_LOCK = 0x63756971  # "cuiq"
 
 
-def _check_queue_cap() -> None:
-    """Inside the submit's transaction: refuse when the queue holds its cap of runs."""
+def check_queue_cap(adding: int) -> None:
+    """Inside the submit's transaction: refuse when `adding` more runs would pass the cap."""
     cap = current_config().extra.max_queued_runs
     if cap < 0:
         return
@@ -177,7 +211,7 @@ def _check_queue_cap() -> None:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_SUBMIT_LOCK])
     queued = Run.objects.queued().count()
-    problem = queue_full_message(queued, cap)
+    problem = queue_full_message(queued, cap, adding)
     if problem:
         raise QueueFull(problem)
 
@@ -246,7 +280,9 @@ def terminate(run_id: str, actor: str, force: bool = False) -> Run:
         # Through CANCELING, as the transition table requires, in one go.
         if status != RunStatus.CANCELING:
             transition([run_id], status, RunStatus.CANCELING, f"force-terminated by {actor}")
-        transition([run_id], RunStatus.CANCELING, RunStatus.CANCELED, f"force-terminated by {actor}")
+        transition(
+            [run_id], RunStatus.CANCELING, RunStatus.CANCELED, f"force-terminated by {actor}"
+        )
         Step.objects.filter(run=run, status__in=["PENDING", "WAITING", "RUNNING"]).update(
             status=Step.Status.CANCELED, ended_at=timezone.now()
         )

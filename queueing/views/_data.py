@@ -294,6 +294,17 @@ def find_job(name: str) -> JobDefinition | None:
     return None if found is None else found[1]
 
 
+# Pickers offer a partitioned job's latest keys, newest first (any key can be typed).
+PARTITIONS_SHOWN = 500
+
+
+def partition_choices(job: JobDefinition, now: datetime) -> list[str]:
+    """The keys a partition picker offers: the latest PARTITIONS_SHOWN, newest first."""
+    if job.partitions_def is None:
+        return []
+    return job.partitions_def.partition_keys(now)[-PARTITIONS_SHOWN:][::-1]
+
+
 def scaffold_run_config(job: JobDefinition) -> dict[str, Any]:
     """The job's default run config, plus a multiprocess executor block if it names none."""
     config = job.default_run_config or {}

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from ..definitions import JobDefinition
@@ -34,6 +35,9 @@ def _render(request: HtmxHttpRequest, form: LaunchForm, status: int = 200) -> Ht
     context = {
         "form": form,
         "job": form.jobs.get(name),
+        "partition_keys": _data.partition_choices(form.jobs[name], timezone.now())
+        if name in form.jobs
+        else [],
         "job_name": name,
         "locations": _data.jobs_by_location(),
         "errors": form.errors_by_field() if form.is_bound else {},
@@ -90,5 +94,9 @@ def launch(request: HtmxHttpRequest) -> HttpResponse:
 def validate(request: HtmxHttpRequest) -> HttpResponse:
     """The errors of the form as typed so far, swapped next to each field (out of band)."""
     form = LaunchForm(request.POST, jobs=_jobs())
-    context = {"errors": form.errors_by_field(), "ready": form.is_ready()}
+    context = {
+        "errors": form.errors_by_field(),
+        "ready": form.is_ready(),
+        "partitioned": form.job_def is not None and form.job_def.partitions_def is not None,
+    }
     return render(request, "queueing/_launch_errors.html", context)

@@ -13,8 +13,8 @@ from drf_spectacular.validation import validate_schema
 
 from queueing.api.urls import urlpatterns
 from queueing.models import Pool, Run
+from queueing.services import backfills, run_queue, runs
 from queueing.services import config as config_service
-from queueing.services import run_queue, runs
 
 
 @pytest.fixture
@@ -113,7 +113,12 @@ def busy(operator_client, admin_client):
     waiting = runs.submit("redshift_etl", tags={"team": "a"}, actor="test")
     run_queue.tick()
     run_queue.tick()
-    return {"launched": launched.run_id, "waiting": waiting.run_id}
+    backfill = backfills.launch("odd_partitions_fail", partitions=["p1", "p2"], actor="test")
+    return {
+        "launched": launched.run_id,
+        "waiting": waiting.run_id,
+        "backfill": backfill.backfill_id,
+    }
 
 
 def test_read_answers_match_the_schema(schema, viewer_client, busy):
@@ -128,6 +133,11 @@ def test_read_answers_match_the_schema(schema, viewer_client, busy):
         ("/api/daemons/", "/api/daemons/"),
         ("/api/jobs/", "/api/jobs/"),
         ("/api/audit/", "/api/audit/"),
+        ("/api/backfills/", "/api/backfills/"),
+        ("/api/schedules/", "/api/schedules/"),
+        ("/api/sensors/", "/api/sensors/"),
+        ("/api/sensors/my_cool_sensor/", "/api/sensors/{name}/"),
+        (f"/api/backfills/{busy['backfill']}/", "/api/backfills/{backfill_id}/"),
     ]
     for url, path in reads:
         response = viewer_client.get(url)
@@ -161,6 +171,42 @@ def test_write_and_error_answers_match_the_schema(schema, operator_client, admin
             "post",
         ),
         (operator_client.get("/api/runs/nope/"), "/api/runs/{run_id}/", "get"),
+        (
+            operator_client.post(
+                "/api/backfills/",
+                {"job": "daily_sleepy", "partitions": ["2024-01-01"]},
+                format="json",
+            ),
+            "/api/backfills/",
+            "post",
+        ),
+        (
+            operator_client.post("/api/backfills/", {"job": "daily_sleepy"}, format="json"),
+            "/api/backfills/",
+            "post",
+        ),
+        (
+            operator_client.post(f"/api/backfills/{busy['backfill']}/cancel/"),
+            "/api/backfills/{backfill_id}/cancel/",
+            "post",
+        ),
+        (
+            operator_client.post(f"/api/backfills/{busy['backfill']}/rerun_failed/"),
+            "/api/backfills/{backfill_id}/rerun_failed/",
+            "post",
+        ),
+        (operator_client.get("/api/backfills/nope/"), "/api/backfills/{backfill_id}/", "get"),
+        (
+            operator_client.post("/api/schedules/every_minute/start/"),
+            "/api/schedules/{name}/start/",
+            "post",
+        ),
+        (
+            operator_client.post("/api/schedules/every_minute/start/"),
+            "/api/schedules/{name}/start/",
+            "post",
+        ),
+        (operator_client.post("/api/sensors/nope/stop/"), "/api/sensors/{name}/stop/", "post"),
         (
             admin_client.put("/api/pools/api/", {"limit": 2}, format="json"),
             "/api/pools/{key}/",

@@ -66,9 +66,11 @@ def js_errors(anonymous_page) -> list[str]:
     anonymous_page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
     anonymous_page.on(
         "console",
-        lambda m: errors.append(f"CSP: {m.text}")
-        if m.type == "error" and "Content Security Policy" in m.text
-        else None,
+        lambda m: (
+            errors.append(f"CSP: {m.text}")
+            if m.type == "error" and "Content Security Policy" in m.text
+            else None
+        ),
     )
     anonymous_page.on(
         "response",

@@ -518,3 +518,85 @@ def test_every_demo_job_runs_each_step(demo_defs, job_name, caplog):
 def test_demo_always_fails_raises_value_error(demo_defs):
     with pytest.raises(ValueError, match="on purpose"):
         run_job(demo_defs.get_job("always_fails"))
+
+
+# --- partitions (issue 16) -------------------------------------------------------------
+
+
+def test_partitions_reach_jobs_from_the_job_or_from_its_assets():
+    from queueing.definitions import (
+        DailyPartitionsDefinition,
+        Definitions,
+        StaticPartitionsDefinition,
+        StepContext,
+        asset,
+        define_asset_job,
+        job,
+        op,
+    )
+
+    daily = DailyPartitionsDefinition(start_date="2024-01-01")
+
+    @asset(partitions_def=daily)
+    def sales(context):
+        return context.partition_key
+
+    @asset
+    def plain():
+        return 1
+
+    @op
+    def one(context):
+        return context.partition_key
+
+    @job(partitions_def=StaticPartitionsDefinition(["a", "b"]))
+    def static_job():
+        one()
+
+    defs = Definitions(
+        assets=[sales, plain],
+        jobs=[define_asset_job("sales_job", [sales, plain]), static_job],
+    )
+    assert defs.get_job("sales_job").partitions_def == daily
+    assert defs.get_job("static_job").partitions_def.partition_keys(None) == ["a", "b"]
+    context = StepContext("r", "sales_job", "sales", run_tags={"dagster/partition": "2024-01-02"})
+    assert context.has_partition_key and context.partition_key == "2024-01-02"
+
+
+def test_mixed_partitions_and_non_partitions_are_definition_errors():
+    import pytest
+
+    from queueing.definitions import (
+        DailyPartitionsDefinition,
+        DefinitionError,
+        Definitions,
+        StaticPartitionsDefinition,
+        StepContext,
+        asset,
+        define_asset_job,
+        job,
+        op,
+    )
+
+    @asset(partitions_def=DailyPartitionsDefinition(start_date="2024-01-01"))
+    def a():
+        return 1
+
+    @asset(partitions_def=StaticPartitionsDefinition(["x"]))
+    def b():
+        return 2
+
+    with pytest.raises(DefinitionError, match="different partitions"):
+        Definitions(assets=[a, b], jobs=[define_asset_job("both", [a, b])])
+    with pytest.raises(DefinitionError, match="partitions_def must be a PartitionsDefinition"):
+
+        @op
+        def x():
+            return 1
+
+        @job(partitions_def=["a", "b"])
+        def bad():
+            x()
+
+    with pytest.raises(DefinitionError, match="not partitioned"):
+        StepContext("r", "j", "s").partition_key  # noqa: B018

@@ -145,8 +145,8 @@ def test_an_unsafe_yaml_tag_is_refused_at_its_path():
 
 @pytest.mark.parametrize("opening", ["[", "- "])
 def test_deeply_nested_yaml_fails_cleanly(opening):
-    nested = "[" * 5000 + "]" * 5000 if opening == "[" else "".join(
-        "  " * i + "-\n" for i in range(100)
+    nested = (
+        "[" * 5000 + "]" * 5000 if opening == "[" else "".join("  " * i + "-\n" for i in range(100))
     )
     result = parse("storage:\n" + nested if opening != "[" else "storage: " + nested)
 
@@ -243,7 +243,8 @@ def test_every_error_is_collected_not_only_the_first():
         "concurrency_ui.daemon_heartbeat_tolerance: unknown key 'daemon_heartbeat_tolerance'; "
         "allowed keys: daemon_heartbeat_tolerance_seconds, max_queued_runs, "
         "resend_starting_after_seconds, "
-        "run_heartbeat_timeout_seconds, started_run_allotment_seconds, "
+        "run_heartbeat_timeout_seconds, schedule_catch_up_limit, sensor_timeout_seconds, "
+        "started_run_allotment_seconds, "
         "wait_history_retention_days (did you mean 'daemon_heartbeat_tolerance_seconds'?)",
         "run_queue.max_concurrent_runs: cannot be set when the concurrency block has runs or "
         "pools: set it once, as concurrency.runs.max_concurrent_runs",
@@ -1282,6 +1283,8 @@ def test_a_config_built_from_defaults_is_written_in_the_current_shape():
             "wait_history_retention_days": 30,
             "resend_starting_after_seconds": 30,
             "max_queued_runs": -1,
+            "schedule_catch_up_limit": 5,
+            "sensor_timeout_seconds": 60,
         },
     }
 

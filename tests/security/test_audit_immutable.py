@@ -40,7 +40,9 @@ def admin_api() -> APIClient:
     user = User.objects.create_user("adm", password="pw-for-tests-1")
     user.groups.add(Group.objects.get(name="admin"))
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user, expiry=None)[1]}")
+    client.credentials(
+        HTTP_AUTHORIZATION=f"Token {AuthToken.objects.create(user=user, expiry=None)[1]}"
+    )
     return client
 
 

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import os
 import time
+from datetime import timedelta
 
-from queueing.definitions import Definitions, job, op
+from queueing.definitions import (
+    DailyPartitionsDefinition,
+    Definitions,
+    RunRequest,
+    ScheduleDefinition,
+    SkipReason,
+    StaticPartitionsDefinition,
+    job,
+    op,
+    schedule,
+    sensor,
+)
 
 
 def _seconds(context, default: float) -> float:
@@ -58,4 +70,86 @@ def crashes():
     downstream(crash_hard())
 
 
-defs = Definitions(jobs=[pooled_pair, sleepy, crashes])
+@op
+def partition_sleep(context):
+    time.sleep(_seconds(context, 0.5))
+    return context.partition_key
+
+
+@op
+def partition_fails_on_odd(context):
+    if int(context.partition_key[-1]) % 2:
+        raise ValueError(f"partition {context.partition_key} fails on purpose")
+    return context.partition_key
+
+
+# 2,000+ daily keys (2020-01-01 to now): the backfill benchmark takes 1,000 of them.
+@job(partitions_def=DailyPartitionsDefinition(start_date="2020-01-01"))
+def daily_sleepy():
+    partition_sleep()
+
+
+@job(partitions_def=StaticPartitionsDefinition([f"p{i}" for i in range(10)]))
+def odd_partitions_fail():
+    partition_fails_on_odd()
+
+
+# --- schedules and sensors (issue 16) ----------------------------------------------------
+
+every_minute = ScheduleDefinition(
+    name="every_minute", job=sleepy, cron_schedule="* * * * *", tags={"source": "cron"}
+)
+
+
+@schedule(cron_schedule="0 0 * * *", job=daily_sleepy, execution_timezone="UTC")
+def nightly_partition(context):
+    """Yesterday's partition, every night."""
+    yesterday = context.scheduled_execution_time.date() - timedelta(days=1)
+    return RunRequest(partition_key=yesterday.isoformat())
+
+
+@schedule(cron_schedule="*/5 * * * *", job=sleepy)
+def always_skips(context):
+    return SkipReason("nothing to do at " + context.scheduled_execution_time.isoformat())
+
+
+BURST = 12
+
+
+@sensor(job=sleepy, minimum_interval_seconds=1)
+def my_cool_sensor(context):
+    """One burst of BURST runs (run keys burst-0..), then nothing: the cursor remembers."""
+    if context.cursor == "fired":
+        return SkipReason("the burst was already requested")
+    context.update_cursor("fired")
+    seconds = float(os.environ.get("BURST_RUN_SECONDS", "0.5"))
+    return [
+        RunRequest(
+            run_key=f"burst-{i}",
+            run_config={"ops": {"plain_sleep": {"config": {"seconds": seconds}}}},
+        )
+        for i in range(BURST)
+    ]
+
+
+@sensor(job=sleepy, minimum_interval_seconds=1)
+def same_key_sensor(context):
+    yield RunRequest(run_key="always-the-same")
+
+
+@sensor(job=sleepy, minimum_interval_seconds=1)
+def slow_sensor(context):
+    time.sleep(30)
+    return RunRequest(run_key="never")
+
+
+@sensor(job=sleepy, minimum_interval_seconds=1)
+def broken_sensor(context):
+    raise RuntimeError("the sensor's source is down")
+
+
+defs = Definitions(
+    jobs=[pooled_pair, sleepy, crashes, daily_sleepy, odd_partitions_fail],
+    schedules=[every_minute, nightly_partition, always_skips],
+    sensors=[my_cool_sensor, same_key_sensor, slow_sensor, broken_sensor],
+)

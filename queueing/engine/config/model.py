@@ -114,6 +114,11 @@ class ExtraConfig:
     # Finished runs (with their steps, events and wait history) are deleted this many days
     # after they ended, in batches by run monitoring; 0 = kept forever (the default).
     run_retention_days: int = 0
+    # A schedules tick after a gap (the daemon was down) launches at most this many of the
+    # missed scheduled times of each schedule, the latest ones (issue 16).
+    schedule_catch_up_limit: int = 5
+    # A sensor's evaluation is killed (the tick fails) after this many seconds.
+    sensor_timeout_seconds: int = 60
 
 
 @dataclass(frozen=True)

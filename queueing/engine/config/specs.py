@@ -63,6 +63,8 @@ SPECS: dict[str, Spec] = {
     **{f"extra.{f.name}": Spec("int", minimum=0) for f in fields(ExtraConfig)},
     "extra.wait_history_retention_days": Spec("int", minimum=0, maximum=MAX_RETENTION_DAYS),
     "extra.run_retention_days": Spec("int", minimum=0, maximum=MAX_RETENTION_DAYS),
+    "extra.schedule_catch_up_limit": Spec("int", minimum=1, maximum=1000),
+    "extra.sensor_timeout_seconds": Spec("int", minimum=1, maximum=3600),
     "extra.max_queued_runs": Spec(
         "int", minimum=-1, range_message="{v} is invalid: use -1 for no cap or a number >= 0"
     ),

@@ -9,13 +9,14 @@ max_concurrent_runs, a queue full of in-progress runs) and the incidents of SEMA
 
 One module per concern: `facts` (what the checks are given and answer), `health` (daemons,
 workers, processes, database), `queue` (why runs wait), `motion` (the stall rule the Overview
-shares); this module lists the checks in their fixed order.
+shares), `automation` (the schedules and sensors daemons and their ticks); this module lists the checks in their fixed order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
+from .automation import check_automation_ticks, check_schedules_daemon, check_sensors_daemon
 from .facts import DoctorFacts, Finding, Status
 from .health import (
     check_monitoring_daemon,
@@ -40,6 +41,9 @@ from .queue import (
 CHECKS = (
     "run_queue_daemon",
     "monitoring_daemon",
+    "schedules_daemon",
+    "sensors_daemon",
+    "automation_ticks",
     "workers",
     "processes",
     "same_database",
@@ -71,6 +75,9 @@ def worst(findings: Sequence[Finding]) -> Status:
 _CHECKS: Mapping[str, Callable[[DoctorFacts], Finding]] = {
     "run_queue_daemon": check_run_queue_daemon,
     "monitoring_daemon": check_monitoring_daemon,
+    "schedules_daemon": check_schedules_daemon,
+    "sensors_daemon": check_sensors_daemon,
+    "automation_ticks": check_automation_ticks,
     "workers": check_workers,
     "processes": check_processes,
     "same_database": check_same_database,

@@ -42,7 +42,7 @@ QUEUES = {
 
 @dataclass(frozen=True)
 class DaemonFact:
-    daemon: str  # "run_queue" | "run_monitoring"
+    daemon: str  # "run_queue" | "run_monitoring" | "schedules" | "sensors"
     label: str
     interval_seconds: float
     last_heartbeat: float | None = None
@@ -115,6 +115,15 @@ class QueuedRun:
 
 
 @dataclass(frozen=True)
+class AutomationFact:
+    """A running schedule or sensor and its last ticks, newest first: (outcome, message)."""
+
+    kind: str  # "schedule" | "sensor"
+    name: str
+    recent: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class DoctorFacts:
     now: float
     config: InstanceConfig
@@ -135,6 +144,8 @@ class DoctorFacts:
     # Tag keys jobs set on their runs, and tag keys that only appear on ops (steps).
     job_tag_keys: frozenset[str] = frozenset()
     op_tag_keys: frozenset[str] = frozenset()
+    # Running schedules and sensors (issue 16); their daemons are required only then.
+    automations: Sequence[AutomationFact] = ()
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,32 @@ from .facts import (
     daemon_fact,
 )
 
+DAEMON_LABELS = {
+    "run_queue": "run-queue daemon",
+    "run_monitoring": "run-monitoring daemon",
+    "schedules": "schedules daemon",
+    "sensors": "sensors daemon",
+}
+# The Celery queue whose worker runs each daemon's ticks (else "control").
+DAEMON_QUEUES = {"schedules": "automation", "sensors": "automation"}
 
-def _check_daemon(facts: DoctorFacts, name: str, check: str) -> Finding:
+
+def check_daemon(facts: DoctorFacts, name: str, check: str) -> Finding:
     daemon = daemon_fact(facts, name)
-    label = {"run_queue": "run-queue daemon", "run_monitoring": "run-monitoring daemon"}[name]
+    label = DAEMON_LABELS[name]
+    queue = DAEMON_QUEUES.get(name, "control")
     start = (
-        "Start Celery beat and a worker consuming the control queue "
+        f"Start Celery beat and a worker consuming the {queue} queue "
         "(`manage.py dev` starts both; in production run `celery -A concurrency_ui beat` and "
-        "`celery -A concurrency_ui worker -Q control`)."
+        f"`celery -A concurrency_ui worker -Q {queue}`)."
     )
     if daemon is None or daemon.last_heartbeat is None:
         evidence = [f"no heartbeat of the {label} in this database"]
-        control = facts.workers.consumers("control")
+        control = facts.workers.consumers(queue)
         # Workers listen, yet no daemon ever wrote here: they likely use another database.
         if control and not any(d.last_heartbeat is not None for d in facts.daemons):
             evidence.append(
-                f"worker(s) {', '.join(control)} consume the control queue, yet no tick reached "
+                f"worker(s) {', '.join(control)} consume the {queue} queue, yet no tick reached "
                 "this database: check that beat and the workers use this server's DATABASE_URL"
             )
         return Finding(check, "problem", f"The {label} has never run", tuple(evidence), start)
@@ -71,7 +81,7 @@ def _check_daemon(facts: DoctorFacts, name: str, check: str) -> Finding:
 
 
 def check_run_queue_daemon(facts: DoctorFacts) -> Finding:
-    return _check_daemon(facts, "run_queue", "run_queue_daemon")
+    return check_daemon(facts, "run_queue", "run_queue_daemon")
 
 
 def check_monitoring_daemon(facts: DoctorFacts) -> Finding:
@@ -82,7 +92,7 @@ def check_monitoring_daemon(facts: DoctorFacts) -> Finding:
             "Run monitoring is disabled, so its daemon is not required",
             ("run_monitoring.enabled is false",),
         )
-    return _check_daemon(facts, "run_monitoring", "monitoring_daemon")
+    return check_daemon(facts, "run_monitoring", "monitoring_daemon")
 
 
 def check_workers(facts: DoctorFacts) -> Finding:

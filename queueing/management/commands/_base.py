@@ -9,6 +9,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
+from queueing.engine.submission import parse_tag_pair
+from queueing.engine.types import ConfigError
 from queueing.errors import Conflict, InvalidInput, NotFound
 
 
@@ -18,6 +20,22 @@ def action_parser(sub: Any, name: str) -> argparse.ArgumentParser:
     # SUPPRESS: when absent here, a `--json` given before the action still counts.
     parser.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     return parser
+
+
+def tags_from_options(pairs: list[str]) -> dict[str, str]:
+    """`--tag KEY=VALUE` options as tags; InvalidInput naming `--tag` for a bad pair."""
+    tags = {}
+    errors = []
+    for pair in pairs:
+        try:
+            key, value = parse_tag_pair(pair)
+        except ValueError as exc:
+            errors.append(ConfigError("--tag", str(exc)))
+            continue
+        tags[key] = value
+    if errors:
+        raise InvalidInput(errors)
+    return tags
 
 
 MARKS = {"ok": "ok     ", "warning": "WARNING", "problem": "PROBLEM"}

@@ -40,6 +40,22 @@ def process_specs(host: str, port: int) -> list[tuple[str, list[str]]]:
                 "INFO",
             ],
         ),
+        # Schedules and sensors: user code, up to sensor_timeout_seconds a sensor.
+        (
+            "automation",
+            [
+                *celery,
+                "worker",
+                "-Q",
+                "automation",
+                "-P",
+                "solo",
+                "-n",
+                "automation@%h",
+                "-l",
+                "WARNING",
+            ],
+        ),
         ("beat", [*celery, "beat", "-l", "WARNING", "-s", settings.CELERY_BEAT_SCHEDULE_FILENAME]),
     ]
 

@@ -2,13 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from queueing.engine.submission import parse_tag_pair
-from queueing.engine.types import ConfigError
-from queueing.errors import InvalidInput
 from queueing.inputs import read_text_file, read_yaml
 from queueing.services import runs
 
-from ._base import QueueCommand
+from ._base import QueueCommand, tags_from_options
 
 
 def read_run_config(name: str) -> Any:
@@ -27,17 +24,7 @@ class Command(QueueCommand):
         parser.add_argument("--config", metavar="PATH", help="run config as a YAML file")
 
     def handle(self, *args, **options):
-        tags = {}
-        errors = []
-        for pair in options["tag"]:
-            try:
-                key, value = parse_tag_pair(pair)
-            except ValueError as exc:
-                errors.append(ConfigError("--tag", str(exc)))
-                continue
-            tags[key] = value
-        if errors:
-            raise InvalidInput(errors)
+        tags = tags_from_options(options["tag"])
         run_config = None
         if options["config"]:
             # An empty file is an empty run config.

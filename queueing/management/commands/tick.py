@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from queueing.services import monitoring, run_queue
+from queueing.services import automation, monitoring, run_queue
 
 from ._base import QueueCommand
 
 
 class Command(QueueCommand):
-    help = "Run one tick of a daemon now: run_queue or run_monitoring."
+    help = "Run one tick of a daemon now: run_queue, run_monitoring, schedules or sensors."
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("daemon", choices=["run_queue", "run_monitoring"])
+        parser.add_argument(
+            "daemon", choices=["run_queue", "run_monitoring", "schedules", "sensors"]
+        )
 
     def handle(self, *args, **options):
         if options["daemon"] == "run_queue":
@@ -26,6 +28,26 @@ class Command(QueueCommand):
                 f"{result.active} in progress ({result.duration_ms:.1f} ms)"
             )
             for run_id in result.launched:
+                text += f"\n  {run_id}"
+        elif options["daemon"] in ("schedules", "sensors"):
+            tick = (
+                automation.tick_schedules
+                if options["daemon"] == "schedules"
+                else automation.tick_sensors
+            )
+            outcome = tick(force=True)
+            data = {
+                "run_ids": outcome.run_ids,
+                "evaluated": outcome.evaluated,
+                "failures": outcome.failures,
+                "duration_ms": round(outcome.duration_ms, 2),
+            }
+            what = "scheduled time(s)" if options["daemon"] == "schedules" else "sensor(s)"
+            text = (
+                f"evaluated {outcome.evaluated} {what}: {len(outcome.run_ids)} run(s) requested, "
+                f"{outcome.failures} failure(s) ({outcome.duration_ms:.1f} ms)"
+            )
+            for run_id in outcome.run_ids:
                 text += f"\n  {run_id}"
         else:
             result = monitoring.tick(force=True)
