@@ -35,7 +35,7 @@ from ..engine.types import ACTIVE_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
-from . import heartbeats, pools, runs
+from . import heartbeats, pools, runs, staleness
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
 
@@ -244,6 +244,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
         supervisor=supervisor_fact(read_state(settings.VAR_DIR)),
         job_tag_keys=job_keys,
         op_tag_keys=op_keys,
+        queue_timeouts=staleness.recent_timeouts(now),
     )
 
 

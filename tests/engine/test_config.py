@@ -30,6 +30,7 @@ from queueing.engine.config.reader import parse_instance_dict, parse_instance_ya
 from queueing.engine.config.specs import SETTING_NAMES, int_setting_range
 from queueing.engine.grammar import INT64_MAX, INT64_MIN, key_problem
 from queueing.engine.inputs import DEFAULT_LIMITS
+from queueing.engine.staleness import QueuedBound
 from queueing.engine.types import INT32_MAX, ConfigError, QueueSettings, TagLimit
 
 MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
@@ -242,7 +243,7 @@ def test_every_error_is_collected_not_only_the_first():
         "run_monitoring.start_timeout_seconds: 99999999999 is too large: the maximum is 2147483647",
         "concurrency_ui.daemon_heartbeat_tolerance: unknown key 'daemon_heartbeat_tolerance'; "
         "allowed keys: daemon_heartbeat_tolerance_seconds, max_queued_runs, "
-        "resend_starting_after_seconds, "
+        "max_queued_seconds, max_queued_seconds_by_tag, resend_starting_after_seconds, "
         "run_heartbeat_timeout_seconds, started_run_allotment_seconds, "
         "wait_history_retention_days (did you mean 'daemon_heartbeat_tolerance_seconds'?)",
         "run_queue.max_concurrent_runs: cannot be set when the concurrency block has runs or "
@@ -1282,6 +1283,8 @@ def test_a_config_built_from_defaults_is_written_in_the_current_shape():
             "wait_history_retention_days": 30,
             "resend_starting_after_seconds": 30,
             "max_queued_runs": -1,
+            "max_queued_seconds": 0,
+            "max_queued_seconds_by_tag": [],
         },
     }
 
@@ -1561,6 +1564,12 @@ _tag_limits = st.lists(
     ),
     max_size=4,
 ).map(tuple)
+_queued_bounds = st.lists(
+    st.builds(
+        QueuedBound, key=_tag_key, seconds=st.integers(1, INT32_MAX), value=st.none() | _text
+    ),
+    max_size=3,
+).map(tuple)
 _yaml_values = st.recursive(
     st.none()
     | st.booleans()
@@ -1587,7 +1596,9 @@ def instance_configs(draw) -> InstanceConfig:
         **{
             f.name: draw(st.integers(*_range_of(f"extra.{f.name}")))
             for f in dataclasses.fields(ExtraConfig)
-        }
+            if int_setting_range(f"extra.{f.name}") is not None
+        },
+        max_queued_seconds_by_tag=draw(_queued_bounds),
     )
     queue = QueueSettings(
         max_concurrent_runs=draw(st.integers(-1, INT32_MAX)),

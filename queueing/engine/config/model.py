@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from queueing.engine.staleness import QueuedBound, StaleRules
 from queueing.engine.types import ConfigError, QueueSettings
 
 QUEUED_COORDINATOR = "QueuedRunCoordinator"
@@ -96,7 +97,8 @@ class ExtraConfig:
 
     Dagster 1.13 refuses a file with this section (it refuses every section it does not know):
     export writes it only when a value differs from the default.
-    All values are integers >= 0, except `max_queued_runs` (-1: no cap).
+    All values are integers >= 0, except `max_queued_runs` (-1: no cap) and
+    `max_queued_seconds_by_tag` (a list of `{key, value?, seconds}`).
     """
 
     # A daemon is healthy while now <= last heartbeat + 30 s + this (reference: 1800).
@@ -111,6 +113,14 @@ class ExtraConfig:
     resend_starting_after_seconds: int = 30
     # Submits are refused once this many runs are queued; -1 = no cap.
     max_queued_runs: int = -1
+    # Run monitoring cancels a run queued longer than this; 0 = no bound (engine/staleness.py).
+    max_queued_seconds: int = 0
+    # Bounds for runs carrying a tag key (or key=value); the shortest applicable bound wins.
+    max_queued_seconds_by_tag: tuple[QueuedBound, ...] = ()
+
+    @property
+    def stale_rules(self) -> StaleRules:
+        return StaleRules(self.max_queued_seconds, tuple(self.max_queued_seconds_by_tag))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ POOL_LIMIT_MESSAGE = "{v} is out of range: a default pool limit must be between 
 
 @dataclass(frozen=True)
 class Spec:
-    kind: Literal["int", "bool", "granularity", "tags"]
+    kind: Literal["int", "bool", "granularity", "tags", "queued_bounds"]
     minimum: int | None = None
     maximum: int = INT32_MAX
     # Used instead of the generic messages when the value is outside minimum..maximum.
@@ -65,6 +65,7 @@ SPECS: dict[str, Spec] = {
     "extra.max_queued_runs": Spec(
         "int", minimum=-1, range_message="{v} is invalid: use -1 for no cap or a number >= 0"
     ),
+    "extra.max_queued_seconds_by_tag": Spec("queued_bounds", nullable=True, null_value=()),
 }
 
 # Stable order for forms and the "where does each value come from" table.
@@ -115,6 +116,7 @@ MONITORING_KEYS = {f.name: f"monitoring.{f.name}" for f in fields(MonitoringConf
 EXTRA_KEYS = {f.name: f"extra.{f.name}" for f in fields(ExtraConfig)}
 COORDINATOR_KEYS = ("module", "class", "config")
 TAG_ITEM_KEYS = ("key", "limit", "value")
+QUEUED_BOUND_KEYS = ("key", "value", "seconds")
 PER_UNIQUE = "applyLimitPerUniqueValue"
 
 # A run coordinator without a queue (DefaultRunCoordinator): what the run-queue settings are.

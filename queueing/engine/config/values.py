@@ -10,9 +10,10 @@ from typing import Any
 
 from queueing.engine.grammar import key_problem, parse_integer
 from queueing.engine.inputs import FILE_PATH
+from queueing.engine.staleness import QueuedBound
 from queueing.engine.types import INT32_MAX, ConfigError, TagLimit
 
-from .specs import PER_UNIQUE, SPECS, TAG_ITEM_KEYS
+from .specs import PER_UNIQUE, QUEUED_BOUND_KEYS, SPECS, TAG_ITEM_KEYS
 
 INVALID: Any = object()  # a value that failed validation; its error is already recorded
 
@@ -84,6 +85,8 @@ def convert(
         return spec.null_value
     if spec.kind == "tags":
         return convert_tags(path, raw, errors)
+    if spec.kind == "queued_bounds":
+        return convert_queued_bounds(path, raw, errors)
     if spec.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -182,6 +185,29 @@ def convert_tags(path: str, raw: Any, errors: list[ConfigError]) -> Any:
     return tuple(limits) if valid else INVALID
 
 
+def check_item_head(
+    path: str,
+    item: Mapping[Any, Any],
+    allowed: tuple[str, ...],
+    required: tuple[str, ...],
+    errors: list[ConfigError],
+) -> Any:
+    """The checks every `{key, ...}` list item shares: unknown keys, missing required keys,
+    the key grammar. Returns the item's `key` (None when missing)."""
+    for name in item:
+        if name not in allowed:
+            errors.append(unknown_key(path, name, allowed))
+    for name in required:
+        if name not in item:
+            errors.append(ConfigError(path, f"missing required key '{name}'"))
+    key = item.get("key")
+    if "key" in item:
+        problem = key_problem(key)
+        if problem:
+            errors.append(ConfigError(f"{path}.key", problem))
+    return key
+
+
 def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
     """One `{key, limit, value?}` item (SEMANTICS 1.3); a limit must be >= 0 (our decision)."""
     if not isinstance(item, Mapping):
@@ -193,18 +219,7 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
         )
         return INVALID
     before = len(errors)
-    for name in item:
-        if name not in TAG_ITEM_KEYS:
-            errors.append(unknown_key(path, name, TAG_ITEM_KEYS))
-    for required in ("key", "limit"):
-        if required not in item:
-            errors.append(ConfigError(path, f"missing required key '{required}'"))
-
-    key: Any = item.get("key")
-    if "key" in item:
-        problem = key_problem(key)
-        if problem:
-            errors.append(ConfigError(f"{path}.key", problem))
+    key: Any = check_item_head(path, item, TAG_ITEM_KEYS, ("key", "limit"), errors)
     limit: Any = item.get("limit")
     if "limit" in item:
         if not _is_int(limit):
@@ -259,6 +274,54 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
     return TagLimit(key=key, limit=limit, value=value, per_unique_value=per_unique)
 
 
+def convert_queued_bounds(path: str, raw: Any, errors: list[ConfigError]) -> Any:
+    """`max_queued_seconds_by_tag`: a list of `{key, value?, seconds}` (engine/staleness.py)."""
+    if not isinstance(raw, list | tuple):
+        errors.append(
+            ConfigError(path, f"expected a list of {{key, value?, seconds}}, got {describe(raw)}")
+        )
+        return INVALID
+    before = len(errors)
+    bounds: list[QueuedBound] = []
+    for index, item in enumerate(raw):
+        ipath = f"{path}[{index}]"
+        if not isinstance(item, Mapping):
+            errors.append(
+                ConfigError(
+                    ipath,
+                    f"expected a mapping with key, seconds and optional value, got {describe(item)}",
+                )
+            )
+            continue
+        start = len(errors)
+        key: Any = check_item_head(ipath, item, QUEUED_BOUND_KEYS, ("key", "seconds"), errors)
+        seconds: Any = item.get("seconds")
+        if "seconds" in item:
+            if not _is_int(seconds):
+                errors.append(
+                    ConfigError(f"{ipath}.seconds", f"expected an integer, got {describe(seconds)}")
+                )
+            elif seconds < 1 or seconds > INT32_MAX:
+                errors.append(
+                    ConfigError(
+                        f"{ipath}.seconds",
+                        f"{fmt_int(seconds)} is invalid: a bound must be between 1 and "
+                        f"{INT32_MAX} seconds (leave the item out for no bound)",
+                    )
+                )
+        value = item.get("value")
+        if "value" in item and not isinstance(value, str):
+            errors.append(
+                ConfigError(
+                    f"{ipath}.value",
+                    f"expected a string (leave it out for every value), got {describe(value)}",
+                )
+            )
+        if len(errors) == start:
+            bounds.append(QueuedBound(key=key, seconds=seconds, value=value))
+    return tuple(bounds) if len(errors) == before else INVALID
+
+
 def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], list[ConfigError]]:
     """A `tag_concurrency_limits` list outside the instance file (executor run config),
     with the same item rules and messages as the run queue's (SEMANTICS 1.3)."""
@@ -276,7 +339,17 @@ def _tag_to_yaml(limit: TagLimit) -> dict[str, Any]:
     return item
 
 
+def _bound_to_yaml(bound: QueuedBound) -> dict[str, Any]:
+    item: dict[str, Any] = {"key": bound.key}
+    if bound.value is not None:
+        item["value"] = bound.value
+    item["seconds"] = bound.seconds
+    return item
+
+
 def to_yaml_value(name: str, value: Any) -> Any:
     if name == "tag_limits":
         return [_tag_to_yaml(limit) for limit in value]
+    if SPECS[name].kind == "queued_bounds":
+        return [_bound_to_yaml(bound) for bound in value]
     return value

@@ -35,6 +35,7 @@ from .queue import (
     check_starved_runs,
     check_tag_limits,
 )
+from .stale import check_queue_age
 
 CHECKS = (
     "run_queue_daemon",
@@ -44,6 +45,7 @@ CHECKS = (
     "same_database",
     "max_concurrent_runs",
     "queue_cap",
+    "queue_age",
     "in_progress",
     "slot_leaks",
     "pools",
@@ -74,6 +76,7 @@ _CHECKS: Mapping[str, Callable[[DoctorFacts], Finding]] = {
     "same_database": check_same_database,
     "max_concurrent_runs": check_max_concurrent_runs,
     "queue_cap": check_queue_cap,
+    "queue_age": check_queue_age,
     "in_progress": check_in_progress,
     "slot_leaks": check_slot_leaks,
     "pools": check_pools,

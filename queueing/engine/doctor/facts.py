@@ -128,6 +128,8 @@ class DoctorFacts:
     # Tag keys jobs set on their runs, and tag keys that only appear on ops (steps).
     job_tag_keys: frozenset[str] = frozenset()
     op_tag_keys: frozenset[str] = frozenset()
+    # Runs monitoring canceled for their queue age recently (staleness.REPEATED_WINDOW_SECONDS), by job.
+    queue_timeouts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

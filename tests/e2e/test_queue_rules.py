@@ -1,0 +1,61 @@
+"""concurrency-ui's own queue rules (issue 18) with real worker and beat processes."""
+
+from __future__ import annotations
+
+import pytest
+
+from queueing.engine.types import FINISHED_STATUSES, RunStatus
+from queueing.models import AuditEntry, Run
+from queueing.services import runs
+from tests.services.helpers import load_config
+from tests.support.workers import wait_until
+
+pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
+
+
+def _finished(run_ids):
+    def check():
+        done = Run.objects.filter(run_id__in=run_ids, status__in=list(FINISHED_STATUSES)).count()
+        return done == len(run_ids)
+
+    return check
+
+
+def _sleepy(seconds: float, **tags: str) -> Run:
+    return runs.submit(
+        "sleepy",
+        tags=tags,
+        run_config={"ops": {"plain_sleep": {"config": {"seconds": seconds}}}},
+        actor="test",
+    )
+
+
+def test_runs_queued_past_their_bound_are_canceled_while_the_rest_runs(processes):
+    load_config(
+        {
+            "run_queue": {"dequeue_interval_seconds": 1, "max_concurrent_runs": 1},
+            "run_monitoring": {"poll_interval_seconds": 1},
+            "concurrency_ui": {
+                "max_queued_seconds": 120,
+                "max_queued_seconds_by_tag": [{"key": "team", "value": "growth", "seconds": 3}],
+            },
+        }
+    )
+    holder = _sleepy(10)
+    stale = [_sleepy(0.1, team="growth") for _ in range(2)]
+    patient = _sleepy(0.1, team="data")
+    processes.worker(concurrency=2)
+    processes.beat()
+    wait_until(
+        _finished([r.run_id for r in [holder, *stale, patient]]),
+        timeout=120,
+        message="every run to finish or be canceled",
+    )
+    for run in (holder, *stale, patient):
+        run.refresh_from_db()
+    assert holder.status == patient.status == RunStatus.SUCCESS, processes.log("w1")[-2000:]
+    for run in stale:
+        assert run.status == RunStatus.CANCELED
+        assert run.launched_at is None
+        assert "max_queued_seconds_by_tag[0] (team=growth): 3 s" in run.failure_reason
+    assert AuditEntry.objects.filter(action="run.queue_timeout").count() == 2

@@ -1,0 +1,34 @@
+"""Issue 18's queue rules as people see them: the run page and the API."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from queueing.models import Run
+from queueing.services import monitoring
+from tests.services.helpers import load_config
+
+from .conftest import html
+
+
+def test_a_run_canceled_for_its_queue_age_shows_the_rule_on_its_page_and_in_the_api(
+    as_viewer, submit
+):
+    load_config(
+        {
+            "run_queue": {"max_concurrent_runs": 0},
+            "concurrency_ui": {"max_queued_seconds_by_tag": [{"key": "team", "seconds": 60}]},
+        }
+    )
+    run = submit("quick", {"team": "growth"})
+    Run.objects.filter(pk=run.pk).update(enqueued_at=timezone.now() - timedelta(seconds=61))
+    monitoring.tick()
+    page = html(as_viewer.get(reverse("run-detail", args=[run.run_id])))
+    assert "CANCELED" in page
+    assert "concurrency_ui.max_queued_seconds_by_tag[0] (team): 60 s" in page
+    body = as_viewer.get(f"/api/runs/{run.run_id}/").json()
+    assert body["status"] == "CANCELED"
+    assert "concurrency_ui.max_queued_seconds_by_tag[0] (team): 60 s" in body["failure_reason"]
