@@ -64,9 +64,14 @@ class TagLimit:
     limit: int
     value: str | None = None
     per_unique_value: bool = False
+    # concurrency-ui's own kind (`value: {maxUniqueValues: N}`, Dagster refuses it): at most
+    # `limit` different values of `key` in progress at once, each value without a cap.
+    distinct_values: bool = False
 
     @property
-    def kind(self) -> Literal["key", "key_value", "per_unique_value"]:
+    def kind(self) -> Literal["key", "key_value", "per_unique_value", "distinct_values"]:
+        if self.distinct_values:
+            return "distinct_values"
         if self.per_unique_value:
             return "per_unique_value"
         if self.value is not None:
@@ -139,6 +144,9 @@ Rule = Literal["max_concurrent_runs", "tag", "pool", "max_concurrent"]
 
 # Gate.message names at most this many holders; the rest become "+N more".
 MESSAGE_HOLDERS = 3
+# The subject of a distinct-values tag gate is its key and this suffix, so that the stored
+# rule of a run (rule:subject) tells it from a limit of the key's other kinds.
+DISTINCT_SUFFIX = " (distinct values)"
 
 
 @dataclass(frozen=True)
@@ -161,7 +169,8 @@ class Gate:
     passed: bool
     # Ids of the counted runs or steps; capped (see `more_holders`) so a gate stays cheap.
     holders: tuple[str, ...] = ()
-    # tag: "key" | "key_value" | "per_unique_value"; pool: "op" | "run" | "step"; else "".
+    # tag: "key" | "key_value" | "per_unique_value" | "distinct_values"; pool: "op" | "run" |
+    # "step"; else "".
     kind: str = ""
     # What is counted: "run" or "step".
     unit: str = "run"
@@ -169,6 +178,8 @@ class Gate:
     buffer: int = 0
     # Holders left out of `holders` because the tuple is capped.
     more_holders: int = 0
+    # Distinct-values tag limits: the values in progress (capped like `holders`).
+    values: tuple[str, ...] = ()
 
     def to_dict(self, holders: bool = True) -> dict[str, object]:
         """The gate as JSON for the API, the CLI and the pages (`holders` False leaves the
@@ -198,6 +209,8 @@ class Gate:
         if self.rule == "max_concurrent":
             return f"max_concurrent: {self.count} of {self.limit} {units} in flight"
         if self.rule == "tag":
+            if self.kind == "distinct_values":
+                return self._distinct_message()
             if self.kind == "per_unique_value":
                 key, _, value = self.subject.partition("=")
                 head = f"tag {key} (per value) ={value}"
@@ -217,6 +230,19 @@ class Gate:
             sign = "+" if self.buffer > 0 else "-"
             buffer = f" ({self.limit - self.buffer} slots {sign} buffer {abs(self.buffer)})"
         return f"pool {self.subject}: {self.count} of {self.limit} {what}{buffer}{self._held_by()}"
+
+    def _distinct_message(self) -> str:
+        key = self.subject.removesuffix(DISTINCT_SUFFIX)
+        head = f"tag {key}: {self.count} of {self.limit} distinct values in progress"
+        if self.values:
+            shown = ", ".join(self.values[:MESSAGE_HOLDERS])
+            more = len(self.values) - MESSAGE_HOLDERS
+            head += f" ({shown}{f' +{more} more' if more > 0 else ''})"
+        if self.limit <= 0:
+            return f"tag {key}: at most {self.limit} distinct values, no {self.unit} carrying it may start"
+        if not self.passed:
+            return f"{head}; a {self.unit} with another value waits{self._held_by()}"
+        return head
 
     def _held_by(self) -> str:
         if not self.holders:

@@ -59,3 +59,43 @@ def test_runs_queued_past_their_bound_are_canceled_while_the_rest_runs(processes
         assert run.launched_at is None
         assert "max_queued_seconds_by_tag[0] (team=growth): 3 s" in run.failure_reason
     assert AuditEntry.objects.filter(action="run.queue_timeout").count() == 2
+
+
+def test_at_most_three_backfills_run_at_once_each_as_fast_as_it_can(processes):
+    load_config(
+        {
+            "run_queue": {"dequeue_interval_seconds": 1},
+            "concurrency": {
+                "runs": {
+                    "max_concurrent_runs": -1,
+                    "tag_concurrency_limits": [
+                        {"key": "dagster/backfill", "value": {"maxUniqueValues": 3}}
+                    ],
+                }
+            },
+            "run_monitoring": {"poll_interval_seconds": 1},
+        }
+    )
+    made = [_sleepy(1.5, **{"dagster/backfill": f"b{n}"}) for n in range(5) for _ in range(2)]
+    processes.worker(concurrency=10)
+    processes.beat()
+    wait_until(_finished([r.run_id for r in made]), timeout=180, message="every backfill run")
+    finished = Run.objects.filter(run_id__in=[r.run_id for r in made])
+    assert {r.status for r in finished} == {RunStatus.SUCCESS}, processes.log("w1")[-2000:]
+    # In progress = from the launch (STARTING) to the end; sweep every instant.
+    events = sorted(
+        [(r.launched_at, 1, r.tags["dagster/backfill"]) for r in finished]
+        + [(r.ended_at, -1, r.tags["dagster/backfill"]) for r in finished],
+        key=lambda e: (e[0], e[1]),
+    )
+    running: dict[str, int] = {}
+    peak_values = peak_runs = 0
+    for _, delta, value in events:
+        running[value] = running.get(value, 0) + delta
+        if not running[value]:
+            del running[value]
+        peak_values = max(peak_values, len(running))
+        peak_runs = max(peak_runs, sum(running.values()))
+    assert peak_values <= 3
+    # Each backfill ran its two runs side by side: the cap is on values, not runs.
+    assert peak_runs >= 4

@@ -228,8 +228,8 @@ def test_every_error_is_collected_not_only_the_first():
         "run_queue.tag_concurrency_limits[2]: missing required key 'key'",
         "run_queue.tag_concurrency_limits[3].extra: unknown key 'extra'; "
         "allowed keys: key, limit, value",
-        "run_queue.tag_concurrency_limits[3].value: expected a string or "
-        "{applyLimitPerUniqueValue: true}, got integer 5",
+        "run_queue.tag_concurrency_limits[3].value: expected a string, "
+        "{applyLimitPerUniqueValue: true} or {maxUniqueValues: N}, got integer 5",
         "run_queue.max_runs: unknown key 'max_runs'; allowed keys: "
         "block_op_concurrency_limited_runs, dequeue_interval_seconds, dequeue_num_workers, "
         "dequeue_use_threads, max_concurrent_runs, max_user_code_failure_retries, "
@@ -708,7 +708,7 @@ def test_a_null_tag_list_is_empty():
         ),
         (
             "{key: a, limit: 1, value: [x]}",
-            "[0].value: expected a string or {applyLimitPerUniqueValue: true}, got list ['x']",
+            "[0].value: expected a string, {applyLimitPerUniqueValue: true} or {maxUniqueValues: N}, got list ['x']",
         ),
         (
             "{key: a, limit: 1, value: {}}",
@@ -720,7 +720,7 @@ def test_a_null_tag_list_is_empty():
         ),
         (
             "{key: a, limit: 1, value: {applyLimitPerUniqueValue: true, perValue: 1}}",
-            "[0].value.perValue: unknown key 'perValue'; allowed keys: applyLimitPerUniqueValue",
+            "[0].value.perValue: unknown key 'perValue'; allowed keys: applyLimitPerUniqueValue, maxUniqueValues",
         ),
         ("just-a-key", "[0]: expected a mapping with key, limit and optional value, got string"),
     ],
@@ -1561,6 +1561,7 @@ _tag_limits = st.lists(
         st.builds(TagLimit, key=_tag_key, limit=_count),
         st.builds(TagLimit, key=_tag_key, limit=_count, value=_text),
         st.builds(TagLimit, key=_tag_key, limit=_count, per_unique_value=st.just(True)),
+        st.builds(TagLimit, key=_tag_key, limit=_count, distinct_values=st.just(True)),
     ),
     max_size=4,
 ).map(tuple)

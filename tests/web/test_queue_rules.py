@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from queueing.models import Run
 from queueing.services import monitoring
+from queueing.services.config import current_config
 from tests.services.helpers import load_config
 
 from .conftest import html
@@ -32,3 +33,15 @@ def test_a_run_canceled_for_its_queue_age_shows_the_rule_on_its_page_and_in_the_
     body = as_viewer.get(f"/api/runs/{run.run_id}/").json()
     assert body["status"] == "CANCELED"
     assert "concurrency_ui.max_queued_seconds_by_tag[0] (team): 60 s" in body["failure_reason"]
+
+
+def test_an_admin_adds_a_distinct_values_limit_on_the_concurrency_page(as_admin):
+    as_admin.post(
+        reverse("tag-limit-add"),
+        {"tag-key": "dagster/backfill", "tag-kind": "distinct_values", "tag-limit": "3"},
+    )
+    (limit,) = current_config().queue.tag_limits
+    assert (limit.key, limit.limit, limit.distinct_values) == ("dagster/backfill", 3, True)
+    page = html(as_admin.get(reverse("concurrency")))
+    assert "distinct values" in page and "Dagster refuses it" in page
+    assert "3 values" in page

@@ -26,6 +26,14 @@ def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigEr
                     "0 blocks every run carrying this tag: they stay queued until it is raised",
                 )
             )
+        if limit.distinct_values:
+            warnings.append(
+                ConfigError(
+                    f"{tags_path}[{index}].value",
+                    "a distinct-values limit is concurrency-ui's own: Dagster 1.13 refuses this "
+                    "entry (keep it out of the file Dagster reads)",
+                )
+            )
         if limit.key == CONCURRENCY_KEY_TAG:
             warnings.append(
                 ConfigError(

@@ -118,6 +118,8 @@ COORDINATOR_KEYS = ("module", "class", "config")
 TAG_ITEM_KEYS = ("key", "limit", "value")
 QUEUED_BOUND_KEYS = ("key", "value", "seconds")
 PER_UNIQUE = "applyLimitPerUniqueValue"
+# concurrency-ui's own tag-limit kind (TagLimit.distinct_values); Dagster 1.13 refuses it.
+MAX_UNIQUE = "maxUniqueValues"
 
 # A run coordinator without a queue (DefaultRunCoordinator): what the run-queue settings are.
 NO_QUEUE_VALUES: Mapping[str, Any] = {

@@ -13,7 +13,7 @@ from queueing.engine.inputs import FILE_PATH
 from queueing.engine.staleness import QueuedBound
 from queueing.engine.types import INT32_MAX, ConfigError, TagLimit
 
-from .specs import PER_UNIQUE, QUEUED_BOUND_KEYS, SPECS, TAG_ITEM_KEYS
+from .specs import MAX_UNIQUE, PER_UNIQUE, QUEUED_BOUND_KEYS, SPECS, TAG_ITEM_KEYS
 
 INVALID: Any = object()  # a value that failed validation; its error is already recorded
 
@@ -208,8 +208,24 @@ def check_item_head(
     return key
 
 
+def _check_count(path: str, value: Any, errors: list[ConfigError]) -> None:
+    """A tag limit's count (`limit`, `maxUniqueValues`): an integer 0..INT32_MAX."""
+    if not _is_int(value):
+        errors.append(ConfigError(path, f"expected an integer, got {describe(value)}"))
+    elif value < 0:
+        errors.append(ConfigError(path, f"{fmt_int(value)} is invalid: a tag limit must be >= 0"))
+    elif value > INT32_MAX:
+        errors.append(
+            ConfigError(path, f"{fmt_int(value)} is too large: the maximum is {INT32_MAX}")
+        )
+
+
 def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
-    """One `{key, limit, value?}` item (SEMANTICS 1.3); a limit must be >= 0 (our decision)."""
+    """One `{key, limit, value?}` item (SEMANTICS 1.3); a limit must be >= 0 (our decision).
+
+    `{key, value: {maxUniqueValues: N}}` (no `limit`) is concurrency-ui's own kind: at most N
+    different values of `key` in progress (`TagLimit.distinct_values`; Dagster refuses it).
+    """
     if not isinstance(item, Mapping):
         errors.append(
             ConfigError(
@@ -219,36 +235,45 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
         )
         return INVALID
     before = len(errors)
-    key: Any = check_item_head(path, item, TAG_ITEM_KEYS, ("key", "limit"), errors)
+    raw_value = item.get("value")
+    vpath = f"{path}.value"
+    distinct = isinstance(raw_value, Mapping) and MAX_UNIQUE in raw_value
+    required = ("key",) if distinct else ("key", "limit")
+    key: Any = check_item_head(path, item, TAG_ITEM_KEYS, required, errors)
     limit: Any = item.get("limit")
-    if "limit" in item:
-        if not _is_int(limit):
-            errors.append(
-                ConfigError(f"{path}.limit", f"expected an integer, got {describe(limit)}")
+    if distinct and "limit" in item:
+        errors.append(
+            ConfigError(
+                f"{path}.limit",
+                f"a {{{MAX_UNIQUE}: N}} entry has no limit (each value runs uncapped); to cap "
+                f"each value too, add an entry {{key, value: {{{PER_UNIQUE}: true}}, limit}}",
             )
-        elif limit < 0:
-            errors.append(
-                ConfigError(
-                    f"{path}.limit", f"{fmt_int(limit)} is invalid: a tag limit must be >= 0"
-                )
-            )
-        elif limit > INT32_MAX:
-            errors.append(
-                ConfigError(
-                    f"{path}.limit", f"{fmt_int(limit)} is too large: the maximum is {INT32_MAX}"
-                )
-            )
+        )
+    elif "limit" in item:
+        _check_count(f"{path}.limit", limit, errors)
 
     value: str | None = None
     per_unique = False
-    raw_value = item.get("value")
-    vpath = f"{path}.value"
     if isinstance(raw_value, str):
         value = raw_value
+    elif distinct:
+        assert isinstance(raw_value, Mapping)
+        for vkey in raw_value:
+            if vkey != MAX_UNIQUE:
+                errors.append(
+                    ConfigError(
+                        f"{vpath}.{vkey}",
+                        f"{MAX_UNIQUE} stands alone: use it or {PER_UNIQUE}, not both"
+                        if vkey == PER_UNIQUE
+                        else f"unknown key {vkey!r}; allowed keys: {MAX_UNIQUE}",
+                    )
+                )
+        limit = raw_value[MAX_UNIQUE]
+        _check_count(f"{vpath}.{MAX_UNIQUE}", limit, errors)
     elif isinstance(raw_value, Mapping):
         for vkey in raw_value:
             if vkey != PER_UNIQUE:
-                errors.append(unknown_key(vpath, vkey, (PER_UNIQUE,)))
+                errors.append(unknown_key(vpath, vkey, (PER_UNIQUE, MAX_UNIQUE)))
         if PER_UNIQUE not in raw_value:
             errors.append(ConfigError(vpath, f"missing required key '{PER_UNIQUE}'"))
         elif not isinstance(raw_value[PER_UNIQUE], bool):
@@ -266,12 +291,15 @@ def _convert_tag_item(path: str, item: Any, errors: list[ConfigError]) -> Any:
         errors.append(
             ConfigError(
                 vpath,
-                f"expected a string or {{{PER_UNIQUE}: true}}, got {describe(raw_value)}",
+                f"expected a string, {{{PER_UNIQUE}: true}} or {{{MAX_UNIQUE}: N}}, "
+                f"got {describe(raw_value)}",
             )
         )
     if len(errors) > before:
         return INVALID
-    return TagLimit(key=key, limit=limit, value=value, per_unique_value=per_unique)
+    return TagLimit(
+        key=key, limit=limit, value=value, per_unique_value=per_unique, distinct_values=distinct
+    )
 
 
 def convert_queued_bounds(path: str, raw: Any, errors: list[ConfigError]) -> Any:
@@ -331,6 +359,8 @@ def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], lis
 
 
 def _tag_to_yaml(limit: TagLimit) -> dict[str, Any]:
+    if limit.distinct_values:
+        return {"key": limit.key, "value": {MAX_UNIQUE: limit.limit}}
     item: dict[str, Any] = {"key": limit.key, "limit": limit.limit}
     if limit.per_unique_value:
         item["value"] = {PER_UNIQUE: True}
