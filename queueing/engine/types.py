@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 INT32_MAX = 2**31 - 1
@@ -114,6 +115,19 @@ class PoolState:
 
 
 @dataclass(frozen=True)
+class FairShare:
+    """`concurrency_ui.fair_share` (engine/fair_share.py): interleave, within a priority,
+    the runs of different values of `key` by weight (a value not listed weighs 1)."""
+
+    key: str
+    weights: tuple[tuple[str, int], ...] = ()
+
+    @cached_property
+    def weight_map(self) -> dict[str, int]:
+        return dict(self.weights)
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     max_concurrent_runs: int = 10  # -1 = no limit, 0 = launch nothing
     tag_limits: tuple[TagLimit, ...] = ()
@@ -128,6 +142,8 @@ class QueueSettings:
     # size (DAGSTER_RUN_QUEUE_PAGE_SIZE, Q4).
     default_pool_limit: int | None = None
     run_queue_page_size: int = 100
+    # concurrency_ui only (None: off, Dagster's order). Mirrored from ExtraConfig.fair_share.
+    fair_share: FairShare | None = None
 
 
 @dataclass(frozen=True)
@@ -140,7 +156,8 @@ class QueueSnapshot:
 
 
 # "max_concurrent" is the in-run executor limit on steps (SEMANTICS 4).
-Rule = Literal["max_concurrent_runs", "tag", "pool", "max_concurrent"]
+# "fair_share" never limits anything: it names the reason a run waits its turn.
+Rule = Literal["max_concurrent_runs", "tag", "pool", "max_concurrent", "fair_share"]
 
 # Gate.message names at most this many holders; the rest become "+N more".
 MESSAGE_HOLDERS = 3
@@ -206,6 +223,14 @@ class Gate:
             if self.limit < 0:
                 return f"max_concurrent_runs is {self.limit} (no limit): {self.count} {units} in progress"
             return f"max_concurrent_runs: {self.count} of {self.limit} {units} in progress"
+        if self.rule == "fair_share":
+            if self.passed:
+                return f"fair share: {self.subject} at turn {self.count} (weight {self.limit})"
+            return (
+                f"fair share: waits its turn as {self.subject} (turn {self.count}, weight "
+                f"{self.limit}); {self.more_holders} later run(s) of other values go first "
+                "and max_concurrent_runs is used up"
+            )
         if self.rule == "max_concurrent":
             return f"max_concurrent: {self.count} of {self.limit} {units} in flight"
         if self.rule == "tag":

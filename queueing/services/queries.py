@@ -48,6 +48,9 @@ def filter_runs(
 def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage:
     """One page of runs, with the live verdict of the queued ones on the page."""
     total = qs.count()
+    config = current_config()
+    if config.queue.fair_share is not None and tuple(qs.query.order_by) == QUEUE_ORDER:
+        return _fair_page(qs, offset, limit, total)
     page = list(qs.defer("plan", "run_config")[offset : offset + limit])
     verdicts: dict[str, Launch | Wait] = {}
     queued = [r for r in page if r.status == RunStatus.QUEUED]
@@ -56,9 +59,26 @@ def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage
         # the page in queue order, not the whole queue (the profile of the Queued tab at
         # 10,000 queued runs was mostly the engine deciding runs on later pages).
         last = max(queued, key=lambda r: (-r.priority, r.pk))
-        evaluation = evaluate(current_config(), through=(last.priority, last.pk))
+        evaluation = evaluate(config, through=(last.priority, last.pk))
         wanted = {r.run_id for r in queued}
         verdicts = {k: v for k, v in evaluation.decision.verdicts.items() if k in wanted}
+    return RunPage(page, total, verdicts)
+
+
+# `Run.objects.in_queue_order()`: a list asked for in queue order.
+QUEUE_ORDER = ("-priority", "id")
+
+
+def _fair_page(qs: QuerySet[Run], offset: int, limit: int, total: int) -> RunPage:
+    """A page of queued runs in the order fair share gives them (the engine's order, which
+    the database cannot sort by), with their verdicts: the whole queue is decided."""
+    evaluation = evaluate(current_config())
+    wanted = set(qs.values_list("run_id", flat=True))
+    ids = [run_id for run_id in evaluation.decision.order if run_id in wanted]
+    ids = ids[offset : offset + limit]
+    by_id = {r.run_id: r for r in qs.filter(run_id__in=ids).defer("plan", "run_config")}
+    page = [by_id[run_id] for run_id in ids if run_id in by_id]
+    verdicts = {r.run_id: evaluation.decision.verdicts[r.run_id] for r in page}
     return RunPage(page, total, verdicts)
 
 

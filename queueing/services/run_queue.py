@@ -184,6 +184,11 @@ def _evaluate(
     complete: bool,
 ) -> Evaluation:
     queued_qs = Run.objects.queued().in_queue_order()
+    # Fair share orders runs by their turns, which no prefix of the database's queue order
+    # holds: a run's verdict may depend on any queued run, so the whole queue is read.
+    whole_queue = config.queue.fair_share is not None
+    if whole_queue:
+        through = None
     if through is not None:
         priority, pk = through
         queued_qs = queued_qs.filter(Q(priority__gt=priority) | Q(priority=priority, id__lte=pk))
@@ -192,7 +197,7 @@ def _evaluate(
         pools.ensure_default_pools(_demanded_pools(), config.default_pool_limit)
     pool_snapshot = pool_states()
     now = time.time() if now is None else now
-    limit = None if complete or through is not None else FIRST_READ
+    limit = None if complete or through is not None or whole_queue else FIRST_READ
     while True:
         queued_rows = _rows(queued_qs if limit is None else queued_qs[:limit], "wait_rule")
         queued, active = _run_infos.build(

@@ -31,7 +31,7 @@ from queueing.engine.config.specs import SETTING_NAMES, int_setting_range
 from queueing.engine.grammar import INT64_MAX, INT64_MIN, key_problem
 from queueing.engine.inputs import DEFAULT_LIMITS
 from queueing.engine.staleness import QueuedBound
-from queueing.engine.types import INT32_MAX, ConfigError, QueueSettings, TagLimit
+from queueing.engine.types import INT32_MAX, ConfigError, FairShare, QueueSettings, TagLimit
 
 MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
 
@@ -242,7 +242,7 @@ def test_every_error_is_collected_not_only_the_first():
         "run_monitoring.poll_interval_seconds: 0 is invalid: it must be >= 1",
         "run_monitoring.start_timeout_seconds: 99999999999 is too large: the maximum is 2147483647",
         "concurrency_ui.daemon_heartbeat_tolerance: unknown key 'daemon_heartbeat_tolerance'; "
-        "allowed keys: daemon_heartbeat_tolerance_seconds, max_queued_runs, "
+        "allowed keys: daemon_heartbeat_tolerance_seconds, fair_share, max_queued_runs, "
         "max_queued_seconds, max_queued_seconds_by_tag, resend_starting_after_seconds, "
         "run_heartbeat_timeout_seconds, started_run_allotment_seconds, "
         "wait_history_retention_days (did you mean 'daemon_heartbeat_tolerance_seconds'?)",
@@ -1571,6 +1571,13 @@ _queued_bounds = st.lists(
     ),
     max_size=3,
 ).map(tuple)
+_fair_shares = st.none() | st.builds(
+    FairShare,
+    key=_tag_key,
+    weights=st.dictionaries(_text, st.integers(1, 1000), max_size=3).map(
+        lambda weights: tuple(sorted(weights.items()))
+    ),
+)
 _yaml_values = st.recursive(
     st.none()
     | st.booleans()
@@ -1600,6 +1607,7 @@ def instance_configs(draw) -> InstanceConfig:
             if int_setting_range(f"extra.{f.name}") is not None
         },
         max_queued_seconds_by_tag=draw(_queued_bounds),
+        fair_share=draw(_fair_shares),
     )
     queue = QueueSettings(
         max_concurrent_runs=draw(st.integers(-1, INT32_MAX)),
@@ -1609,6 +1617,7 @@ def instance_configs(draw) -> InstanceConfig:
         slot_buffer=draw(_count) if blocking else 0,
         granularity=draw(st.sampled_from(["op", "run"])) if blocking else "op",
         started_run_allotment_seconds=float(extra.started_run_allotment_seconds),
+        fair_share=extra.fair_share,
     )
     monitoring = MonitoringConfig(
         enabled=draw(st.booleans()),

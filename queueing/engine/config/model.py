@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from queueing.engine.staleness import QueuedBound, StaleRules
-from queueing.engine.types import ConfigError, QueueSettings
+from queueing.engine.types import ConfigError, FairShare, QueueSettings
 
 QUEUED_COORDINATOR = "QueuedRunCoordinator"
 # Wait history older than this is pruned; 100 years is as far back as dates are sure to go.
@@ -98,7 +98,8 @@ class ExtraConfig:
     Dagster 1.13 refuses a file with this section (it refuses every section it does not know):
     export writes it only when a value differs from the default.
     All values are integers >= 0, except `max_queued_runs` (-1: no cap) and
-    `max_queued_seconds_by_tag` (a list of `{key, value?, seconds}`).
+    `max_queued_seconds_by_tag` (a list of `{key, value?, seconds}`) and `fair_share`
+    (`{key, weights?}` or None).
     """
 
     # A daemon is healthy while now <= last heartbeat + 30 s + this (reference: 1800).
@@ -117,6 +118,9 @@ class ExtraConfig:
     max_queued_seconds: int = 0
     # Bounds for runs carrying a tag key (or key=value); the shortest applicable bound wins.
     max_queued_seconds_by_tag: tuple[QueuedBound, ...] = ()
+    # Interleave runs of different values of a tag within a priority (engine/fair_share.py);
+    # None: off, Dagster's order. Mirrored in QueueSettings.fair_share.
+    fair_share: FairShare | None = None
 
     @property
     def stale_rules(self) -> StaleRules:
@@ -175,6 +179,8 @@ class InstanceConfig:
             raise ValueError(
                 "queue.started_run_allotment_seconds must equal extra.started_run_allotment_seconds"
             )
+        if self.queue.fair_share != self.extra.fair_share:
+            raise ValueError("queue.fair_share must equal extra.fair_share")
         clash = sorted(set(self.ignored) & set(KNOWN_SECTIONS))
         if clash:
             raise ValueError(
@@ -243,6 +249,7 @@ def build(
         slot_buffer=values["slot_buffer"],
         granularity=values["granularity"],
         started_run_allotment_seconds=float(extra.started_run_allotment_seconds),
+        fair_share=extra.fair_share,
     )
     return InstanceConfig(
         queue=queue,

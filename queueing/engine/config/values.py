@@ -8,12 +8,20 @@ import reprlib
 from collections.abc import Mapping
 from typing import Any
 
+from queueing.engine.fair_share import MAX_WEIGHT
 from queueing.engine.grammar import key_problem, parse_integer
 from queueing.engine.inputs import FILE_PATH
 from queueing.engine.staleness import QueuedBound
-from queueing.engine.types import INT32_MAX, ConfigError, TagLimit
+from queueing.engine.types import INT32_MAX, ConfigError, FairShare, TagLimit
 
-from .specs import MAX_UNIQUE, PER_UNIQUE, QUEUED_BOUND_KEYS, SPECS, TAG_ITEM_KEYS
+from .specs import (
+    FAIR_SHARE_KEYS,
+    MAX_UNIQUE,
+    PER_UNIQUE,
+    QUEUED_BOUND_KEYS,
+    SPECS,
+    TAG_ITEM_KEYS,
+)
 
 INVALID: Any = object()  # a value that failed validation; its error is already recorded
 
@@ -87,6 +95,8 @@ def convert(
         return convert_tags(path, raw, errors)
     if spec.kind == "queued_bounds":
         return convert_queued_bounds(path, raw, errors)
+    if spec.kind == "fair_share":
+        return convert_fair_share(path, raw, errors)
     if spec.kind == "bool":
         if isinstance(raw, bool):
             return raw
@@ -350,6 +360,45 @@ def convert_queued_bounds(path: str, raw: Any, errors: list[ConfigError]) -> Any
     return tuple(bounds) if len(errors) == before else INVALID
 
 
+def convert_fair_share(path: str, raw: Any, errors: list[ConfigError]) -> Any:
+    """`fair_share: {key, weights?: {value: weight}}` (engine/fair_share.py); weights are
+    whole numbers 1..MAX_WEIGHT (0 would starve a value: leave the rule out instead)."""
+    if not isinstance(raw, Mapping):
+        errors.append(
+            ConfigError(
+                path, f"expected a mapping with key and optional weights, got {describe(raw)}"
+            )
+        )
+        return INVALID
+    before = len(errors)
+    key: Any = check_item_head(path, raw, FAIR_SHARE_KEYS, ("key",), errors)
+    weights: list[tuple[str, int]] = []
+    raw_weights = raw.get("weights", {})
+    wpath = f"{path}.weights"
+    if raw_weights is None or not isinstance(raw_weights, Mapping):
+        errors.append(
+            ConfigError(
+                wpath, f"expected a mapping of tag value to weight, got {describe(raw_weights)}"
+            )
+        )
+    else:
+        for value, weight in raw_weights.items():
+            if not isinstance(value, str):
+                errors.append(ConfigError(wpath, f"a tag value is a string, got {describe(value)}"))
+            elif not _is_int(weight) or not 1 <= weight <= MAX_WEIGHT:
+                errors.append(
+                    ConfigError(
+                        f"{wpath}.{value}",
+                        f"expected a whole number from 1 to {MAX_WEIGHT}, got {describe(weight)}",
+                    )
+                )
+            else:
+                weights.append((value, weight))
+    if len(errors) > before:
+        return INVALID
+    return FairShare(key=key, weights=tuple(sorted(weights)))
+
+
 def parse_tag_limit_list(raw: Any, path: str) -> tuple[tuple[TagLimit, ...], list[ConfigError]]:
     """A `tag_concurrency_limits` list outside the instance file (executor run config),
     with the same item rules and messages as the run queue's (SEMANTICS 1.3)."""
@@ -382,4 +431,9 @@ def to_yaml_value(name: str, value: Any) -> Any:
         return [_tag_to_yaml(limit) for limit in value]
     if SPECS[name].kind == "queued_bounds":
         return [_bound_to_yaml(bound) for bound in value]
+    if SPECS[name].kind == "fair_share" and value is not None:
+        shared: dict[str, Any] = {"key": value.key}
+        if value.weights:
+            shared["weights"] = dict(value.weights)
+        return shared
     return value
