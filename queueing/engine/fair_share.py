@@ -7,15 +7,18 @@ dominate, limits still hold (the greedy pass and its gates are unchanged: only t
 which runs are considered changes). Without the rule the order is Dagster's.
 
 The interleaving is **stride scheduling** (weighted fair queuing where every run costs one
-turn): a value `v` with weight `w` that has `a` runs in progress gives its queued runs, in
+turn): a value `v` with weight `w` that has had `a` turns already gives its queued runs, in
 their Dagster order, the virtual times (a + 1) / w, (a + 2) / w, ...; within a priority the
 queue is sorted by virtual time, ties by creation. Chosen over deficit round robin because
 runs all cost one turn (DRR's quantum exists for packets of different sizes, and with unit
 costs DRR is this same interleaving), and because it is a sort key: every run gets a
-fixed place in one O(n log n) sort, with no state kept between ticks, so the tick, the
-explanation, the simulator and the start estimate compute the same order from the same
-snapshot. Counting runs in progress is what makes it fair over time: a team whose runs
-hold the slots goes after a team with none running, instead of winning every tie on age.
+fixed place in one O(n log n) sort, so the tick, the explanation, the simulator and the
+start estimate compute the same order from the same snapshot.
+
+The turns a value already had are its runs in progress plus its runs that started since the
+oldest queued run was enqueued and have ended (`QueueSnapshot.fair_finished`, counted by the
+service): the memory of the current backlog. Without it, with one free slot at a time, the
+oldest value would win every tie on age and starve the others.
 
 Runs without the tag form one group of their own (`NO_VALUE`), of weight 1.
 """
@@ -23,7 +26,7 @@ Runs without the tag form one group of their own (`NO_VALUE`), of weight 1.
 from __future__ import annotations
 
 from bisect import bisect_right, insort
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .types import FairShare, Gate, RunInfo
@@ -41,7 +44,7 @@ class Turn:
     """Where fair share placed one queued run."""
 
     value: str | None  # its value of the key, None without the tag
-    turn: int  # 1-based: runs of its value in progress plus its rank among them queued
+    turn: int  # 1-based: turns its value already had plus its rank among its queued runs
     weight: int
     # Runs of the same priority created after it but placed before it (other values).
     overtaken_by: int = 0
@@ -59,11 +62,17 @@ def subject(rule: FairShare, value: str | None) -> str:
     return f"{rule.key} (no value)" if value is NO_VALUE else f"{rule.key}={value}"
 
 
-def fair_order(queued: Sequence[RunInfo], active: Sequence[RunInfo], rule: FairShare) -> FairOrder:
-    """`queued` sorted by (priority descending, virtual time, creation) (module docstring)."""
+def fair_order(
+    queued: Sequence[RunInfo],
+    active: Sequence[RunInfo],
+    rule: FairShare,
+    finished: Mapping[str | None, int] | None = None,
+) -> FairOrder:
+    """`queued` sorted by (priority descending, virtual time, creation) (module docstring);
+    `finished`: turns already had by runs that have ended (`QueueSnapshot.fair_finished`)."""
     key = rule.key
     weights = rule.weight_map
-    in_progress: dict[str | None, int] = {}
+    in_progress: dict[str | None, int] = dict(finished or {})
     for run in active:
         value = run.tags.get(key, NO_VALUE)
         in_progress[value] = in_progress.get(value, 0) + 1

@@ -52,7 +52,7 @@ def greedy_pass(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
     fair = settings.fair_share
     fair_turns = None
     if fair is not None:
-        placed = fair_order(snapshot.queued, snapshot.active, fair)
+        placed = fair_order(snapshot.queued, snapshot.active, fair, snapshot.fair_finished)
         ordered, fair_turns = placed.runs, placed.turns
     else:
         ordered = queue_order(snapshot.queued)

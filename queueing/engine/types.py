@@ -153,6 +153,9 @@ class QueueSnapshot:
     active: Sequence[RunInfo]
     pools: Mapping[str, PoolState]
     now: float
+    # Fair share only: runs of each value of its key (None: without the tag) that started
+    # since the oldest queued run was enqueued and have ended since (engine/fair_share.py).
+    fair_finished: Mapping[str | None, int] = field(default_factory=dict)
 
 
 # "max_concurrent" is the in-run executor limit on steps (SEMANTICS 4).

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import Min, Q, QuerySet, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -23,6 +23,7 @@ from ..engine.gates import cyclic_gc_paused
 from ..engine.plan import pool_summary_from_dict
 from ..engine.types import (
     ACTIVE_STATUSES,
+    FINISHED_STATUSES,
     Gate,
     Launch,
     PoolState,
@@ -198,13 +199,19 @@ def _evaluate(
     pool_snapshot = pool_states()
     now = time.time() if now is None else now
     limit = None if complete or through is not None or whole_queue else FIRST_READ
+    fair_finished = backlog_turns(config) if whole_queue else {}
     while True:
         queued_rows = _rows(queued_qs if limit is None else queued_qs[:limit], "wait_rule")
         queued, active = _run_infos.build(
             [[r[:-1] for r in queued_rows], active_rows], whole=through is None
         )
         snapshot = QueueSnapshot(
-            settings=config.queue, queued=queued, active=active, pools=pool_snapshot, now=now
+            settings=config.queue,
+            queued=queued,
+            active=active,
+            pools=pool_snapshot,
+            now=now,
+            fair_finished=fair_finished,
         )
         decision = engine.decide(snapshot, complete=complete)
         if limit is None or len(queued_rows) < limit or decision.later_runs_wait_on:
@@ -217,6 +224,21 @@ def _evaluate(
         evaluation.unread_after = (last[4], last[0])
         evaluation.queued_total = Run.objects.queued().count()
     return evaluation
+
+
+def backlog_turns(config: InstanceConfig) -> dict[str | None, int]:
+    """Fair share's memory (`QueueSnapshot.fair_finished`): by value of its key, the runs
+    that started since the oldest queued run was enqueued and have ended since."""
+    rule = config.queue.fair_share
+    oldest = Run.objects.queued().aggregate(oldest=Min("enqueued_at"))["oldest"]
+    if rule is None or oldest is None:
+        return {}
+    turns: dict[str | None, int] = {}
+    ended = Run.objects.filter(status__in=list(FINISHED_STATUSES), launched_at__gte=oldest)
+    for tags in ended.values_list("tags", flat=True).iterator(2000):
+        value = (tags or {}).get(rule.key)
+        turns[value] = turns.get(value, 0) + 1
+    return turns
 
 
 def _demanded_pools() -> set[str]:

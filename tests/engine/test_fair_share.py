@@ -34,11 +34,12 @@ def _run(seq: int, team: str | None = None, priority: int = 0, status=RunStatus.
     return RunInfo(f"r{seq:04d}", status, tags, seq, priority)
 
 
-def _decide(queued, active=(), fair=TEAM, max_runs=-1, limits=()):
+def _decide(queued, active=(), fair=TEAM, max_runs=-1, limits=(), finished=None):
     settings_ = QueueSettings(
         max_concurrent_runs=max_runs, tag_limits=tuple(limits), fair_share=fair
     )
-    return decide(QueueSnapshot(settings_, tuple(queued), tuple(active), {}, 0.0))
+    snapshot = QueueSnapshot(settings_, tuple(queued), tuple(active), {}, 0.0, finished or {})
+    return decide(snapshot)
 
 
 def test_a_backfill_of_500_runs_does_not_hold_another_teams_two_runs():
@@ -61,6 +62,13 @@ def test_runs_in_progress_count_so_a_busy_team_goes_after_an_idle_one():
     active = [_run(900 + n, "data", status=RunStatus.STARTED) for n in range(3)]
     queued = [_run(1, "data"), _run(2, "growth"), _run(3, "growth")]
     assert _decide(queued, active).order == ("r0002", "r0003", "r0001")
+
+
+def test_turns_had_by_ended_runs_of_the_backlog_count_so_one_slot_alternates():
+    queued = [_run(1, "data"), _run(2, "data"), _run(9, "growth")]
+    # One data run of this backlog already started and ended: growth goes first.
+    assert _decide(queued, max_runs=1, finished={"data": 1}).launch == ("r0009",)
+    assert _decide(queued, max_runs=1).launch == ("r0001",)
 
 
 def test_priorities_dominate_fair_share():
@@ -98,11 +106,11 @@ def test_runs_without_the_tag_are_one_group():
     assert _decide(queued).order == ("r0001", "r0003", "r0002")
 
 
-def _model_order(queued, active, rule):
+def _model_order(queued, active, rule, finished):
     """Smooth weighted round robin, step by step: within the highest priority left, the value
     with the fewest turns per weight (in progress + served) goes next; ties by age."""
     weights = rule.weight_map
-    turns = Counter(r.tags.get(rule.key) for r in active)
+    turns = Counter(r.tags.get(rule.key) for r in active) + Counter(finished)
     left = sorted(queued, key=lambda r: (-r.priority, r.created_seq))
     order = []
     while left:
@@ -136,18 +144,19 @@ _teams = st.sampled_from(["a", "b", "c", None])
     weights=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(1, 3), max_size=3),
     max_runs=st.integers(-1, 8),
     team_limit=st.none() | st.integers(0, 3),
+    finished=st.dictionaries(_teams, st.integers(1, 5), max_size=3),
 )
 def test_the_order_is_a_fair_interleaving_priorities_dominate_and_limits_hold(
-    specs, active, weights, max_runs, team_limit
+    specs, active, weights, max_runs, team_limit, finished
 ):
     rule = FairShare("team", tuple(sorted(weights.items())))
     queued = [_run(n, team, priority) for n, (team, priority) in enumerate(specs)]
     actives = [_run(1000 + n, t, status=RunStatus.STARTED) for n, t in enumerate(active)]
     limits = [] if team_limit is None else [TagLimit("team", team_limit, per_unique_value=True)]
-    decision = _decide(queued, actives, rule, max_runs, limits)
+    decision = _decide(queued, actives, rule, max_runs, limits, finished)
     # A fair interleaving: the order a step-by-step weighted round robin gives.
-    assert list(decision.order) == _model_order(queued, actives, rule)
-    assert fair_order(queued, actives, rule).runs == [
+    assert list(decision.order) == _model_order(queued, actives, rule, finished)
+    assert fair_order(queued, actives, rule, finished).runs == [
         next(r for r in queued if r.run_id == run_id) for run_id in decision.order
     ]
     # Priorities dominate.

@@ -6,6 +6,7 @@ import pytest
 
 from queueing.engine.fair_share import CODE_LOCATION_TAG
 from queueing.engine.types import RunStatus, Wait
+from queueing.models import Run
 from queueing.services import queries, run_queue
 
 from .helpers import load_config, submit
@@ -58,3 +59,13 @@ def test_every_run_carries_its_code_location_so_fair_share_can_use_it():
     # A tag a user sends under that name is replaced by the true location.
     forged = submit("quick", **{CODE_LOCATION_TAG: "other"})
     assert forged.tags[CODE_LOCATION_TAG] == "queueing.demo.definitions"
+
+
+def test_with_one_slot_the_teams_alternate_because_ended_runs_of_the_backlog_count():
+    load_config({**FAIR, "run_queue": {"max_concurrent_runs": 1}})
+    data = [submit(team="data") for _ in range(3)]
+    growth = submit(team="growth")
+    assert run_queue.tick().launched == (data[0].run_id,)
+    Run.objects.filter(run_id=data[0].run_id).update(status=RunStatus.SUCCESS)
+    # data had its turn in this backlog: growth goes next, not the older data run.
+    assert run_queue.tick().launched == (growth.run_id,)
