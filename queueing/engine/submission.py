@@ -29,6 +29,8 @@ def size_problem(value: Any, max_bytes: int, setting: str) -> str | None:
     if size > max_bytes:
         return f"{size} bytes as JSON is more than the limit of {max_bytes} bytes ({setting})"
     return None
+
+
 RUN_CONFIG_KEYS = ("execution", "ops", "resources", "loggers")
 EXECUTORS = ("multiprocess", "in_process")
 
@@ -60,7 +62,9 @@ def validate_tags(
             )
             continue
         if len(value) > MAX_TAG_VALUE_LENGTH:
-            errors.append(ConfigError(kpath, f"value longer than {MAX_TAG_VALUE_LENGTH} characters"))
+            errors.append(
+                ConfigError(kpath, f"value longer than {MAX_TAG_VALUE_LENGTH} characters")
+            )
             continue
         problem = text_problem(value)
         if problem:
@@ -125,9 +129,7 @@ class ExecutionSettings:
     tag_limits: tuple[TagLimit, ...] = ()
 
 
-def merge_run_config(
-    base: Mapping[str, Any], override: Mapping[str, Any] | None
-) -> dict[str, Any]:
+def merge_run_config(base: Mapping[str, Any], override: Mapping[str, Any] | None) -> dict[str, Any]:
     """`override` deep-merged over `base` (nested mappings merge, anything else replaces):
     a job's default run config under the one given at launch."""
     merged = copy.deepcopy(dict(base))
@@ -153,7 +155,9 @@ def validate_run_config(
     if max_bytes is not None:
         problem = size_problem(run_config, max_bytes, "RUN_CONFIG_MAX_BYTES")
         if problem:
-            return ExecutionSettings(), [ConfigError("run_config", f"the run config takes {problem}")]
+            return ExecutionSettings(), [
+                ConfigError("run_config", f"the run config takes {problem}")
+            ]
     errors: list[ConfigError] = []
     for key in run_config:
         if key not in RUN_CONFIG_KEYS:

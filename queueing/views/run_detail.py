@@ -16,7 +16,7 @@ from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
 from ..errors import NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
-from ..services import run_queue, runs
+from ..services import estimates, run_queue, runs
 from . import _data
 from ._common import HtmxHttpRequest, page_or_fragment
 
@@ -51,6 +51,7 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     except NotFound as exc:
         raise Http404(str(exc)) from None
     verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
+    estimate = estimates.for_run(run_id) if verdict is not None else None
     claims = _data.claims_by_step(run)
     steps = [(s, claims.get(s.step_key, [])) for s in run.steps.defer("output")]
     finished = run.status in FINISHED_STATUSES
@@ -58,6 +59,8 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         "run": run,
         "now": timezone.now(),
         "verdict": verdict,
+        "estimate": estimate,
+        "estimate_assumption": estimates.ASSUMPTION,
         "gates": gate_rows(verdict),
         "steps": steps,
         "has_logs": any(step.logs or step.error for step, _ in steps),

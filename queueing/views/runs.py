@@ -11,6 +11,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from ..engine.estimates import ASSUMPTION, Estimate
 from ..engine.types import Launch, Wait
 from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import TAB_LABELS, RunFilterForm
@@ -43,6 +44,7 @@ class RunRow:
     verdict: Launch | Wait | None
     running_steps: int = 0
     slots_held: int = 0
+    estimate: Estimate | None = None
 
 
 @require_GET
@@ -57,13 +59,23 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     activity = (
         _data.run_activity(r.pk for r in page.runs) if form.current_tab() == "in_progress" else {}
     )
-    rows = [RunRow(r, page.verdicts.get(r.run_id), **activity.get(r.pk, {})) for r in page.runs]
+    found = page.estimates
+    rows = [
+        RunRow(
+            r,
+            page.verdicts.get(r.run_id),
+            estimate=found.get(r.run_id) if found else None,
+            **activity.get(r.pk, {}),
+        )
+        for r in page.runs
+    ]
     live = _data.live_runs_exist()
     context = {
         "form": form,
         "tab": form.current_tab(),
         "tabs": TAB_LABELS,
         "rows": rows,
+        "estimate_assumption": ASSUMPTION,
         "total": page.total,
         "page_number": number,
         "pages": max(1, -(-page.total // PAGE_SIZE)),

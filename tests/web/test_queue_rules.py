@@ -45,3 +45,22 @@ def test_an_admin_adds_a_distinct_values_limit_on_the_concurrency_page(as_admin)
     page = html(as_admin.get(reverse("concurrency")))
     assert "distinct values" in page and "Dagster refuses it" in page
     assert "3 values" in page
+
+
+def test_the_queued_tab_the_run_page_and_the_api_show_the_start_estimate(as_viewer, submit):
+    load_config({"run_queue": {"max_concurrent_runs": 0}})
+    done = submit("quick")
+    Run.objects.filter(pk=done.pk).update(
+        status="SUCCESS", started_at=timezone.now(), ended_at=timezone.now()
+    )
+    run = submit("quick")
+    tab = html(as_viewer.get(reverse("runs") + "?tab=queued"))
+    assert "Starts" in tab and "blocked: max_concurrent_runs is 0" in tab
+    assert "Replays the queue with the run queue&#x27;s own rules" in tab
+    page = html(as_viewer.get(reverse("run-detail", args=[run.run_id])))
+    assert "Estimated start:" in page and "blocked: max_concurrent_runs is 0" in page
+    body = as_viewer.get(f"/api/runs/{run.run_id}/").json()
+    assert body["start_estimate"]["kind"] == "blocked"
+    assert body["start_estimate"]["assumption"].startswith("Replays the queue")
+    listed = as_viewer.get("/api/runs/?status=QUEUED").json()["results"][0]
+    assert listed["start_estimate"]["label"].startswith("blocked:")
