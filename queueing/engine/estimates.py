@@ -14,7 +14,8 @@ it launches. Assumptions, shown with every estimate:
 - nothing is submitted, canceled or re-prioritised meanwhile, and limits do not change.
 
 A run the replay never launches gets why: `blocked` (nothing in progress would ever free
-what holds it, e.g. a closed pool or `max_concurrent_runs: 0`) or `beyond` (`horizon_seconds`).
+what holds it, e.g. a closed pool or `max_concurrent_runs: 0`) or `beyond` (past
+`horizon_seconds`, or past `max_rounds` simulated ticks).
 Cost: one `decide` per simulated tick with a run ending, over the head of the remaining
 queue (the greedy pass stops counting once `max_concurrent_runs` is used up), so 10,000
 queued runs take well under a second; the caller caches the result for a whole tick.
@@ -36,6 +37,10 @@ Kind = Literal["estimate", "blocked", "beyond", "no_history"]
 HORIZON_SECONDS = 24 * 3600.0
 # Head of the remaining queue `decide` is asked about first (grown while runs could launch).
 FIRST_HEAD = 64
+# The replay stops after this many simulated ticks with a run ending (each one `decide`):
+# later runs get "beyond". Bounds the cost when limits other than max_concurrent_runs hold
+# most of a long queue (then every round decides the whole remaining queue).
+MAX_ROUNDS = 400
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class Estimate:
         if self.kind == "blocked":
             return f"blocked: {self.reason}"
         if self.kind == "beyond":
-            return f"not within {about_span(HORIZON_SECONDS)}"
+            return "no estimate: later than the replay looks ahead"
         return f"no estimate: {self.reason}"
 
     def to_dict(self) -> dict[str, object]:
@@ -112,6 +117,7 @@ def estimate_starts(
     fallback_seconds: float | None,
     tick_seconds: float,
     horizon_seconds: float = HORIZON_SECONDS,
+    max_rounds: int = MAX_ROUNDS,
 ) -> dict[str, Estimate]:
     """An estimate for every queued run of `snapshot` (module docstring).
 
@@ -146,7 +152,9 @@ def estimate_starts(
     relied_on: set[str] = set()  # jobs never run whose fallback an ended run used
     estimates: dict[str, Estimate] = {}
     t = now
+    rounds = 0
     while remaining:
+        rounds += 1
         state = replace(snapshot, pools=pools, fair_finished=finished, now=t)
         launched, last_wait, rest_wait = _launch_round(state, remaining, running)
         if launched:
@@ -174,7 +182,7 @@ def estimate_starts(
         first_end = min(r.ends_at for r in running)
         steps = max(1, -int(-(first_end - t) // tick))
         t += steps * tick
-        if t - now > horizon_seconds:
+        if t - now > horizon_seconds or rounds >= max_rounds:
             for run in remaining:
                 estimates[run.run_id] = Estimate(run.run_id, "beyond")
             break

@@ -116,3 +116,12 @@ def test_ten_thousand_queued_runs_each_get_an_estimate():
     assert {e.kind for e in found.values()} == {"estimate"}
     starts = [found[f"r{n}"].starts_in for n in range(10_000) if n % 7 != 3]
     assert starts == sorted(starts)
+
+
+def test_the_replay_stops_after_max_rounds_and_says_so():
+    queued = [_run(n) for n in range(10)]
+    snapshot = QueueSnapshot(QueueSettings(max_concurrent_runs=1), tuple(queued), (), {}, NOW)
+    job_of = {r.run_id: "etl" for r in queued}
+    found = estimate_starts(snapshot, job_of, {"etl": 60.0}, 60.0, 5, max_rounds=3)
+    assert [found[f"r{n}"].kind for n in range(5)] == ["estimate"] * 3 + ["beyond"] * 2
+    assert found["r9"].label == "no estimate: later than the replay looks ahead"
