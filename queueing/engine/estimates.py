@@ -16,9 +16,11 @@ it launches. Assumptions, shown with every estimate:
 A run the replay never launches gets why: `blocked` (nothing in progress would ever free
 what holds it, e.g. a closed pool or `max_concurrent_runs: 0`) or `beyond` (past
 `horizon_seconds`, or past `max_rounds` simulated ticks).
-Cost: one `decide` per simulated tick with a run ending, over the head of the remaining
-queue (the greedy pass stops counting once `max_concurrent_runs` is used up), so 10,000
-queued runs take well under a second; the caller caches the result for a whole tick.
+Cost: one `decide` per simulated tick with a run ending (at most `MAX_ROUNDS`), over the
+head of the remaining queue while `max_concurrent_runs` is what holds it, but over the
+whole remaining queue when tag limits or pools hold runs past the head: too slow for long
+queues (the service replays queues of at most 500 runs; bench/estimates.py). The caller
+caches the result for a whole tick.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ FIRST_HEAD = 64
 # The replay stops after this many simulated ticks with a run ending (each one `decide`):
 # later runs get "beyond". Bounds the cost when limits other than max_concurrent_runs hold
 # most of a long queue (then every round decides the whole remaining queue).
-MAX_ROUNDS = 400
+MAX_ROUNDS = 200
 
 
 @dataclass(frozen=True)

@@ -108,13 +108,15 @@ def test_typical_durations_are_medians_with_the_median_of_medians_as_fallback():
     assert fallback == 6
 
 
-def test_ten_thousand_queued_runs_each_get_an_estimate():
-    # Not a timing (bench/estimates.py measures it): one replay covers every run, in order.
-    queued = [_run(n, team=str(n % 7)) for n in range(10_000)]
+def test_a_long_queue_gets_estimates_in_order_up_to_the_rounds_bound():
+    queued = [_run(n, team=str(n % 7)) for n in range(2_000)]
     found = _estimate(queued, max_concurrent_runs=25, tag_limits=(TagLimit("team", 5, "3"),))
-    assert len(found) == 10_000
-    assert {e.kind for e in found.values()} == {"estimate"}
-    starts = [found[f"r{n}"].starts_in for n in range(10_000) if n % 7 != 3]
+    assert len(found) == 2_000
+    estimated = [found[f"r{n}"] for n in range(2_000) if found[f"r{n}"].kind == "estimate"]
+    assert len(estimated) > 25
+    starts = [
+        e.starts_in for e in estimated if e.run_id not in {f"r{n}" for n in range(3, 2000, 7)}
+    ]
     assert starts == sorted(starts)
 
 
