@@ -151,7 +151,7 @@ class StartEstimateSerializer(serializers.Serializer):
 
     kind = serializers.ChoiceField(choices=["estimate", "blocked", "beyond", "no_history"])
     starts_in_seconds = serializers.IntegerField(allow_null=True)
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
     reason = serializers.CharField()
     assumed_jobs = serializers.ListField(child=serializers.CharField())
     assumption = serializers.CharField()

@@ -96,13 +96,13 @@ def compute(config: InstanceConfig, now: float | None = None) -> Estimates:
         return Estimates(now, by_run, ())
     evaluation = evaluate(config, now=now)
     snapshot = evaluation.snapshot
-    ids = [run.run_id for run in (*snapshot.queued, *snapshot.active)]
-    job_of = dict(
+    run_ids = [run.run_id for run in (*snapshot.queued, *snapshot.active)]
+    jobs = dict(
         Run.objects.filter(status__in=[RunStatus.QUEUED, *ACTIVE_STATUSES]).values_list(
             "run_id", "job_name"
         )
     )
-    job_of = {run_id: job_of.get(run_id, "") for run_id in ids}
+    job_of = {run_id: jobs.get(run_id, "") for run_id in run_ids}
     medians, fallback = durations()
     by_run = estimate_starts(snapshot, job_of, medians, fallback, config.dequeue_interval_seconds)
     return Estimates(now, by_run, ())
