@@ -16,6 +16,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from . import inputs
 from .definitions import JobDefinition
+from .engine.config.specs import MAX_UNIQUE, PER_UNIQUE
 from .engine.grammar import parse_integer
 from .engine.partitions import PARTITION_TAG
 from .engine.submission import parse_tag_pair
@@ -296,6 +297,7 @@ TAG_LIMIT_KINDS = [
     ("key", "every run with the key"),
     ("key_value", "runs with key = value"),
     ("per_unique_value", "each value separately"),
+    ("distinct_values", "at most N different values at once (not Dagster)"),
 ]
 
 
@@ -321,7 +323,10 @@ class TagLimitForm(forms.Form):
         if data["kind"] == "key_value":
             item["value"] = data["value"]
         elif data["kind"] == "per_unique_value":
-            item["value"] = {"applyLimitPerUniqueValue": True}
+            item["value"] = {PER_UNIQUE: True}
+        elif data["kind"] == "distinct_values":
+            # The limit is the number of values; each value runs uncapped.
+            return {"key": data["key"], "value": {MAX_UNIQUE: data["limit"]}}
         return item
 
 

@@ -165,6 +165,17 @@ class QueueVerdictSerializer(serializers.Serializer):
     gates = GateSerializer(many=True)
 
 
+class StartEstimateSerializer(serializers.Serializer):
+    """When a queued run should start (services/estimates.py)."""
+
+    kind = serializers.ChoiceField(choices=["estimate", "blocked", "beyond", "no_history"])
+    starts_in_seconds = serializers.IntegerField(allow_null=True)
+    label = serializers.CharField()  # type: ignore[assignment]
+    reason = serializers.CharField()
+    assumed_jobs = serializers.ListField(child=serializers.CharField())
+    assumption = serializers.CharField()
+
+
 class RunSerializer(serializers.Serializer):
     run_id = serializers.CharField()
     job_name = serializers.CharField()
@@ -180,6 +191,7 @@ class RunSerializer(serializers.Serializer):
     failure_reason = serializers.CharField()
     wait_reason = serializers.CharField()
     queue = QueueVerdictSerializer(allow_null=True)
+    start_estimate = StartEstimateSerializer(allow_null=True)
 
 
 class StepSerializer(serializers.Serializer):

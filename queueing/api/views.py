@@ -152,7 +152,12 @@ class RunList(APIView):
         return Response(
             {
                 "count": page.total,
-                "results": [queries.run_to_dict(r, page.verdicts.get(r.run_id)) for r in page.runs],
+                "results": [
+                    queries.run_to_dict(
+                        r, page.verdicts.get(r.run_id), start_estimates=page.estimates
+                    )
+                    for r in page.runs
+                ],
             }
         )
 

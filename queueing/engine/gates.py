@@ -11,6 +11,8 @@ import gc
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
+from .fair_share import fair_order
+from .fair_share import gate as fair_gate
 from .tags import HOLDERS_CAP, TagCounter
 from .types import (
     ACTIVE_STATUSES,
@@ -47,22 +49,41 @@ def greedy_pass(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
     launch: list[str] = []
     verdicts: dict[str, Launch | Wait] = {}
     order: list[str] = []
-    for position, run in enumerate(queue_order(snapshot.queued), start=1):
+    fair = settings.fair_share
+    fair_turns = None
+    if fair is not None:
+        placed = fair_order(snapshot.queued, snapshot.active, fair, snapshot.fair_finished)
+        ordered, fair_turns = placed.runs, placed.turns
+    else:
+        ordered = queue_order(snapshot.queued)
+    for position, run in enumerate(ordered, start=1):
         order.append(run.run_id)
         capacity_gate = capacity.gate()
+        # With fair share, a run held by max_concurrent_runs after later runs of other
+        # values went first waits its turn: its fair-share gate is the reason given.
+        held: Gate = capacity_gate
+        head: tuple[Gate, ...] = (capacity_gate,)
+        if fair is not None and fair_turns is not None:
+            turn = fair_turns[run.run_id]
+            turn_gate = fair_gate(
+                fair, turn, waits=not capacity_gate.passed and turn.overtaken_by > 0
+            )
+            head = (capacity_gate, turn_gate)
+            if not turn_gate.passed:
+                held = turn_gate
         if not complete and not capacity_gate.passed:
             # Once the queue is full every later run waits on it: in a long queue this
             # skips the tag and pool checks of nearly every run (they were most of a
             # 10,000-run tick's `decide` in the profile), and checking has no side effect.
-            verdicts[run.run_id] = Wait(run.run_id, position, capacity_gate, (capacity_gate,))
+            verdicts[run.run_id] = Wait(run.run_id, position, held, head)
             continue
         tag_gates = tags.check(run.tags)
         pool_gates, pools_have_room = pools.check(run) if pools else ((), True)
-        gates = (capacity_gate, *tag_gates, *pool_gates)
+        gates = (*head, *tag_gates, *pool_gates)
 
         blocking: Gate | None = None
         if not capacity_gate.passed:
-            blocking = capacity_gate
+            blocking = held
         else:
             for gate in tag_gates:
                 if not gate.passed:

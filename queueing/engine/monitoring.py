@@ -98,7 +98,8 @@ def decide_monitoring(
       SUSPENDED, CancelForRuntime once running longer than its max runtime.
     - CANCELING: ForceCanceled once the cancel timeout has elapsed.
     - SUCCESS / FAILURE / CANCELED holding slots: FreeSlots once ended_at + N <= now.
-    QUEUED and MANAGED runs are not monitored.
+    QUEUED runs are bounded by `staleness.overdue` (concurrency_ui.max_queued_seconds);
+    MANAGED runs are not monitored.
     """
     actions: list[MonitoringAction] = []
     for run in runs:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from .types import Gate, TagLimit
+from .types import DISTINCT_SUFFIX, Gate, TagLimit
 
 # Gate.holders keeps at most this many ids; the rest is a count (Gate.more_holders).
 HOLDERS_CAP = 20
 
 _KEY, _KEY_VALUE, _PER_VALUE = "key", "key_value", "per_unique_value"
+_DISTINCT = "distinct_values"
 
 # A bucket is one counter: ("key", key, None), ("key_value", key, value) or
-# ("per_unique_value", key, value).
+# ("per_unique_value", key, value). A distinct-values limit counts in ("distinct_values",
+# key, None); `_applicable` names it with the item's value, which decides whether it passes.
 Bucket = tuple[str, str, str | None]
 # (position of the limit in the config, limit, bucket)
 _Rule = tuple[int, int, Bucket]
@@ -21,11 +23,13 @@ _Rule = tuple[int, int, Bucket]
 class TagCounter:
     """Counts items (runs or steps) by their tags against a tuple of `TagLimit`.
 
-    Three kinds of limit apply together: key (any value), key=value (exact string) and
-    per unique value (each value its own budget). Of several limits of one kind on one
-    key (one key=value pair for the key=value kind) the last listed wins. An item is
-    blocked when any applicable counter has `count >= limit`, so 0 and negative limits
-    block every matching item.
+    Four kinds of limit apply together: key (any value), key=value (exact string), per
+    unique value (each value its own budget) and distinct values (concurrency-ui's own: at
+    most `limit` different values in progress, each value uncapped). Of several limits of
+    one kind on one key (one key=value pair for the key=value kind) the last listed wins.
+    An item is blocked when any applicable counter has `count >= limit`, so 0 and negative
+    limits block every matching item; for distinct values the count is the number of
+    values in progress, and an item whose value is already in progress passes.
 
     `check` and `add` cost O(min(tags of the item, limited keys)) dict lookups, never
     O(counted items): holder lists are shared per counter and a gate is rebuilt only
@@ -37,10 +41,13 @@ class TagCounter:
         key_rules: dict[str, _Rule] = {}
         value_rules: dict[str, dict[str, _Rule]] = {}
         per_value_rules: dict[str, tuple[int, int]] = {}
+        distinct_rules: dict[str, tuple[int, int]] = {}
         # Later entries overwrite earlier ones: the last listed limit of a kind wins.
         for position, tag_limit in enumerate(limits):
             key, kind = tag_limit.key, tag_limit.kind
-            if kind == _PER_VALUE:
+            if kind == _DISTINCT:
+                distinct_rules[key] = (position, tag_limit.limit)
+            elif kind == _PER_VALUE:
                 per_value_rules[key] = (position, tag_limit.limit)
             elif kind == _KEY_VALUE:
                 assert tag_limit.value is not None
@@ -52,12 +59,24 @@ class TagCounter:
                 )
             else:
                 key_rules[key] = (position, tag_limit.limit, (_KEY, key, None))
-        # One lookup per tag of an item: key -> (key rule, key=value rules, per-value rule).
-        self._by_key: dict[str, tuple[_Rule | None, dict[str, _Rule], tuple[int, int] | None]] = {
-            key: (key_rules.get(key), value_rules.get(key, {}), per_value_rules.get(key))
-            for key in [*key_rules, *value_rules, *per_value_rules]
+        # One lookup per tag of an item: key -> (key rule, key=value rules, per-value rule,
+        # distinct-values rule).
+        self._by_key: dict[
+            str,
+            tuple[_Rule | None, dict[str, _Rule], tuple[int, int] | None, tuple[int, int] | None],
+        ] = {
+            key: (
+                key_rules.get(key),
+                value_rules.get(key, {}),
+                per_value_rules.get(key),
+                distinct_rules.get(key),
+            )
+            for key in [*key_rules, *value_rules, *per_value_rules, *distinct_rules]
         }
         self._holders: dict[Bucket, list[str]] = {}
+        # Distinct-values limits: key -> {value in progress: items counted with it}.
+        self._distinct: dict[str, dict[str, int]] = {}
+        self._distinct_gates: dict[tuple[str, bool], Gate] = {}
         self._gates: dict[Bucket, Gate] = {}
 
     @property
@@ -79,7 +98,7 @@ class TagCounter:
             rules = by_key.get(key)
             if rules is None:
                 continue
-            key_rule, value_rules, per_value_rule = rules
+            key_rule, value_rules, per_value_rule, distinct_rule = rules
             if key_rule is not None:
                 found.append(key_rule)
             if value_rules:
@@ -88,6 +107,8 @@ class TagCounter:
                     found.append(value_rule)
             if per_value_rule is not None:
                 found.append((per_value_rule[0], per_value_rule[1], (_PER_VALUE, key, value)))
+            if distinct_rule is not None:
+                found.append((distinct_rule[0], distinct_rule[1], (_DISTINCT, key, value)))
         if len(found) > 1:
             # Positions are unique, so the sort never compares further than the first field.
             found.sort()
@@ -107,6 +128,9 @@ class TagCounter:
         found = []
         # Hot path of a 100k-run tick: the cache lookup of `_gate`, inlined.
         for _, limit, bucket in rules:
+            if bucket[0] == _DISTINCT:
+                found.append(self._distinct_gate(limit, bucket[1], bucket[2]))
+                continue
             counted = holders.get(bucket)
             count = len(counted) if counted else 0
             gate = gates.get(bucket)
@@ -125,10 +149,19 @@ class TagCounter:
     def add(self, item_id: str, tags: Mapping[str, str]) -> None:
         """Count an item (an active run, an accepted run, a step in flight or selected)."""
         for _, _, bucket in self._applicable(tags):
+            if bucket[0] == _DISTINCT:
+                kind, key, value = bucket
+                assert value is not None
+                self._holders.setdefault((kind, key, None), []).append(item_id)
+                values = self._distinct.setdefault(key, {})
+                values[value] = values.get(value, 0) + 1
+                continue
             self._holders.setdefault(bucket, []).append(item_id)
 
     def count(self, tag_limit: TagLimit, value: str | None = None) -> int:
         """Live count of one limit; `value` picks the budget of a per-unique-value limit."""
+        if tag_limit.kind == _DISTINCT:
+            return len(self._distinct.get(tag_limit.key, ()))
         if tag_limit.kind == _PER_VALUE:
             bucket: Bucket = (_PER_VALUE, tag_limit.key, value)
         elif tag_limit.kind == _KEY_VALUE:
@@ -147,8 +180,12 @@ class TagCounter:
         keys: set[str] = set()
         values: dict[str, set[str]] = {}
         holders = self._holders
-        for key, (key_rule, value_rules, per_value_rule) in self._by_key.items():
+        for key, (key_rule, value_rules, per_value_rule, distinct_rule) in self._by_key.items():
             if key_rule is not None and len(holders.get(key_rule[2], ())) >= key_rule[1]:
+                keys.add(key)
+            # A distinct-values cap at its count still admits carriers of the values in
+            # progress, so only a cap of 0 blocks every carrier.
+            if distinct_rule is not None and distinct_rule[1] <= 0:
                 keys.add(key)
             for value, (_, limit, bucket) in value_rules.items():
                 if len(holders.get(bucket, ())) >= limit:
@@ -186,3 +223,29 @@ class TagCounter:
         self._gates[bucket] = gate
         return gate
 
+    def _distinct_gate(self, limit: int, key: str, value: str | None) -> Gate:
+        """The distinct-values gate for an item whose value of `key` is `value`: it passes
+        when that value is already in progress or fewer than `limit` values are."""
+        values = self._distinct.get(key, {})
+        count = len(values)
+        member = value in values
+        passed = (member and limit > 0) or count < limit
+        cached = self._distinct_gates.get((key, passed))
+        # Values are only added, so an unchanged count means unchanged values and holders.
+        if cached is not None and cached.count == count:
+            return cached
+        holders: Sequence[str] = self._holders.get((_DISTINCT, key, None), ())
+        gate = Gate(
+            rule="tag",
+            subject=key + DISTINCT_SUFFIX,
+            count=count,
+            limit=limit,
+            passed=passed,
+            holders=tuple(holders[:HOLDERS_CAP]),
+            kind=_DISTINCT,
+            unit=self._unit,
+            more_holders=max(0, len(holders) - HOLDERS_CAP),
+            values=tuple(list(values)[:HOLDERS_CAP]),
+        )
+        self._distinct_gates[(key, passed)] = gate
+        return gate

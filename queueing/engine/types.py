@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from typing import Literal
 
 from .pool_words import dequeue_count_words, run_count_words, step_wait_words
@@ -66,9 +67,14 @@ class TagLimit:
     limit: int
     value: str | None = None
     per_unique_value: bool = False
+    # concurrency-ui's own kind (`value: {maxUniqueValues: N}`, Dagster refuses it): at most
+    # `limit` different values of `key` in progress at once, each value without a cap.
+    distinct_values: bool = False
 
     @property
-    def kind(self) -> Literal["key", "key_value", "per_unique_value"]:
+    def kind(self) -> Literal["key", "key_value", "per_unique_value", "distinct_values"]:
+        if self.distinct_values:
+            return "distinct_values"
         if self.per_unique_value:
             return "per_unique_value"
         if self.value is not None:
@@ -111,6 +117,19 @@ class PoolState:
 
 
 @dataclass(frozen=True)
+class FairShare:
+    """`concurrency_ui.fair_share` (engine/fair_share.py): interleave, within a priority,
+    the runs of different values of `key` by weight (a value not listed weighs 1)."""
+
+    key: str
+    weights: tuple[tuple[str, int], ...] = ()
+
+    @cached_property
+    def weight_map(self) -> dict[str, int]:
+        return dict(self.weights)
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     max_concurrent_runs: int = 10  # -1 = no limit, 0 = launch nothing
     tag_limits: tuple[TagLimit, ...] = ()
@@ -125,6 +144,8 @@ class QueueSettings:
     # size (DAGSTER_RUN_QUEUE_PAGE_SIZE, Q4).
     default_pool_limit: int | None = None
     run_queue_page_size: int = 100
+    # concurrency_ui only (None: off, Dagster's order). Mirrored from ExtraConfig.fair_share.
+    fair_share: FairShare | None = None
 
 
 @dataclass(frozen=True)
@@ -134,13 +155,20 @@ class QueueSnapshot:
     active: Sequence[RunInfo]
     pools: Mapping[str, PoolState]
     now: float
+    # Fair share only: runs of each value of its key (None: without the tag) that started
+    # since the oldest queued run was enqueued and have ended since (engine/fair_share.py).
+    fair_finished: Mapping[str | None, int] = field(default_factory=dict)
 
 
 # "max_concurrent" is the in-run executor limit on steps (SEMANTICS 4).
-Rule = Literal["max_concurrent_runs", "tag", "pool", "max_concurrent"]
+# "fair_share" never limits anything: it names the reason a run waits its turn.
+Rule = Literal["max_concurrent_runs", "tag", "pool", "max_concurrent", "fair_share"]
 
 # Gate.message names at most this many holders; the rest become "+N more".
 MESSAGE_HOLDERS = 3
+# The subject of a distinct-values tag gate is its key and this suffix, so that the stored
+# rule of a run (rule:subject) tells it from a limit of the key's other kinds.
+DISTINCT_SUFFIX = " (distinct values)"
 
 
 @dataclass(frozen=True)
@@ -163,7 +191,8 @@ class Gate:
     passed: bool
     # Ids of the counted runs or steps; capped (see `more_holders`) so a gate stays cheap.
     holders: tuple[str, ...] = ()
-    # tag: "key" | "key_value" | "per_unique_value"; pool: "op" | "run" | "step"; else "".
+    # tag: "key" | "key_value" | "per_unique_value" | "distinct_values"; pool: "op" | "run" |
+    # "step"; else "".
     kind: str = ""
     # What is counted: "run" or "step".
     unit: str = "run"
@@ -171,6 +200,8 @@ class Gate:
     buffer: int = 0
     # Holders left out of `holders` because the tuple is capped.
     more_holders: int = 0
+    # Distinct-values tag limits: the values in progress (capped like `holders`).
+    values: tuple[str, ...] = ()
 
     def to_dict(self, holders: bool = True) -> dict[str, object]:
         """The gate as JSON for the API, the CLI and the pages (`holders` False leaves the
@@ -197,9 +228,19 @@ class Gate:
             if self.limit < 0:
                 return f"max_concurrent_runs is {self.limit} (no limit): {self.count} {units} in progress"
             return f"max_concurrent_runs: {self.count} of {self.limit} {units} in progress"
+        if self.rule == "fair_share":
+            if self.passed:
+                return f"fair share: {self.subject} at turn {self.count} (weight {self.limit})"
+            return (
+                f"fair share: waits its turn as {self.subject} (turn {self.count}, weight "
+                f"{self.limit}); {self.more_holders} later run(s) of other values go first "
+                "and max_concurrent_runs is used up"
+            )
         if self.rule == "max_concurrent":
             return f"max_concurrent: {self.count} of {self.limit} {units} in flight"
         if self.rule == "tag":
+            if self.kind == "distinct_values":
+                return self._distinct_message()
             if self.kind == "per_unique_value":
                 key, _, value = self.subject.partition("=")
                 head = f"tag {key} (per value) ={value}"
@@ -218,6 +259,19 @@ class Gate:
         return dequeue_count_words(
             self.subject, self.count, self.limit, self.buffer
         ) + self._held_by("; runs counted: ")
+
+    def _distinct_message(self) -> str:
+        key = self.subject.removesuffix(DISTINCT_SUFFIX)
+        head = f"tag {key}: {self.count} of {self.limit} distinct values in progress"
+        if self.values:
+            shown = ", ".join(self.values[:MESSAGE_HOLDERS])
+            more = len(self.values) - MESSAGE_HOLDERS
+            head += f" ({shown}{f' +{more} more' if more > 0 else ''})"
+        if self.limit <= 0:
+            return f"tag {key}: at most {self.limit} distinct values, no {self.unit} carrying it may start"
+        if not self.passed:
+            return f"{head}; a {self.unit} with another value waits{self._held_by()}"
+        return head
 
     def _held_by(self, lead: str = ", held by ") -> str:
         if not self.holders:

@@ -36,7 +36,7 @@ from ..engine.types import ACTIVE_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
-from . import automation, heartbeats, pools, runs
+from . import automation, heartbeats, pools, runs, staleness
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
 from .daemons import daemon_intervals
@@ -255,6 +255,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
             AutomationFact(kind, name, tuple(recent))
             for (kind, name), recent in automation.recent_outcomes().items()
         ],
+        queue_timeouts=staleness.recent_timeouts(now),
     )
 
 

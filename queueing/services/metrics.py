@@ -98,9 +98,10 @@ class QueueCollector:
                     counts[(key, str(tags[key]))] += 1
         seen: set[tuple[str, str]] = set()
         for tag_limit in limits:
-            if tag_limit.per_unique_value:
+            if tag_limit.per_unique_value or tag_limit.distinct_values:
                 pairs = [p for p in counts if p[0] == tag_limit.key and p[1] != ANY_VALUE]
-                limit.add_metric([tag_limit.key, ANY_VALUE + " (per value)"], tag_limit.limit)
+                label = " (distinct values)" if tag_limit.distinct_values else " (per value)"
+                limit.add_metric([tag_limit.key, ANY_VALUE + label], tag_limit.limit)
             else:
                 value = ANY_VALUE if tag_limit.value is None else tag_limit.value
                 pairs = [(tag_limit.key, value)]

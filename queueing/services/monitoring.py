@@ -14,7 +14,7 @@ from django.utils import timezone
 from ..engine import monitoring as engine
 from ..engine.types import FINISHED_STATUSES, RunStatus
 from ..models import DaemonHeartbeat, PoolClaim, Run, RunEvent, Step
-from . import heartbeats, pools, retention, run_queue, runs
+from . import heartbeats, pools, retention, run_queue, runs, staleness
 from .config import current_config
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,12 @@ def _run(config, now: datetime) -> tuple:
         )
     ]
     actions = engine.decide_monitoring(settings, monitored, now.timestamp())
-    applied = []
+    applied: list = []
+    try:
+        # Queued runs past their queue-age bound (concurrency_ui.max_queued_seconds).
+        applied.extend(staleness.cancel_overdue(config, now))
+    except Exception:
+        log.exception("canceling runs queued too long failed")
     for action in actions:
         try:
             if _apply(action, settings, now):

@@ -18,7 +18,9 @@ from ..engine.types import Launch, RunStatus, Wait
 from ..errors import NotFound
 from ..locations import get_workspace
 from ..models import AuditEntry, Pool, PoolClaim, Run, Step
+from . import estimates
 from .config import current_config
+from .estimates import Estimates
 from .pool_report import code_pools
 from .pools import pool_usage
 from .run_queue import evaluate
@@ -29,6 +31,8 @@ class RunPage:
     runs: list[Run]
     total: int
     verdicts: dict[str, Launch | Wait]
+    # Start estimates of this tick, when the page holds queued runs (services/estimates.py).
+    estimates: Estimates | None = None
 
 
 def filter_runs(
@@ -54,6 +58,9 @@ def filter_runs(
 def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage:
     """One page of runs, with the live verdict of the queued ones on the page."""
     total = qs.count()
+    config = current_config()
+    if config.queue.fair_share is not None and tuple(qs.query.order_by) == QUEUE_ORDER:
+        return _fair_page(qs, offset, limit, total)
     page = list(qs.defer("plan", "run_config")[offset : offset + limit])
     verdicts: dict[str, Launch | Wait] = {}
     queued = [r for r in page if r.status == RunStatus.QUEUED]
@@ -62,10 +69,27 @@ def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage
         # the page in queue order, not the whole queue (the profile of the Queued tab at
         # 10,000 queued runs was mostly the engine deciding runs on later pages).
         last = max(queued, key=lambda r: (-r.priority, r.pk))
-        evaluation = evaluate(current_config(), through=(last.priority, last.pk))
+        evaluation = evaluate(config, through=(last.priority, last.pk))
         wanted = {r.run_id for r in queued}
         verdicts = {k: v for k, v in evaluation.decision.verdicts.items() if k in wanted}
-    return RunPage(page, total, verdicts)
+    return RunPage(page, total, verdicts, estimates.current(config) if queued else None)
+
+
+# `Run.objects.in_queue_order()`: a list asked for in queue order.
+QUEUE_ORDER = ("-priority", "id")
+
+
+def _fair_page(qs: QuerySet[Run], offset: int, limit: int, total: int) -> RunPage:
+    """A page of queued runs in the order fair share gives them (the engine's order, which
+    the database cannot sort by), with their verdicts: the whole queue is decided."""
+    evaluation = evaluate(current_config())
+    wanted = set(qs.values_list("run_id", flat=True))
+    ids = [run_id for run_id in evaluation.decision.order if run_id in wanted]
+    ids = ids[offset : offset + limit]
+    by_id = {r.run_id: r for r in qs.filter(run_id__in=ids).defer("plan", "run_config")}
+    page = [by_id[run_id] for run_id in ids if run_id in by_id]
+    verdicts = {r.run_id: evaluation.decision.verdicts[r.run_id] for r in page}
+    return RunPage(page, total, verdicts, estimates.current() if page else None)
 
 
 def verdict_to_dict(verdict: Launch | Wait | None) -> dict[str, Any] | None:
@@ -90,6 +114,7 @@ def run_to_dict(
     steps: bool = False,
     secrets: bool = True,
     tracebacks: bool = True,
+    start_estimates: Estimates | None = None,
 ) -> dict[str, Any]:
     """A run as the API and `--json` show it; with `steps`, its steps, run config and wait
     history. Without `secrets` the run config is masked, without `tracebacks` step errors
@@ -111,6 +136,7 @@ def run_to_dict(
         if verdict is not None and isinstance(verdict, Wait)
         else run.wait_reason,
         "queue": verdict_to_dict(verdict),
+        "start_estimate": estimate_to_dict(run, start_estimates),
     }
     if steps:
         data["run_config"] = run.run_config if secrets else mask_secrets(run.run_config)
@@ -133,6 +159,17 @@ def run_to_dict(
             for w in run.waits.all()
         ]
     return data
+
+
+def estimate_to_dict(run: Run, start_estimates: Estimates | None = None) -> dict[str, Any] | None:
+    """When a queued run should start (`starts_in_seconds`, a `label`, the `assumption`);
+    None for other runs. Without `start_estimates`, this tick's are used."""
+    if run.status != RunStatus.QUEUED:
+        return None
+    found = (start_estimates or estimates.current()).get(run.run_id)
+    if found is None:
+        return None
+    return {**found.to_dict(), "assumption": estimates.ASSUMPTION}
 
 
 def pool_to_dict(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, F, Q, QuerySet, TextField, Value, When
+from django.db.models import BooleanField, Case, F, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.functions import Cast
 from django.db.models.lookups import In
@@ -25,6 +25,7 @@ from ..engine.gates import cyclic_gc_paused
 from ..engine.plan import pool_summary_from_dict
 from ..engine.types import (
     ACTIVE_STATUSES,
+    FINISHED_STATUSES,
     Gate,
     Launch,
     PoolState,
@@ -193,6 +194,11 @@ def _evaluate(
     complete: bool,
 ) -> Evaluation:
     queued_qs: QuerySet[Run] = Run.objects.queued().in_queue_order()
+    # Fair share orders runs by their turns, which no prefix of the database's queue order
+    # holds: a run's verdict may depend on any queued run, so the whole queue is read.
+    whole_queue = config.queue.fair_share is not None
+    if whole_queue:
+        through = None
     if through is not None:
         priority, pk = through
         queued_qs = queued_qs.filter(Q(priority__gt=priority) | Q(priority=priority, id__lte=pk))
@@ -201,7 +207,8 @@ def _evaluate(
         pools.ensure_default_pools(_demanded_pools(), config.default_pool_limit)
     pool_snapshot = pool_states()
     now = time.time() if now is None else now
-    limit = None if complete or through is not None else FIRST_READ
+    limit = None if complete or through is not None or whole_queue else FIRST_READ
+    fair_finished = backlog_turns(config) if whole_queue else {}
     if limit is not None and engine.skips_runs_held_by_tags(config.queue):
         return _evaluate_unlimited(config, queued_qs, active_rows, pool_snapshot, now)
     while True:
@@ -210,7 +217,12 @@ def _evaluate(
             [[r[:-1] for r in queued_rows], active_rows], whole=through is None
         )
         snapshot = QueueSnapshot(
-            settings=config.queue, queued=queued, active=active, pools=pool_snapshot, now=now
+            settings=config.queue,
+            queued=queued,
+            active=active,
+            pools=pool_snapshot,
+            now=now,
+            fair_finished=fair_finished,
         )
         decision = engine.decide(snapshot, complete=complete)
         if limit is None or len(queued_rows) < limit or decision.later_runs_wait_on:
@@ -311,6 +323,21 @@ def _not_held(
         return queued
     flag = Case(When(held, then=Value(True)), default=Value(False), output_field=BooleanField())
     return queued.annotate(held_this_tick=flag).filter(held_this_tick=False)
+
+
+def backlog_turns(config: InstanceConfig) -> dict[str | None, int]:
+    """Fair share's memory (`QueueSnapshot.fair_finished`): by value of its key, the runs
+    that started since the oldest queued run was enqueued and have ended since."""
+    rule = config.queue.fair_share
+    oldest = Run.objects.queued().aggregate(oldest=Min("enqueued_at"))["oldest"]
+    if rule is None or oldest is None:
+        return {}
+    turns: dict[str | None, int] = {}
+    ended = Run.objects.filter(status__in=list(FINISHED_STATUSES), launched_at__gte=oldest)
+    for tags in ended.values_list("tags", flat=True).iterator(2000):
+        value = (tags or {}).get(rule.key)
+        turns[value] = turns.get(value, 0) + 1
+    return turns
 
 
 def _demanded_pools() -> set[str]:

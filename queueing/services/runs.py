@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..definitions import JobDefinition
+from ..engine.fair_share import CODE_LOCATION_TAG
 from ..engine.partitions import partition_tag_errors
 from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary, pool_summary_to_dict
 from ..engine.run_ids import LISTED_MATCHES, ambiguous_message, prefix_problem
@@ -97,7 +98,9 @@ def prepare(
     location_name, job = found
     user_tags, tag_errors = validate_tags(tags, max_bytes=settings.RUN_TAGS_MAX_BYTES)
     errors += tag_errors
-    merged_tags = {**dict(job.tags), **user_tags}
+    # The code location is a system tag (the location's name always wins), so fair share
+    # and run tag limits can work per code location.
+    merged_tags = {**dict(job.tags), **user_tags, CODE_LOCATION_TAG: location_name}
     priority, priority_errors = parse_priority(merged_tags)
     errors += priority_errors
     if not tag_errors:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import mark_safe
 
+from queueing.engine.config.specs import MAX_UNIQUE
 from queueing.engine.pool_words import limit_words as _limit_words
 from queueing.engine.redaction import error_summary as _error_summary
 
@@ -51,15 +52,20 @@ def elapsed(start: datetime | None, end: datetime | None = None) -> str:
 
 @register.filter
 def tag_limit(item: Mapping[str, Any]) -> str:
-    """A `tag_concurrency_limits` item as one line: `database=redshift: 2`."""
+    """A `tag_concurrency_limits` item as one line: `database=redshift: 2`; a
+    `max_queued_seconds_by_tag` item as `team=growth: 600 s`."""
     value = item.get("value")
+    if isinstance(value, Mapping) and MAX_UNIQUE in value:
+        return f"{item['key']} (distinct values): {value[MAX_UNIQUE]}"
     if isinstance(value, Mapping):
         subject = f"{item['key']} (each value)"
     elif value is not None:
         subject = f"{item['key']}={value}"
     else:
         subject = f"{item['key']} (any value)"
-    return f"{subject}: {item['limit']}"
+    if "seconds" in item:
+        return f"{subject}: {item['seconds']} s"
+    return f"{subject}: {item.get('limit')}"
 
 
 @register.filter

@@ -17,7 +17,7 @@ from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
 from ..errors import InvalidInput, NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
-from ..services import run_queue, runs
+from ..services import estimates, run_queue, runs
 from ..services.queries import stuck_runs
 from . import _data
 from ._common import HtmxHttpRequest, page_or_fragment
@@ -57,6 +57,7 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         # A short id: the page's address (and what it polls) is the whole id.
         return redirect("run-detail", run.run_id)
     verdict = run_queue.explain(run.run_id) if run.status == RunStatus.QUEUED else None
+    estimate = estimates.for_run(run.run_id) if verdict is not None else None
     claims = _data.claims_by_step(run)
     steps = [(s, claims.get(s.step_key, [])) for s in run.steps.defer("output")]
     finished = run.status in FINISHED_STATUSES
@@ -64,6 +65,8 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         "run": run,
         "now": timezone.now(),
         "verdict": verdict,
+        "estimate": estimate,
+        "estimate_assumption": estimates.ASSUMPTION,
         "gates": gate_rows(verdict),
         "steps": steps,
         "has_logs": any(step.logs or step.error for step, _ in steps),

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from ..engine.estimates import ASSUMPTION, Estimate
 from ..engine.types import Launch, Wait
 from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import TAB_LABELS, RunFilterForm
@@ -47,6 +48,7 @@ class RunRow:
     slots_held: int = 0
     # Why the run looks stuck inside (every ready step waiting too long), or "".
     stuck: str = ""
+    estimate: Estimate | None = None
 
 
 @require_GET
@@ -66,8 +68,15 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     in_progress = form.current_tab() == "in_progress"
     activity = _data.run_activity(r.pk for r in page.runs) if in_progress else {}
     stuck = stuck_runs([r.pk for r in page.runs], timezone.now()) if in_progress else {}
+    found = page.estimates
     rows = [
-        RunRow(r, page.verdicts.get(r.run_id), **activity.get(r.pk, {}), stuck=stuck.get(r.pk, ""))
+        RunRow(
+            r,
+            page.verdicts.get(r.run_id),
+            estimate=found.get(r.run_id) if found else None,
+            stuck=stuck.get(r.pk, ""),
+            **activity.get(r.pk, {}),
+        )
         for r in page.runs
     ]
     live = _data.live_runs_exist()
@@ -76,6 +85,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         "tab": form.current_tab(),
         "tabs": TAB_LABELS,
         "rows": rows,
+        "estimate_assumption": ASSUMPTION,
         "total": page.total,
         "page_number": number,
         "pages": last,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from queueing.engine.estimates import ASSUMPTION
 from queueing.engine.types import RunStatus
 from queueing.models import Pool, Run
 from queueing.services import config as config_service
@@ -127,6 +128,8 @@ def test_explain_lists_every_gate_with_live_numbers(crowded):
         f"  [BLOCKED] {FULL}",
         f"  [BLOCKED] tag database: 1 of 1 runs, held by {launched[:8]}",
         f"  [BLOCKED] pool redshift is full: 1 step of started runs (holding or waiting) counts against its 1 slot; runs counted: {launched[:8]}",
+        # No run has finished yet: no job has a typical duration to replay with.
+        f"  no estimate: no job has finished a run yet ({ASSUMPTION})",
     ]
 
 

@@ -18,7 +18,12 @@ def test_submit_prints_the_new_runs_id_and_queues_it(db):
     assert result.out.strip() == run.run_id
     assert run.status == RunStatus.QUEUED
     # Only the first `=` separates key and value.
-    assert run.tags == {"database": "redshift", "team": "data", "note": "a=b"}
+    assert run.tags == {
+        "database": "redshift",
+        "team": "data",
+        "note": "a=b",
+        "dagster/code_location": "queueing.demo.definitions",
+    }
 
 
 def test_submit_with_json_prints_id_and_status(db):

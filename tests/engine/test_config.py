@@ -30,7 +30,8 @@ from queueing.engine.config.reader import parse_instance_dict, parse_instance_ya
 from queueing.engine.config.specs import SETTING_NAMES, int_setting_range
 from queueing.engine.grammar import INT64_MAX, INT64_MIN, key_problem
 from queueing.engine.inputs import DEFAULT_LIMITS
-from queueing.engine.types import INT32_MAX, ConfigError, QueueSettings, TagLimit
+from queueing.engine.staleness import QueuedBound
+from queueing.engine.types import INT32_MAX, ConfigError, FairShare, QueueSettings, TagLimit
 
 MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
 
@@ -227,8 +228,8 @@ def test_every_error_is_collected_not_only_the_first():
         "run_queue.tag_concurrency_limits[2]: missing required key 'key'",
         "run_queue.tag_concurrency_limits[3].extra: unknown key 'extra'; "
         "allowed keys: key, limit, value",
-        "run_queue.tag_concurrency_limits[3].value: expected a string or "
-        "{applyLimitPerUniqueValue: true}, got integer 5",
+        "run_queue.tag_concurrency_limits[3].value: expected a string, "
+        "{applyLimitPerUniqueValue: true} or {maxUniqueValues: N}, got integer 5",
         "run_queue.max_runs: unknown key 'max_runs'; allowed keys: "
         "block_op_concurrency_limited_runs, dequeue_interval_seconds, dequeue_num_workers, "
         "dequeue_use_threads, max_concurrent_runs, max_user_code_failure_retries, "
@@ -241,8 +242,8 @@ def test_every_error_is_collected_not_only_the_first():
         "run_monitoring.poll_interval_seconds: 0 is invalid: it must be >= 1",
         "run_monitoring.start_timeout_seconds: 99999999999 is too large: the maximum is 2147483647",
         "concurrency_ui.daemon_heartbeat_tolerance: unknown key 'daemon_heartbeat_tolerance'; "
-        "allowed keys: daemon_heartbeat_tolerance_seconds, max_queued_runs, "
-        "resend_starting_after_seconds, "
+        "allowed keys: daemon_heartbeat_tolerance_seconds, fair_share, max_queued_runs, "
+        "max_queued_seconds, max_queued_seconds_by_tag, resend_starting_after_seconds, "
         "run_heartbeat_timeout_seconds, schedule_catch_up_limit, sensor_timeout_seconds, "
         "started_run_allotment_seconds, "
         "wait_history_retention_days (did you mean 'daemon_heartbeat_tolerance_seconds'?)",
@@ -708,7 +709,7 @@ def test_a_null_tag_list_is_empty():
         ),
         (
             "{key: a, limit: 1, value: [x]}",
-            "[0].value: expected a string or {applyLimitPerUniqueValue: true}, got list ['x']",
+            "[0].value: expected a string, {applyLimitPerUniqueValue: true} or {maxUniqueValues: N}, got list ['x']",
         ),
         (
             "{key: a, limit: 1, value: {}}",
@@ -720,7 +721,7 @@ def test_a_null_tag_list_is_empty():
         ),
         (
             "{key: a, limit: 1, value: {applyLimitPerUniqueValue: true, perValue: 1}}",
-            "[0].value.perValue: unknown key 'perValue'; allowed keys: applyLimitPerUniqueValue",
+            "[0].value.perValue: unknown key 'perValue'; allowed keys: applyLimitPerUniqueValue, maxUniqueValues",
         ),
         ("just-a-key", "[0]: expected a mapping with key, limit and optional value, got string"),
     ],
@@ -1285,6 +1286,8 @@ def test_a_config_built_from_defaults_is_written_in_the_current_shape():
             "max_queued_runs": -1,
             "schedule_catch_up_limit": 5,
             "sensor_timeout_seconds": 60,
+            "max_queued_seconds": 0,
+            "max_queued_seconds_by_tag": [],
         },
     }
 
@@ -1561,9 +1564,23 @@ _tag_limits = st.lists(
         st.builds(TagLimit, key=_tag_key, limit=_count),
         st.builds(TagLimit, key=_tag_key, limit=_count, value=_text),
         st.builds(TagLimit, key=_tag_key, limit=_count, per_unique_value=st.just(True)),
+        st.builds(TagLimit, key=_tag_key, limit=_count, distinct_values=st.just(True)),
     ),
     max_size=4,
 ).map(tuple)
+_queued_bounds = st.lists(
+    st.builds(
+        QueuedBound, key=_tag_key, seconds=st.integers(1, INT32_MAX), value=st.none() | _text
+    ),
+    max_size=3,
+).map(tuple)
+_fair_shares = st.none() | st.builds(
+    FairShare,
+    key=_tag_key,
+    weights=st.dictionaries(_text, st.integers(1, 1000), max_size=3).map(
+        lambda weights: tuple(sorted(weights.items()))
+    ),
+)
 _yaml_values = st.recursive(
     st.none()
     | st.booleans()
@@ -1590,7 +1607,10 @@ def instance_configs(draw) -> InstanceConfig:
         **{
             f.name: draw(st.integers(*_range_of(f"extra.{f.name}")))
             for f in dataclasses.fields(ExtraConfig)
-        }
+            if int_setting_range(f"extra.{f.name}") is not None
+        },
+        max_queued_seconds_by_tag=draw(_queued_bounds),
+        fair_share=draw(_fair_shares),
     )
     queue = QueueSettings(
         max_concurrent_runs=draw(st.integers(-1, INT32_MAX)),
@@ -1600,6 +1620,7 @@ def instance_configs(draw) -> InstanceConfig:
         slot_buffer=draw(_count) if blocking else 0,
         granularity=draw(st.sampled_from(["op", "run"])) if blocking else "op",
         started_run_allotment_seconds=float(extra.started_run_allotment_seconds),
+        fair_share=extra.fair_share,
     )
     monitoring = MonitoringConfig(
         enabled=draw(st.booleans()),

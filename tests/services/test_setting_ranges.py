@@ -51,6 +51,15 @@ def _value(name: str) -> st.SearchStrategy:
             {"key": st.sampled_from(["database", "team"]), "limit": _int_values("slot_buffer")}
         )
         return st.lists(limits, max_size=2)
+    if name == "extra.max_queued_seconds_by_tag":
+        bound = st.integers(1, 2**31 - 1)
+        bounds = st.fixed_dictionaries(
+            {"key": st.sampled_from(["database", "team"]), "seconds": st.sampled_from([1, 2**31 - 1]) | bound}
+        )
+        return st.lists(bounds, max_size=2)
+    if name == "extra.fair_share":
+        weights = st.dictionaries(st.sampled_from(["a", "b"]), st.sampled_from([1, 1000]))
+        return st.none() | st.fixed_dictionaries({"key": st.just("team"), "weights": weights})
     return st.booleans()
 
 

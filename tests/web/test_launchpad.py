@@ -110,7 +110,12 @@ def test_launch_submits_the_run_and_redirects_to_its_page(as_operator):
     assert response.status_code == 302
     assert response["Location"] == reverse("run-detail", args=[run.run_id])
     assert (run.job_name, run.status, run.priority) == ("redshift_etl", "QUEUED", 9)
-    assert run.tags == {"database": "redshift", "team": "data", "dagster/priority": "9"}
+    assert run.tags == {
+        "database": "redshift",
+        "team": "data",
+        "dagster/priority": "9",
+        "dagster/code_location": "queueing.demo.definitions",
+    }
     assert run.run_config["ops"]["load_orders"]["config"]["table"] == "t.x"
     assert "submitted by operator-user" in run.events.get().message
 

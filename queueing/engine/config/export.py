@@ -27,12 +27,20 @@ from .specs import (
     EXTRA_KEYS,
     LEGACY_KEYS,
     LEGACY_SUFFIX,
+    MAX_UNIQUE,
     MODERN_PATHS,
     MONITORING_KEYS,
     QUEUE_ONLY,
     SETTING_NAMES,
 )
 from .values import to_yaml_value
+
+# Where a written file may hold the run tag limits.
+_TAG_LIST_PATHS = (
+    "concurrency.runs.tag_concurrency_limits",
+    "run_queue.tag_concurrency_limits",
+    "run_coordinator.config.tag_concurrency_limits",
+)
 
 
 def _home_paths(prefix: str, modern: bool) -> dict[str, str]:
@@ -171,12 +179,36 @@ def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict
     return ordered
 
 
+def dagster_refusals(data: dict[str, Any]) -> list[str]:
+    """Entries of an exported document that Dagster 1.13 refuses although concurrency-ui
+    reads them: tag limits of concurrency-ui's own `{maxUniqueValues: N}` kind."""
+    found = []
+    for path in _TAG_LIST_PATHS:
+        node: Any = data
+        for part in path.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        for index, item in enumerate(node if isinstance(node, list) else ()):
+            value = item.get("value") if isinstance(item, dict) else None
+            if isinstance(value, dict) and MAX_UNIQUE in value:
+                found.append(
+                    f"{path}[{index}] ({{{MAX_UNIQUE}: {value[MAX_UNIQUE]}}}): a distinct-values "
+                    "tag limit is concurrency-ui's own; Dagster 1.13 refuses this entry"
+                )
+    return found
+
+
 def to_instance_yaml(config: InstanceConfig, hide_secrets: bool = False) -> str:
-    """`to_instance_dict` as YAML text."""
+    """`to_instance_dict` as YAML text; a comment at the top names each entry Dagster 1.13
+    would refuse (`dagster_refusals`)."""
     data = to_instance_dict(config, hide_secrets)
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True)
     # PyYAML mangles some characters written raw (a NEL, U+0085, in a quoted string); escaping
     # everything outside ASCII is ugly but always reads back the same.
     if yaml.safe_load(text) != data:
         text = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+    refusals = dagster_refusals(data)
+    if refusals:
+        header = ["# Dagster 1.13 refuses this file as it is:"]
+        header += [f"# - {line}" for line in refusals]
+        text = "\n".join(header) + "\n" + text
     return text

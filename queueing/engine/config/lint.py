@@ -26,6 +26,14 @@ def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigEr
                     "0 blocks every run carrying this tag: they stay queued until it is raised",
                 )
             )
+        if limit.distinct_values:
+            warnings.append(
+                ConfigError(
+                    f"{tags_path}[{index}].value",
+                    "a distinct-values limit is concurrency-ui's own: Dagster 1.13 refuses this "
+                    "entry (keep it out of the file Dagster reads)",
+                )
+            )
         if limit.key == CONCURRENCY_KEY_TAG:
             warnings.append(
                 ConfigError(
@@ -41,6 +49,7 @@ def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigEr
         )
     if values["extra.max_queued_runs"] == 0:
         warn("extra.max_queued_runs", "0 refuses every submit: no run can be queued")
+    warnings.extend(_stale_rule_warnings(values, sources))
     if values["dequeue_num_workers"] is not None and not values["dequeue_use_threads"]:
         warn("dequeue_num_workers", "has no effect unless dequeue_use_threads is true")
     if not values["monitoring.enabled"]:
@@ -67,3 +76,30 @@ def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigEr
             "cancel timeout is disabled: a run stuck in CANCELING holds its queue capacity forever",
         )
     return warnings
+
+
+def _stale_rule_warnings(
+    values: Mapping[str, Any], sources: Mapping[str, str]
+) -> list[ConfigError]:
+    """Queue-age bounds (engine/staleness.py) that can never cancel a run."""
+    found: list[ConfigError] = []
+    overall = values["extra.max_queued_seconds"]
+    bounds = values["extra.max_queued_seconds_by_tag"]
+    if (overall or bounds) and not values["monitoring.enabled"]:
+        found.append(
+            ConfigError(
+                sources.get("extra.max_queued_seconds", "extra.max_queued_seconds"),
+                "run monitoring is off: runs queued too long are not canceled",
+            )
+        )
+    path = sources.get("extra.max_queued_seconds_by_tag", "extra.max_queued_seconds_by_tag")
+    for index, bound in enumerate(bounds):
+        if overall and bound.seconds >= overall:
+            found.append(
+                ConfigError(
+                    f"{path}[{index}].seconds",
+                    f"{bound.seconds} is not shorter than max_queued_seconds ({overall}): "
+                    "the shortest bound that applies wins, so this one never cancels a run",
+                )
+            )
+    return found

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from queueing.engine.types import ConfigError, QueueSettings
+from queueing.engine.staleness import QueuedBound, StaleRules
+from queueing.engine.types import ConfigError, FairShare, QueueSettings
 
 QUEUED_COORDINATOR = "QueuedRunCoordinator"
 # Wait history older than this is pruned; 100 years is as far back as dates are sure to go.
@@ -96,7 +97,9 @@ class ExtraConfig:
 
     Dagster 1.13 refuses a file with this section (it refuses every section it does not know):
     export writes it only when a value differs from the default.
-    All values are integers >= 0, except `max_queued_runs` (-1: no cap).
+    All values are integers >= 0, except `max_queued_runs` (-1: no cap) and
+    `max_queued_seconds_by_tag` (a list of `{key, value?, seconds}`) and `fair_share`
+    (`{key, weights?}` or None).
     """
 
     # A daemon is healthy while now <= last heartbeat + 30 s + this (reference: 1800).
@@ -119,6 +122,17 @@ class ExtraConfig:
     schedule_catch_up_limit: int = 5
     # A sensor's evaluation is killed (the tick fails) after this many seconds.
     sensor_timeout_seconds: int = 60
+    # Run monitoring cancels a run queued longer than this; 0 = no bound (engine/staleness.py).
+    max_queued_seconds: int = 0
+    # Bounds for runs carrying a tag key (or key=value); the shortest applicable bound wins.
+    max_queued_seconds_by_tag: tuple[QueuedBound, ...] = ()
+    # Interleave runs of different values of a tag within a priority (engine/fair_share.py);
+    # None: off, Dagster's order. Mirrored in QueueSettings.fair_share.
+    fair_share: FairShare | None = None
+
+    @property
+    def stale_rules(self) -> StaleRules:
+        return StaleRules(self.max_queued_seconds, tuple(self.max_queued_seconds_by_tag))
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,8 @@ class InstanceConfig:
             raise ValueError(
                 "queue.started_run_allotment_seconds must equal extra.started_run_allotment_seconds"
             )
+        if self.queue.fair_share != self.extra.fair_share:
+            raise ValueError("queue.fair_share must equal extra.fair_share")
         clash = sorted(set(self.ignored) & set(KNOWN_SECTIONS))
         if clash:
             raise ValueError(
@@ -241,6 +257,7 @@ def build(
         slot_buffer=values["slot_buffer"],
         granularity=values["granularity"],
         started_run_allotment_seconds=float(extra.started_run_allotment_seconds),
+        fair_share=extra.fair_share,
     )
     return InstanceConfig(
         queue=queue,

@@ -24,7 +24,7 @@ POOL_LIMIT_MESSAGE = "{v} is out of range: a default pool limit must be between 
 
 @dataclass(frozen=True)
 class Spec:
-    kind: Literal["int", "bool", "granularity", "tags"]
+    kind: Literal["int", "bool", "granularity", "tags", "queued_bounds", "fair_share"]
     minimum: int | None = None
     maximum: int = INT32_MAX
     # Used instead of the generic messages when the value is outside minimum..maximum.
@@ -68,6 +68,8 @@ SPECS: dict[str, Spec] = {
     "extra.max_queued_runs": Spec(
         "int", minimum=-1, range_message="{v} is invalid: use -1 for no cap or a number >= 0"
     ),
+    "extra.max_queued_seconds_by_tag": Spec("queued_bounds", nullable=True, null_value=()),
+    "extra.fair_share": Spec("fair_share", nullable=True, null_value=None),
 }
 
 # Stable order for forms and the "where does each value come from" table.
@@ -118,7 +120,11 @@ MONITORING_KEYS = {f.name: f"monitoring.{f.name}" for f in fields(MonitoringConf
 EXTRA_KEYS = {f.name: f"extra.{f.name}" for f in fields(ExtraConfig)}
 COORDINATOR_KEYS = ("module", "class", "config")
 TAG_ITEM_KEYS = ("key", "limit", "value")
+QUEUED_BOUND_KEYS = ("key", "value", "seconds")
+FAIR_SHARE_KEYS = ("key", "weights")
 PER_UNIQUE = "applyLimitPerUniqueValue"
+# concurrency-ui's own tag-limit kind (TagLimit.distinct_values); Dagster 1.13 refuses it.
+MAX_UNIQUE = "maxUniqueValues"
 
 # A run coordinator without a queue (DefaultRunCoordinator): what the run-queue settings are.
 NO_QUEUE_VALUES: Mapping[str, Any] = {

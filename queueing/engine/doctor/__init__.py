@@ -37,6 +37,7 @@ from .queue import (
     check_stuck_in_runs,
     check_tag_limits,
 )
+from .stale import check_queue_age
 
 CHECKS = (
     "run_queue_daemon",
@@ -49,6 +50,7 @@ CHECKS = (
     "same_database",
     "max_concurrent_runs",
     "queue_cap",
+    "queue_age",
     "in_progress",
     "stuck_in_runs",
     "slot_leaks",
@@ -83,6 +85,7 @@ _CHECKS: Mapping[str, Callable[[DoctorFacts], Finding]] = {
     "same_database": check_same_database,
     "max_concurrent_runs": check_max_concurrent_runs,
     "queue_cap": check_queue_cap,
+    "queue_age": check_queue_age,
     "in_progress": check_in_progress,
     "stuck_in_runs": check_stuck_in_runs,
     "slot_leaks": check_slot_leaks,

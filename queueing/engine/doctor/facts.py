@@ -146,6 +146,8 @@ class DoctorFacts:
     op_tag_keys: frozenset[str] = frozenset()
     # Running schedules and sensors (issue 16); their daemons are required only then.
     automations: Sequence[AutomationFact] = ()
+    # Runs monitoring canceled for their queue age recently (staleness.REPEATED_WINDOW_SECONDS), by job.
+    queue_timeouts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -320,6 +320,8 @@ def check_pools(facts: DoctorFacts) -> Finding:
 
 
 def _describe_limit(limit: TagLimit) -> str:
+    if limit.distinct_values:
+        return f"{limit.key} (distinct values) ≤ {limit.limit}"
     if limit.per_unique_value:
         return f"{limit.key} (per value) ≤ {limit.limit}"
     if limit.value is not None:

@@ -37,4 +37,7 @@ class Command(QueueCommand):
             for gate in verdict.gates:
                 mark = "ok     " if gate.passed else "BLOCKED"
                 lines.append(f"  [{mark}] {gate.message}")
+            estimate = data["start_estimate"]
+            if estimate is not None:
+                lines.append(f"  {estimate['label']} ({estimate['assumption']})")
         self.emit(options, data, "\n".join(lines))

@@ -39,7 +39,10 @@ class Command(QueueCommand):
         queued = page_of_runs(queued_qs, 0, limit)
         rest_qs = filter_runs(others, job=job) if others else Run.objects.none()
         rest = page_of_runs(rest_qs, 0, limit - len(queued.runs))
-        data = [run_to_dict(r, queued.verdicts.get(r.run_id)) for r in queued.runs]
+        data = [
+            run_to_dict(r, queued.verdicts.get(r.run_id), start_estimates=queued.estimates)
+            for r in queued.runs
+        ]
         data += [run_to_dict(r) for r in rest.runs]
         total = queued.total + rest.total
         lines = []
