@@ -166,7 +166,10 @@ class RunSerializer(serializers.Serializer):
 class StepSerializer(serializers.Serializer):
     step_key = serializers.CharField()
     status = serializers.CharField()
-    pool = serializers.CharField(allow_null=True)
+    pool = serializers.CharField(allow_null=True, help_text="the step's pool when it has one")
+    pools = serializers.DictField(
+        child=serializers.IntegerField(), help_text="slots the step claims of each pool"
+    )
     priority = serializers.IntegerField()
     wait_reason = serializers.CharField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -266,7 +269,10 @@ class DaemonSerializer(serializers.Serializer):
 
 class JobStepSerializer(serializers.Serializer):
     key = serializers.CharField()
-    pool = serializers.CharField(allow_null=True)
+    pool = serializers.CharField(allow_null=True, help_text="the step's pool when it has one")
+    pools = serializers.DictField(
+        child=serializers.IntegerField(), help_text="slots the step claims of each pool"
+    )
     deps = serializers.ListField(child=serializers.CharField())
 
 

@@ -76,11 +76,29 @@ class TagLimit:
 
 @dataclass(frozen=True)
 class PoolSummary:
-    """What a run will demand of pools, computed once from its plan at creation (SEMANTICS 2.7)."""
+    """What a run will demand of pools, computed once from its plan at creation (SEMANTICS 2.7).
+
+    `root_pool_counts` counts slots of root steps (one per root step without weights).
+    Weighted or multi-pool runs also keep `root_demands` (each root step's demand) and
+    `max_slots` (per pool, the largest demand of one step); others leave them empty and
+    read as one slot of one pool per step (`root_needs`, `run_slots`).
+    """
 
     root_pool_counts: Mapping[str, int]
     all_pools: frozenset[str]
     has_unconstrained_root: bool
+    root_demands: tuple[Mapping[str, int], ...] = ()
+    max_slots: Mapping[str, int] = field(default_factory=dict)
+
+    def root_needs(self) -> tuple[Mapping[str, int], ...]:
+        """The demand of each distinct kind of root step that uses a pool."""
+        if self.root_demands:
+            return self.root_demands
+        return tuple({key: 1} for key in self.root_pool_counts)
+
+    def run_slots(self, key: str) -> int:
+        """Slots a run counts on pool `key` at `granularity: run`: its largest step demand."""
+        return self.max_slots.get(key, 1)
 
 
 @dataclass(frozen=True)
@@ -169,6 +187,9 @@ class Gate:
     buffer: int = 0
     # Holders left out of `holders` because the tuple is capped.
     more_holders: int = 0
+    # Pool gates: the slots the candidate needs of the pool (its largest root step at op
+    # granularity, its largest step at run granularity); 1 without weights.
+    need: int = 1
 
     def to_dict(self, holders: bool = True) -> dict[str, object]:
         """The gate as JSON for the API, the CLI and the pages (`holders` False leaves the
@@ -212,11 +233,17 @@ class Gate:
                 return f"pool {self.subject}: no slot granted to this step yet"
             return f"pool {self.subject}: {self.count} of {self.limit} slots in use, this step waits for one"
         what = "runs using pool" if self.kind == "run" else "slots in use or claimed"
+        if self.kind == "run" and self.need != 1:
+            what = "slots of runs using pool"
         buffer = ""
         if self.buffer:
             sign = "+" if self.buffer > 0 else "-"
             buffer = f" ({self.limit - self.buffer} slots {sign} buffer {abs(self.buffer)})"
-        return f"pool {self.subject}: {self.count} of {self.limit} {what}{buffer}{self._held_by()}"
+        need = f"; needs {self.need}" if self.need != 1 else ""
+        return (
+            f"pool {self.subject}: {self.count} of {self.limit} {what}{buffer}{need}"
+            f"{self._held_by()}"
+        )
 
     def _held_by(self) -> str:
         if not self.holders:

@@ -126,7 +126,8 @@ def submit(
                     step_key=s.key,
                     op_name=s.op_name,
                     plan_index=s.plan_index,
-                    pool=s.pool or "",
+                    pool=next(iter(s.pools)) if len(s.pools) == 1 else "",
+                    pools=dict(s.pools),
                     priority=s.priority,
                 )
                 for s in plan.steps
