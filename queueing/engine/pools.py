@@ -359,6 +359,29 @@ def demand_text(standings: Iterable[PoolStanding]) -> str:
     return f"needs {', '.join(phrases[:-1])} and {phrases[-1]}"
 
 
+# The place in line of a step that has not asked yet: behind every waiter.
+LAST_IN_LINE: tuple[int | float | str, ...] = (float("inf"),)
+
+
+def explain_demand(
+    demand: Demand,
+    entries: Iterable[ClaimEntry],
+    limits: Mapping[str, int],
+    order: tuple[int | float | str, ...] = LAST_IN_LINE,
+) -> str:
+    """What a step needs of its pools and what stands in its way, in full: "needs 3 of
+    warehouse (2 free) and 1 of partner_api (free)".
+
+    The one description of a step's demand that the run page, the Queued tab, `manage.py
+    explain` and the pool pages show, by the claim rule itself (`pool_standings`). `entries`
+    are the stored entries of the step's pools and of their waiters' other pools, `limits`
+    the limits of the pools that have one; `order` is the step's place in line
+    (`ClaimEntry.order` of its entry) when it waits, else it is placed behind every waiter,
+    as a step that asks now would be.
+    """
+    return demand_text(pool_standings(demand, order, entries, limits))
+
+
 def demand_exceeds_limits(demand: Demand, limits: Mapping[str, int]) -> list[str]:
     """One line per pool of `demand` whose limit is below what the step needs (it can never
     run): the config linter, the doctor and the run page say these."""

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from ..engine import pools as engine
 from ..engine.grammar import key_problem, parse_integer, shown
+from ..engine.plan import pool_summary_from_dict
 from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
 from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
@@ -299,6 +300,33 @@ def _lock_pools(keys: list[str]) -> dict[str, Pool]:
     return {p.key: p for p in Pool.objects.select_for_update().filter(key__in=keys).order_by("key")}
 
 
+def _pool_view(
+    keys: Iterable[str], limits: Mapping[str, int] | None = None
+) -> tuple[list[engine.ClaimEntry], dict[str, int]]:
+    """The stored entries of pools `keys` and the other entries of the steps waiting in
+    them, with the limits of every pool these name (`limits` of `keys` if already read
+    under their locks): what `engine.pools.pool_standings` needs (three queries)."""
+    keys = list(keys)
+    fields = ("pool_key", "run_id", "step_key", "priority", "enqueued_at", "slots", "claimed_at")
+    rows = list(PoolClaim.objects.filter(pool_key__in=keys).values_list(*fields))
+    waiters = {(r[1], r[2]) for r in rows if r[6] is None}
+    others = [
+        r
+        for r in PoolClaim.objects.filter(run_id__in={w[0] for w in waiters})
+        .exclude(pool_key__in=keys)
+        .values_list(*fields)
+        if (r[1], r[2]) in waiters
+    ]
+    if limits is None:
+        known = dict(Pool.objects.filter(key__in=keys).values_list("key", "limit"))
+    else:
+        known = dict(limits)
+    missing = {r[0] for r in others} - set(known)
+    if missing:
+        known.update(Pool.objects.filter(key__in=missing).values_list("key", "limit"))
+    return [_claim_entry(*r) for r in rows + others], known
+
+
 def _standings(
     run: Run,
     step_key: str,
@@ -307,37 +335,67 @@ def _standings(
     entry: PoolClaim,
 ) -> tuple[engine.PoolStanding, ...]:
     """The step's standing in each pool of `demand` that has a limit, by the engine's rule
-    (`engine.pools.pool_standings`), from the entries of those pools and the other entries
-    of the steps waiting in them (three queries)."""
+    (`engine.pools.pool_standings`)."""
     keys = [key for key in demand if key in limits]
-    rows = list(
-        PoolClaim.objects.filter(pool_key__in=keys).values_list(
-            "pool_key", "run_id", "step_key", "priority", "enqueued_at", "slots", "claimed_at"
-        )
-    )
-    waiters = {(r[1], r[2]) for r in rows if r[6] is None}
-    others = [
-        r
-        for r in PoolClaim.objects.filter(run_id__in={w[0] for w in waiters})
-        .exclude(pool_key__in=keys)
-        .values_list(
-            "pool_key", "run_id", "step_key", "priority", "enqueued_at", "slots", "claimed_at"
-        )
-        if (r[1], r[2]) in waiters
-    ]
-    all_limits = dict(limits)
-    other_keys = {r[0] for r in others} - set(all_limits)
-    if other_keys:
-        all_limits.update(
-            Pool.objects.filter(key__in=other_keys).values_list("key", "limit")
-        )
+    entries, all_limits = _pool_view(keys, {key: limits[key] for key in keys})
     me = _claim_entry(entry.pool_key, run.pk, step_key, entry.priority, entry.enqueued_at, 1, None)
-    return engine.pool_standings(
-        {key: demand[key] for key in keys},
-        me.order,
-        [_claim_entry(*r) for r in rows + others],
-        all_limits,
-    )
+    return engine.pool_standings({key: demand[key] for key in keys}, me.order, entries, all_limits)
+
+
+def explain_steps(
+    run: Run, default_limit: int | None, statuses: Iterable[str] = ("PENDING", "WAITING")
+) -> dict[str, str]:
+    """Step key -> what the step needs of its pools and what stands in its way
+    (`engine.pools.explain_demand`), for the run's steps with pools in `statuses`. A pool
+    without a limit row gets `default_limit` when there is one, as a claim would give it."""
+    steps = [
+        (key, pools)
+        for key, pools in run.steps.filter(status__in=list(statuses)).values_list(
+            "step_key", "pools"
+        )
+        if pools
+    ]
+    if not steps:
+        return {}
+    entries, limits = _pool_view({key for _, pools in steps for key in pools})
+    if default_limit is not None:
+        for _, pools in steps:
+            for key in pools:
+                limits.setdefault(key, default_limit)
+    places = {e.step_key: e.order for e in entries if e.run_id == run.pk and not e.claimed}
+    return {
+        key: engine.explain_demand(pools, entries, limits, places.get(key, engine.LAST_IN_LINE))
+        for key, pools in steps
+    }
+
+
+def explain_root_demands(
+    summaries: Mapping[str, Any], default_limit: int | None
+) -> dict[str, list[str]]:
+    """Run id -> what each weighted or multi-pool root step of the queued run would need
+    of its pools if it asked now (`engine.pools.explain_demand`), from the runs' stored
+    pool summaries; runs without such roots are left out (their pool gate says it all)."""
+    needs = {
+        run_id: pool_summary_from_dict(summary).root_demands
+        for run_id, summary in summaries.items()
+        if summary
+    }
+    needs = {run_id: roots for run_id, roots in needs.items() if roots}
+    if not needs:
+        return {}
+    entries, limits = _pool_view({key for roots in needs.values() for d in roots for key in d})
+    if default_limit is not None:
+        for roots in needs.values():
+            for d in roots:
+                for key in d:
+                    limits.setdefault(key, default_limit)
+    texts: dict[str, list[str]] = {}
+    for run_id, roots in needs.items():
+        distinct = {tuple(sorted(d.items())): d for d in roots}
+        texts[run_id] = [
+            f"root step {engine.explain_demand(d, entries, limits)}" for d in distinct.values()
+        ]
+    return texts
 
 
 def _claim_entry(

@@ -16,7 +16,8 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import TAB_LABELS, RunFilterForm
 from ..models import Run
 from ..roles import can_launch
-from ..services import runs
+from ..services import pools, runs
+from ..services.config import current_config
 from ..services.queries import filter_runs, page_of_runs
 from . import _data
 from ._common import (
@@ -43,6 +44,8 @@ class RunRow:
     verdict: Launch | Wait | None
     running_steps: int = 0
     slots_held: int = 0
+    # Queued runs held by a pool: what each weighted or multi-pool root step needs.
+    demands: tuple[str, ...] = ()
 
 
 @require_GET
@@ -57,7 +60,25 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     activity = (
         _data.run_activity(r.pk for r in page.runs) if form.current_tab() == "in_progress" else {}
     )
-    rows = [RunRow(r, page.verdicts.get(r.run_id), **activity.get(r.pk, {})) for r in page.runs]
+    pool_held = {}
+    for r in page.runs:
+        verdict = page.verdicts.get(r.run_id)
+        if isinstance(verdict, Wait) and verdict.blocking.rule == "pool":
+            pool_held[r.run_id] = r.pool_summary
+    demands = (
+        pools.explain_root_demands(pool_held, current_config().default_pool_limit)
+        if pool_held
+        else {}
+    )
+    rows = [
+        RunRow(
+            r,
+            page.verdicts.get(r.run_id),
+            demands=tuple(demands.get(r.run_id, ())),
+            **activity.get(r.pk, {}),
+        )
+        for r in page.runs
+    ]
     live = _data.live_runs_exist()
     context = {
         "form": form,

@@ -128,6 +128,8 @@ class DoctorFacts:
     # Tag keys jobs set on their runs, and tag keys that only appear on ops (steps).
     job_tag_keys: frozenset[str] = frozenset()
     op_tag_keys: frozenset[str] = frozenset()
+    # (job, step, pool -> slots) of the code locations' steps that claim pool slots.
+    step_demands: Sequence[tuple[str, str, Mapping[str, int]]] = ()
 
 
 @dataclass(frozen=True)
