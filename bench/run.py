@@ -39,7 +39,24 @@ FULL = [
     ("submit", ["postgresql", "sqlite"], ["--runs", "500", "--reps", "3"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "15"]),
     ("memory", ["postgresql", "sqlite"], ["--sizes", "10000", "100000"]),
-    ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "8", "--reps", "3"]),
+    (
+        "slots",
+        ["postgresql"],
+        [
+            "--processes",
+            "1",
+            "4",
+            "8",
+            "--seconds",
+            "8",
+            "--reps",
+            "3",
+            "--shapes",
+            "single",
+            "weighted",
+            "multi_pool",
+        ],
+    ),
 ]
 QUICK = [
     ("engine", [None], ["--sizes", "1000", "10000", "100000", "--reps", "3"]),
@@ -48,7 +65,24 @@ QUICK = [
     ("submit", ["postgresql", "sqlite"], ["--runs", "100", "--reps", "1"]),
     ("page", ["postgresql", "sqlite"], ["--size", "10000", "--reps", "5"]),
     ("memory", ["sqlite"], ["--sizes", "10000"]),
-    ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "3", "--reps", "1"]),
+    (
+        "slots",
+        ["postgresql"],
+        [
+            "--processes",
+            "1",
+            "4",
+            "8",
+            "--seconds",
+            "3",
+            "--reps",
+            "1",
+            "--shapes",
+            "single",
+            "weighted",
+            "multi_pool",
+        ],
+    ),
 ]
 
 # Targets of the issue that need no Dagster figure (the ratios are in compare_dagster.py).
@@ -56,6 +90,8 @@ ABSOLUTE_TARGETS = [
     ("dequeue_tick_ms", {"db": "postgresql", "queued": 10000}, "<", 100.0),
     ("queued_page_ms", {"page": "queued_tab", "queued": 10000}, "<", 150.0),
     ("slot_oversubscriptions", {}, "==", 0),
+    ("weighted_slot_oversubscriptions", {}, "==", 0),
+    ("multi_pool_slot_oversubscriptions", {}, "==", 0),
 ]
 
 

@@ -210,7 +210,8 @@ class PoolClaim(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     # Slots of the pool this entry holds or waits for (`pool_slots`); every entry of one
     # step is claimed and freed together.
-    slots = models.PositiveIntegerField(default=1)
+    # (db_default too: an entry written by SQL that predates weights is one slot.)
+    slots = models.PositiveIntegerField(default=1, db_default=1)
 
     class Meta:
         constraints = [

@@ -82,6 +82,8 @@ DECLARE
     v_entries integer;
     v_waiting integer;
     v_fits boolean;
+    v_rows integer;
+    v_stale boolean;
 BEGIN
     -- A step waiting in every limited pool that still cannot claim is answered without
     -- the locks (committed state is a valid answer as of the read; a free wakes it).
@@ -106,21 +108,26 @@ BEGIN
     END IF;
 
     -- The pool rows in one global order: no cycle of waits with another claim or a free.
-    PERFORM 1 FROM queueing_pool WHERE key = ANY(p_pools) ORDER BY key FOR UPDATE;
-    IF """
-    + DEFAULT_DUE_SQL
-    + r""" THEN
+    -- The same statement counts them and sees a row that follows a default it no longer has.
+    SELECT count(*), coalesce(bool_or(l.from_default
+                                      AND l."limit" IS DISTINCT FROM p_default_limit), false)
+      INTO v_rows, v_stale
+      FROM (SELECT from_default, "limit" FROM queueing_pool WHERE key = ANY(p_pools)
+             ORDER BY key FOR UPDATE) l;
+    IF v_stale OR (p_default_limit IS NOT NULL AND v_rows < cardinality(p_pools)) THEN
         -- The caller applies the default limit (creating or updating rows) and asks again.
         outcome := 'apply_default';
         RETURN;
     END IF;
-    -- Pools without a limit row are unlimited: drop any stale entry there (Q11).
-    DELETE FROM queueing_poolclaim c
-     WHERE c.run_id = p_run AND c.step_key = p_step_key AND c.pool_key = ANY(p_pools)
-       AND NOT EXISTS (SELECT 1 FROM queueing_pool p WHERE p.key = c.pool_key);
-    IF NOT EXISTS (SELECT 1 FROM queueing_pool WHERE key = ANY(p_pools)) THEN
-        outcome := 'unlimited';
-        RETURN;
+    IF v_rows < cardinality(p_pools) THEN
+        -- Pools without a limit row are unlimited: drop any stale entry there (Q11).
+        DELETE FROM queueing_poolclaim c
+         WHERE c.run_id = p_run AND c.step_key = p_step_key AND c.pool_key = ANY(p_pools)
+           AND NOT EXISTS (SELECT 1 FROM queueing_pool p WHERE p.key = c.pool_key);
+        IF v_rows = 0 THEN
+            outcome := 'unlimited';
+            RETURN;
+        END IF;
     END IF;
     SELECT min(priority), min(enqueued_at), count(*) FILTER (WHERE claimed_at IS NOT NULL)
       INTO v_priority, v_enqueued, v_entries
@@ -206,7 +213,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="poolclaim",
             name="slots",
-            field=models.PositiveIntegerField(default=1),
+            field=models.PositiveIntegerField(db_default=1, default=1),
         ),
         migrations.AddField(
             model_name="step",
