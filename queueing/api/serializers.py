@@ -267,6 +267,26 @@ class DaemonSerializer(serializers.Serializer):
     errors = serializers.ListField(child=serializers.DictField())  # type: ignore[assignment]
 
 
+class SupervisedProcessSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    running = serializers.BooleanField()
+    pid = serializers.IntegerField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    restarts = serializers.IntegerField()
+    last_exit = serializers.CharField(allow_blank=True)
+    last_exit_at = serializers.DateTimeField(allow_null=True)
+    next_restart_at = serializers.DateTimeField(allow_null=True)
+
+
+class SupervisorSerializer(serializers.Serializer):
+    alive = serializers.BooleanField()
+    pid = serializers.IntegerField(allow_null=True)
+    host = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+    processes = SupervisedProcessSerializer(many=True)
+
+
 class JobStepSerializer(serializers.Serializer):
     key = serializers.CharField()
     pool = serializers.CharField(allow_null=True, help_text="the step's pool when it has one")

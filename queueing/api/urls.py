@@ -25,6 +25,7 @@ urlpatterns = [
     path("pools/<path:key>/", views.PoolDetail.as_view(), name="api-pool"),
     path("config/", views.ConfigView.as_view(), name="api-config"),
     path("daemons/", views.DaemonList.as_view(), name="api-daemons"),
+    path("daemons/processes/", views.DaemonProcesses.as_view(), name="api-daemon-processes"),
     path("jobs/", views.JobList.as_view(), name="api-jobs"),
     path("audit/", views.AuditList.as_view(), name="api-audit"),
     path("token/", views.TokenView.as_view(), name="api-token"),

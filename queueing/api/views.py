@@ -29,7 +29,7 @@ from ..services import config as config_service
 from ..services import doctor, pools, queries, run_queue, runs, tokens
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
-from ..services.daemons import daemon_status
+from ..services.daemons import daemon_status, supervised_processes
 from ..throttles import SubmitRateThrottle
 from . import serializers as s
 
@@ -363,6 +363,18 @@ class DaemonList(APIView):
     def get(self, request: Request) -> Response:
         """Health of the run-queue and run-monitoring daemons."""
         return Response(daemon_status(timezone.now(), tracebacks=can_see_tracebacks(request.user)))
+
+
+class DaemonProcesses(APIView):
+    @extend_schema(responses={200: s.SupervisorSerializer, 204: None})
+    def get(self, request: Request) -> Response:
+        """The processes `manage.py dev` supervises on this machine (the embedded default) and
+        their restarts, as the Daemons page shows them; 204 when no supervisor ever ran here
+        (a deployment whose processes systemd or Kubernetes keep up)."""
+        state = supervised_processes(timezone.now())
+        if state is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(s.SupervisorSerializer(state).data)
 
 
 class JobList(APIView):

@@ -51,3 +51,32 @@ def test_daemons_reports_the_run_queue_healthy_after_a_tick(viewer_client):
     assert after["run_queue"]["last_heartbeat"] is not None
     assert after["run_queue"]["errors"] == []
     assert set(after) == {"run_queue", "run_monitoring"}
+
+
+def test_daemon_processes_report_the_dev_supervisors_restarts(viewer_client, settings, tmp_path):
+    import json
+    import time
+
+    settings.VAR_DIR = tmp_path
+    assert viewer_client.get("/api/daemons/processes/").status_code == 204
+
+    now = time.time()
+    control = {
+        "name": "control",
+        "running": True,
+        "pid": 101,
+        "started_at": now - 30,
+        "restarts": 2,
+        "last_exit_code": -9,
+        "last_exit_at": now - 31,
+        "next_restart_at": None,
+    }
+    state = {"pid": 1, "host": "h", "started_at": now - 600, "updated_at": now,
+             "stopped_at": None, "processes": [control]}
+    (tmp_path / "supervisor.json").write_text(json.dumps(state))
+
+    body = viewer_client.get("/api/daemons/processes/").json()
+    assert body["alive"] is True
+    (process,) = body["processes"]
+    assert process["name"] == "control" and process["restarts"] == 2
+    assert process["last_exit"] == "killed by SIGKILL"
