@@ -88,6 +88,8 @@ MIDDLEWARE = [
     # Content-Security-Policy on every response (django-csp): no inline script or style.
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A view's 404 is the product's page (templates/404.html), in development too.
+    "queueing.views.errors.NotFoundPage",
     # Last, as django-axes requires: it turns a locked-out login into a 429 answer.
     "axes.middleware.AxesMiddleware",
 ]

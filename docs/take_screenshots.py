@@ -193,7 +193,7 @@ class Story:
         ids = [r.run_id for r in self.history]
         wait_until(
             lambda: not Run.objects.filter(run_id__in=ids, ended_at=None).exists(),
-            timeout=120,
+            timeout=400,  # a loaded machine runs the demo slowly
             message="the first runs to finish",
         )
         self.procs.kill("fast", sig=15)
@@ -240,21 +240,25 @@ class Story:
         from django.test import Client
 
         from queueing.models import Run
-        from queueing.services import runs
+        from queueing.services import pools, runs
 
         client = Client()
         client.force_login(user)
-        context = browser.new_context(viewport=VIEWPORT, base_url=self.base)
-        context.add_cookies(
-            [
-                {
-                    "name": settings.SESSION_COOKIE_NAME,
-                    "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                    "url": self.base,
-                }
-            ]
-        )
-        page = context.new_page()
+
+        def logged_in(**options):
+            context = browser.new_context(base_url=self.base, **{"viewport": VIEWPORT, **options})
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                        "url": self.base,
+                    }
+                ]
+            )
+            return context.new_page()
+
+        page = logged_in()
         _wait_for_http(self.base + "/login/")
 
         self.snap(page, "/", "overview")
@@ -267,6 +271,30 @@ class Story:
         self.snap(page, f"/runs/{self.held_by_tag.run_id}/", "run-detail-queued")
         self.snap(page, "/deployment/concurrency/", "concurrency")
         self.snap(page, "/deployment/configuration/", "configuration")
+        self.snap(page, "/pools/api/", "pool")
+        page.goto("/runs/00000000-no-such-run/")
+        self.snap(page, None, "not-found")
+        # A phone (390 px wide) and the dark colour scheme.
+        mobile = logged_in(viewport={"width": 390, "height": 844})
+        for url, name in [
+            ("/", "overview"),
+            ("/runs/?tab=in_progress", "runs-in-progress"),
+            (f"/runs/{waited.run_id}/", "run-detail"),
+            ("/pools/api/", "pool"),
+        ]:
+            self.snap(mobile, url, f"mobile-{name}")
+        mobile.locator("details.dropdown summary").click()
+        self.snap(mobile, None, "mobile-menu")
+        dark = logged_in(color_scheme="dark")
+        for url, name in [
+            ("/", "overview"),
+            ("/runs/?tab=in_progress", "runs-in-progress"),
+            (f"/runs/{waited.run_id}/", "run-detail"),
+            ("/pools/api/", "pool"),
+            ("/deployment/concurrency/", "concurrency"),
+            ("/troubleshooting/", "troubleshooting"),
+        ]:
+            self.snap(dark, url, f"dark-{name}")
         page.goto("/launchpad/?job=redshift_etl")
         editor = page.get_by_label("Run config (YAML)", exact=True)
         editor.fill(BROKEN_RUN_CONFIG)
@@ -284,12 +312,17 @@ class Story:
 
         # Freeze the queue between two ticks: the verdicts of the next tick stay visible.
         self.procs.kill("beat", sig=15)
+        # A closed pool: the Queued tab says so.
+        pools.set_limit("snowflake", 0, actor="carol")
         runs.submit("snowflake_sync", actor="bob")
         for _ in range(2):
             runs.submit("quick", actor="dave")
-        assert Run.objects.filter(status="QUEUED").count() == 5
+        queued = Run.objects.filter(status="QUEUED").count()
+        print(f"{queued} runs queued for the Queued tab")
         time.sleep(2)  # ages of a few seconds rather than 0.0s
         self.snap(page, "/runs/?tab=queued", "runs-queued")
+        self.snap(page, "/pools/snowflake/", "pool-closed")
+        self.snap(dark, "/runs/?tab=queued", "dark-runs-queued")
 
         anonymous = browser.new_context(viewport=VIEWPORT, base_url=self.base).new_page()
         self.snap(anonymous, "/login/", "login")

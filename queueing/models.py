@@ -123,6 +123,9 @@ class Step(models.Model):
     wait_reason = models.TextField(blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Seconds from the step's first claim attempt to its start (null: it used no pool slot);
+    # the pool page's wait percentiles and time at cap are read from it.
+    slot_wait_seconds = models.FloatField(null=True, blank=True)
     pid = models.IntegerField(null=True, blank=True)
     logs = models.TextField(blank=True)
     error = models.TextField(blank=True)
@@ -134,6 +137,10 @@ class Step(models.Model):
             models.UniqueConstraint(fields=["run", "step_key"], name="step_unique_key_per_run")
         ]
         ordering = ["run_id", "plan_index"]
+        indexes = [
+            # The pool page's statistics: WHERE pool=P AND started_at >= since
+            models.Index(fields=["pool", "started_at"], name="step_pool_started"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.step_key} ({self.status})"

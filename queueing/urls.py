@@ -10,6 +10,7 @@ from .views import (
     dagster,
     launchpad,
     overview,
+    pools,
     run_detail,
     runs,
     troubleshooting,
@@ -28,6 +29,9 @@ urlpatterns = [
     # Launchpad
     path("launchpad/", launchpad.launchpad, name="launchpad"),
     path("launchpad/validate/", launchpad.validate, name="launchpad-validate"),
+    # Pools: one page per pool (keys may contain "/", hence `path:`); the list is on Concurrency
+    path("pools/", pools.pool_list, name="pools"),
+    path("pools/<path:key>/", pools.pool, name="pool"),
     # Deployment: concurrency limits
     path("deployment/concurrency/", concurrency.concurrency, name="concurrency"),
     path("deployment/concurrency/settings/", concurrency.queue_settings, name="queue-settings"),

@@ -207,12 +207,73 @@ class FreedSerializer(serializers.Serializer):
     freed = serializers.IntegerField()
 
 
+class PoolJobSerializer(serializers.Serializer):
+    location = serializers.CharField()
+    job = serializers.CharField()
+
+
 class PoolSerializer(serializers.Serializer):
     key = serializers.CharField()
-    limit = serializers.IntegerField()
+    limit = serializers.IntegerField(allow_null=True, help_text="null: the pool has no limit")
     from_default = serializers.BooleanField()
+    closed = serializers.BooleanField(help_text="limit 0: no step using the pool may start")
     held = serializers.IntegerField()
     waiting = serializers.IntegerField()
+    jobs = PoolJobSerializer(many=True, help_text="jobs of loaded code locations using it")
+    unused = serializers.BooleanField(help_text="a limit no code uses and no step claims")
+
+
+class PoolStepSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    job_name = serializers.CharField()
+    run_status = serializers.CharField()
+    step_key = serializers.CharField()
+    priority = serializers.IntegerField()
+    since = serializers.DateTimeField()
+    position = serializers.IntegerField(required=False)
+    run_finished = serializers.BooleanField(required=False)
+    run_freeable = serializers.BooleanField(required=False)
+
+
+class PoolQueuedRunSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    job_name = serializers.CharField()
+    priority = serializers.IntegerField()
+    wait_reason = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    position = serializers.IntegerField()
+
+
+class PoolHistorySerializer(serializers.Serializer):
+    actor = serializers.CharField()
+    action = serializers.CharField()
+    old = serializers.JSONField(allow_null=True)
+    new = serializers.JSONField(allow_null=True)
+    at = serializers.DateTimeField()
+
+
+class PoolWindowSerializer(serializers.Serializer):
+    seconds = serializers.FloatField()
+    steps = serializers.IntegerField()
+    p50_wait_seconds = serializers.FloatField(allow_null=True)
+    p95_wait_seconds = serializers.FloatField(allow_null=True)
+    at_cap_share = serializers.FloatField(help_text="share of the window a step waited for a slot")
+
+
+class PoolReportSerializer(PoolSerializer):
+    """The pool page's data: `GET /api/pools/{key}/`."""
+
+    limit_text = serializers.CharField()
+    usage_text = serializers.CharField()
+    granularity = serializers.CharField()
+    slot_buffer = serializers.IntegerField()
+    default_limit = serializers.IntegerField(allow_null=True)
+    holders = PoolStepSerializer(many=True)
+    waiters = PoolStepSerializer(many=True, help_text="in the order they will get slots")
+    queued_runs = PoolQueuedRunSerializer(many=True, help_text="in queue order")
+    history = PoolHistorySerializer(many=True)
+    last_hour = PoolWindowSerializer()
+    last_day = PoolWindowSerializer()
 
 
 class ConfigSerializer(serializers.Serializer):

@@ -23,10 +23,10 @@ from ..engine.config.model import ParseResult
 from ..engine.grammar import parse_integer
 from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import config as config_service
-from ..services import doctor, pools, queries, run_queue, runs, tokens
+from ..services import doctor, pool_report, pools, queries, run_queue, runs, tokens
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
 from ..services.daemons import daemon_status, supervised_processes
@@ -162,11 +162,13 @@ class RunList(APIView):
 class RunDetail(APIView):
     permission_classes = [ReadOrLaunch]
 
-    @extend_schema(responses={200: s.RunDetailSerializer, **MISSING})
+    @extend_schema(responses={200: s.RunDetailSerializer, **BAD, **MISSING})
     def get(self, request: Request, run_id: str) -> Response:
-        """A run with its steps, wait history and, if queued, the full explanation."""
+        """A run with its steps, wait history and, if queued, the full explanation. Every
+        `{run_id}` of the API may be a unique prefix of at least 8 characters; a prefix
+        of several runs is refused (400) with their ids."""
         run = runs.get_run(run_id)
-        verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
+        verdict = run_queue.explain(run.run_id) if run.status == RunStatus.QUEUED else None
         user = request.user
         return Response(
             queries.run_to_dict(
@@ -258,9 +260,15 @@ class PoolList(APIView):
 class PoolDetail(APIView):
     permission_classes = [ReadOrChangeLimits]
 
-    @extend_schema(responses={200: s.PoolSerializer, **MISSING})
+    @extend_schema(responses={200: s.PoolReportSerializer, **MISSING})
     def get(self, request: Request, key: str) -> Response:
-        return Response(queries.pool_detail(key))
+        """The pool page as JSON: its limit in words, holders, waiters in the order they
+        get slots, queued runs using it, jobs, limit history, waits of the last hour/day.
+        A pool without a limit that code uses or a step claims answers too (limit null)."""
+        report = pool_report.pool_report(key, timezone.now())
+        if report is None:
+            raise NotFound(f"pool {key!r} has no limit and no loaded code or step uses it")
+        return Response(pool_report.report_to_dict(report))
 
     @extend_schema(
         request=s.PoolLimitSerializer,
@@ -291,9 +299,7 @@ def _config_change(
     """The answer to a configuration change: the configuration after it (or, for a dry
     run, as it would be), what changed, and what the file said besides."""
     current = (
-        result.config
-        if dry_run and result and result.config
-        else config_service.current_config()
+        result.config if dry_run and result and result.config else config_service.current_config()
     )
     return {
         "document": to_instance_dict(current),

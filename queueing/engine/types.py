@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
+from .pool_words import dequeue_count_words, run_count_words, step_wait_words
+
 INT32_MAX = 2**31 - 1
 INT32_MIN = -(2**31)
 # The legacy spelling of an op's pool (SEMANTICS 3.2): an op tag, never a run tag.
@@ -227,25 +229,22 @@ class Gate:
             if self.limit <= 0:
                 return f"{head}: limit is {self.limit}, no {self.unit} carrying it may start"
             return f"{head}: {self.count} of {self.limit} {units}{self._held_by()}"
-        # pool
+        # pool: the words of `pool_words`, so no count reads as more holders than slots.
         if self.kind == "step":
             if self.limit == 0 and self.count == 0:
                 return f"pool {self.subject}: no slot granted to this step yet"
-            return f"pool {self.subject}: {self.count} of {self.limit} slots in use, this step waits for one"
-        what = "runs using pool" if self.kind == "run" else "slots in use or claimed"
-        if self.kind == "run" and self.need != 1:
-            what = "slots of runs using pool"
-        buffer = ""
-        if self.buffer:
-            sign = "+" if self.buffer > 0 else "-"
-            buffer = f" ({self.limit - self.buffer} slots {sign} buffer {abs(self.buffer)})"
-        need = f"; needs {self.need}" if self.need != 1 else ""
+            return step_wait_words(self.subject, self.limit, self.count, ())
+        # Weighted demands: what the candidate needs of the pool (SEMANTICS 2.7 with weights).
+        need = f"; this run needs {self.need} slots" if self.need != 1 else ""
+        if self.kind == "run":
+            return run_count_words(self.subject, self.count, self.limit) + need + self._held_by()
         return (
-            f"pool {self.subject}: {self.count} of {self.limit} {what}{buffer}{need}"
-            f"{self._held_by()}"
+            dequeue_count_words(self.subject, self.count, self.limit, self.buffer)
+            + need
+            + self._held_by("; runs counted: ")
         )
 
-    def _held_by(self) -> str:
+    def _held_by(self, lead: str = ", held by ") -> str:
         if not self.holders:
             return ""
         # Run ids read as their first 8 characters, as everywhere in the dashboard.
@@ -254,7 +253,7 @@ class Gate:
             for h in self.holders[:MESSAGE_HOLDERS]
         )
         more = max(0, len(self.holders) - MESSAGE_HOLDERS) + self.more_holders
-        return f", held by {shown}" + (f" +{more} more" if more > 0 else "")
+        return f"{lead}{shown}" + (f" +{more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)

@@ -207,7 +207,8 @@ def steps_demand(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("queueing", "0004_stored_config_without_nulls")]
+    # Assigned number 0006; chained after main's 0009 when main was merged in.
+    dependencies = [("queueing", "0009_step_slot_wait")]
 
     operations = [
         migrations.AddField(

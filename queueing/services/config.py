@@ -13,7 +13,7 @@ from ..engine.config.model import InstanceConfig, ParseResult
 from ..engine.config.reader import parse_instance_dict, parse_instance_yaml
 from ..errors import InvalidInput
 from ..inputs import limits, server_environment
-from ..models import DeploymentSettings
+from ..models import AuditEntry, DeploymentSettings
 from . import pools
 from .audit import record
 
@@ -51,6 +51,33 @@ def sources() -> dict[str, str]:
     row = settings_row()
     flat = config_to_flat(config_from_row(row))
     return {name: row.sources.get(name, "default") for name in flat}
+
+
+SOURCE_WORDS = {
+    "default": "default",
+    "imported": "file import",
+    "browser": "dashboard edit",
+    "api": "API edit",
+    "cli": "command-line edit",
+}
+# Audit entries read to find who last edited each setting.
+AUDIT_LOOKBACK = 500
+
+
+def source_labels() -> dict[str, str]:
+    """Per setting, where its value comes from in words: "default", "file import by alice",
+    "dashboard edit by bob" (the actor of the latest audited change of it)."""
+    raw = sources()
+    who: dict[str, str] = {}
+    entries = AuditEntry.objects.filter(action__in=["config.import", "config.update"])
+    for actor, new in entries.values_list("actor", "new_value")[:AUDIT_LOOKBACK]:
+        for name in new if isinstance(new, dict) else ():
+            who.setdefault(name, actor)
+    labels = {}
+    for name, source in raw.items():
+        words = SOURCE_WORDS.get(source, source)
+        labels[name] = f"{words} by {who[name]}" if source != "default" and name in who else words
+    return labels
 
 
 def check_yaml(text: str, trusted: bool = True) -> ParseResult:

@@ -39,6 +39,7 @@ from ..supervisor import read_state
 from . import heartbeats, pools, runs
 from . import simulate as simulate_service
 from .config import config_from_row, settings_row
+from .queries import step_waits
 
 # Waits of runs launched in this window feed the "median wait" of each priority.
 WAIT_HISTORY_WINDOW = timedelta(hours=24)
@@ -173,20 +174,11 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
     row = settings_row()
     config = config_from_row(row)
     warnings = parse_instance_dict(row.document or {}, env=None).warnings
-    active = [
-        ActiveRun(
-            run_id=r[0],
-            job_name=r[1],
-            status=RunStatus(r[2]),
-            launched_at=_epoch(r[3]),
-            started_at=_epoch(r[4]),
-            heartbeat_at=_epoch(r[5]),
-            canceling_at=_epoch(r[6]),
-            tags=r[7] or {},
-        )
-        for r in Run.objects.filter(status__in=list(ACTIVE_STATUSES))
+    rows = list(
+        Run.objects.filter(status__in=list(ACTIVE_STATUSES))
         .order_by("id")
         .values_list(
+            "id",
             "run_id",
             "job_name",
             "status",
@@ -196,6 +188,22 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
             "canceling_at",
             "tags",
         )
+    )
+    inside = step_waits(r[0] for r in rows)
+    active = [
+        ActiveRun(
+            run_id=r[1],
+            job_name=r[2],
+            status=RunStatus(r[3]),
+            launched_at=_epoch(r[4]),
+            started_at=_epoch(r[5]),
+            heartbeat_at=_epoch(r[6]),
+            canceling_at=_epoch(r[7]),
+            tags=r[8] or {},
+            running_steps=inside[r[0]][0],
+            waiting_steps=tuple(inside[r[0]][1]),
+        )
+        for r in rows
     ]
     claims = [
         SlotClaim(

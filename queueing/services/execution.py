@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -104,6 +105,8 @@ class Executor:
         self.done: dict[str, str] = {}
         self.running: dict[str, Child] = {}
         self.wait_reasons: dict[str, str] = {}
+        # When each pool step first asked for a slot: its wait is stored when it starts.
+        self.claim_asked: dict[str, datetime] = {}
 
     # -- the loop -------------------------------------------------------------------
     def execute(self) -> str:
@@ -179,6 +182,7 @@ class Executor:
             except ValueError as exc:
                 self._fail_step(step.key, str(exc))
                 return False
+            self.claim_asked.setdefault(step.key, timezone.now())
             result = db(
                 pools.try_claim, self.run, step.key, step.pools, priority, self.default_pool_limit
             )
@@ -241,8 +245,14 @@ class Executor:
         db(self._record_start, step.key, process.pid)
 
     def _record_start(self, key: str, pid: int) -> None:
+        now = timezone.now()
+        asked = self.claim_asked.get(key)
         Step.objects.filter(run=self.run, step_key=key).update(
-            status=Step.Status.RUNNING, started_at=timezone.now(), pid=pid, wait_reason=""
+            status=Step.Status.RUNNING,
+            started_at=now,
+            pid=pid,
+            wait_reason="",
+            slot_wait_seconds=None if asked is None else (now - asked).total_seconds(),
         )
         RunEvent.objects.create(run=self.run, step_key=key, kind="step_start")
 

@@ -49,6 +49,8 @@ class ClaimResult:
 
     claimed: bool
     standings: tuple[engine.PoolStanding, ...] = ()
+    # The claiming step's run: its own other steps may be among the holders.
+    run_id: str = ""
 
     @property
     def holders(self) -> tuple[str, ...]:
@@ -62,11 +64,16 @@ class ClaimResult:
         if self.claimed:
             return ""
         text = f"waiting: {engine.demand_text(self.standings)}"
-        holders = self.holders
-        if holders:
-            who = ", ".join(h[:8] for h in holders[:3])
-            more = f" +{len(holders) - 3} more" if len(holders) > 3 else ""
-            text += f"; held by runs {who}{more}"
+        own = sum(1 for s in self.standings for h in s.holders if h == self.run_id)
+        others = [h for h in self.holders if h != self.run_id]
+        parts = []
+        if own:
+            parts.append(f"{own} other step(s) of this run")
+        if others:
+            more = f" +{len(others) - 3} more" if len(others) > 3 else ""
+            parts.append(f"runs {', '.join(h[:8] for h in others[:3])}{more}")
+        if parts:
+            text += "; held by " + " and ".join(parts)
         return text
 
 
@@ -289,7 +296,7 @@ def try_claim(
             # No slot changed hands; at most waiting entries were written, which a step
             # re-creates on its next attempt if a crash loses them.
             _commit_without_flush()
-            return ClaimResult(False, _with_holders(standings))
+            return ClaimResult(False, _with_holders(standings), run.run_id)
         mine.filter(pool_key__in=keys).update(claimed_at=now)
         return ClaimResult(True, standings)
 
@@ -462,7 +469,7 @@ def _claim_in_database(
             pool_keys or (), limits or (), held or (), ahead or (), strict=True
         )
     )
-    return ClaimResult(outcome == "claimed", standings)
+    return ClaimResult(outcome == "claimed", standings, run.run_id)
 
 
 def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
@@ -498,7 +505,7 @@ def _still_blocked(
     standings = _standings(run, step_key, demand, {k: p.limit for k, p in rows.items()}, entries[0])
     if engine.claimable(standings):
         return None
-    return ClaimResult(False, _with_holders(standings))
+    return ClaimResult(False, _with_holders(standings), run.run_id)
 
 
 def _commit_without_flush() -> None:

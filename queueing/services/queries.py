@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.db.models.fields.json import KeyTransform
 
+from ..engine.pool_words import is_closed
 from ..engine.redaction import error_summary, mask_secrets
+from ..engine.stuck import StepWait, stuck_in_run
 from ..engine.types import Launch, RunStatus, Wait
 from ..errors import NotFound
 from ..locations import get_workspace
-from ..models import AuditEntry, Pool, Run
+from ..models import AuditEntry, Pool, PoolClaim, Run, Step
 from .config import current_config
+from .pool_report import code_pools
 from .pools import pool_usage
 from .run_queue import evaluate
 
@@ -34,7 +39,8 @@ def filter_runs(
     if statuses:
         qs = qs.filter(status__in=statuses)
     if job:
-        qs = qs.filter(job_name=job)
+        # Part of the name is enough ("etl" finds redshift_etl), in any case.
+        qs = qs.filter(job_name__icontains=job)
     for index, (key, value) in enumerate((tags or {}).items()):
         # A key transform, not `tags__<key>`: keys like "contains" or "a__b" stay literal
         # (and SQLite has no JSON `contains` lookup).
@@ -130,20 +136,37 @@ def run_to_dict(
     return data
 
 
-def pool_to_dict(pool: Pool, usage: dict[str, dict[str, int]]) -> dict[str, Any]:
+def pool_to_dict(
+    key: str,
+    limit: int | None,
+    from_default: bool,
+    usage: dict[str, dict[str, int]],
+    jobs: dict[str, list[dict[str, str]]],
+) -> dict[str, Any]:
+    held = usage.get(key, {}).get("held", 0)
+    waiting = usage.get(key, {}).get("waiting", 0)
     return {
-        "key": pool.key,
-        "limit": pool.limit,
-        "from_default": pool.from_default,
-        "held": usage.get(pool.key, {}).get("held", 0),
-        "waiting": usage.get(pool.key, {}).get("waiting", 0),
+        "key": key,
+        "limit": limit,
+        "from_default": from_default,
+        "closed": is_closed(limit),
+        "held": held,
+        "waiting": waiting,
+        "jobs": jobs.get(key, []),
+        # A limit no loaded code uses and no step claims: likely a typo of a pool key.
+        "unused": limit is not None and key not in jobs and not held and not waiting,
     }
 
 
 def pool_list() -> list[dict[str, Any]]:
-    """Pools that have a limit, with slots held and steps waiting (two queries)."""
+    """Every pool that has a limit, that loaded code uses or that a step claims (limit
+    None: unlimited), with slots held, steps waiting and the jobs using it."""
     usage = pool_usage()
-    return [pool_to_dict(p, usage) for p in Pool.objects.all()]
+    jobs = code_pools()
+    rows = {p.key: (p.limit, p.from_default) for p in Pool.objects.all()}
+    keys = sorted({*rows, *jobs, *usage})
+    unlimited: tuple[int | None, bool] = (None, False)
+    return [pool_to_dict(k, *rows.get(k, unlimited), usage=usage, jobs=jobs) for k in keys]
 
 
 def pool_detail(key: str) -> dict[str, Any]:
@@ -151,7 +174,7 @@ def pool_detail(key: str) -> dict[str, Any]:
     pool = Pool.objects.filter(key=key).first()
     if pool is None:
         raise NotFound(f"pool {key!r} has no limit (it is unlimited)")
-    return pool_to_dict(pool, pool_usage())
+    return pool_to_dict(pool.key, pool.limit, pool.from_default, pool_usage(), code_pools())
 
 
 def audit_entries(limit: int) -> list[dict[str, Any]]:
@@ -201,3 +224,43 @@ def jobs() -> list[dict[str, Any]]:
             }
         )
     return data
+
+
+def step_waits(run_pks: Iterable[int]) -> dict[int, tuple[int, list[StepWait]]]:
+    """Per run in progress: (steps running, the steps waiting and since when) in three
+    queries. A step waiting for a pool slot waits since its entry was made; one held by an
+    in-run limit since the run started (its wait is not stored)."""
+    pks = list(run_pks)
+    running: dict[int, int] = defaultdict(int)
+    for pk, n in (
+        Step.objects.filter(run_id__in=pks, status=Step.Status.RUNNING)
+        .values_list("run_id")
+        .annotate(n=Count("id"))
+    ):
+        running[pk] = n
+    asked = {
+        (pk, step): (pool, at)
+        for pk, step, pool, at in PoolClaim.objects.filter(
+            run_id__in=pks, claimed_at__isnull=True
+        ).values_list("run_id", "step_key", "pool_key", "enqueued_at")
+    }
+    waiting: dict[int, list[StepWait]] = defaultdict(list)
+    for pk, step, started in Step.objects.filter(
+        run_id__in=pks, status=Step.Status.WAITING
+    ).values_list("run_id", "step_key", "run__started_at"):
+        pool, at = asked.get((pk, step), (None, started))
+        waiting[pk].append(StepWait(step, pool, None if at is None else at.timestamp()))
+    return {pk: (running[pk], waiting[pk]) for pk in pks}
+
+
+def stuck_runs(run_pks: Iterable[int], now: datetime) -> dict[int, str]:
+    """Per run (pk) whose steps all wait past the threshold: why (`engine.stuck`)."""
+    waits = step_waits(run_pks)
+    keys = {w.pool for _, steps in waits.values() for w in steps if w.pool}
+    limits: dict[str, int | None] = dict.fromkeys(keys)
+    limits.update(Pool.objects.filter(key__in=keys).values_list("key", "limit"))
+    answers = {
+        pk: stuck_in_run(running, steps, limits, now.timestamp())
+        for pk, (running, steps) in waits.items()
+    }
+    return {pk: why for pk, why in answers.items() if why}

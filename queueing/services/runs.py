@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..definitions import JobDefinition
 from ..engine.plan import ExecutionPlan, plan_to_dict, pool_summary, pool_summary_to_dict
+from ..engine.run_ids import LISTED_MATCHES, ambiguous_message, prefix_problem
 from ..engine.statuses import can_transition
 from ..engine.submission import (
     merge_run_config,
@@ -31,11 +32,31 @@ from .audit import record
 from .config import current_config
 
 
+def resolve_run_id(text: str) -> str:
+    """The whole id of the run `text` names: its id, or a unique prefix of at least
+    `engine.run_ids.MIN_PREFIX` characters. NotFound when none matches; InvalidInput
+    (`run_id`) listing the matches when several do. Every shell goes through here."""
+    if not isinstance(text, str) or not text:
+        raise NotFound("no run id given")
+    if Run.objects.filter(run_id=text).exists():
+        return text
+    if prefix_problem(text) is not None:
+        raise NotFound(f"run {text!r} does not exist")
+    matches = list(
+        Run.objects.filter(run_id__startswith=text.lower())
+        .order_by("run_id")
+        .values_list("run_id", flat=True)[: LISTED_MATCHES + 1]
+    )
+    if not matches:
+        raise NotFound(f"run {text!r} does not exist")
+    if len(matches) > 1:
+        raise InvalidInput.one("run_id", ambiguous_message(text, matches))
+    return matches[0]
+
+
 def get_run(run_id: str) -> Run:
-    run = Run.objects.filter(run_id=run_id).first()
-    if run is None:
-        raise NotFound(f"run {run_id!r} does not exist")
-    return run
+    """The run named by its id or a unique prefix (`resolve_run_id`)."""
+    return Run.objects.get(run_id=resolve_run_id(run_id))
 
 
 @dataclass(frozen=True)
@@ -206,6 +227,7 @@ def transition(
 def terminate(run_id: str, actor: str, force: bool = False) -> Run:
     """Cancel a queued run at once, ask a running one to stop (CANCELING), or force CANCELED."""
     run = get_run(run_id)
+    run_id = run.run_id
     status = RunStatus(run.status)
     if status == RunStatus.QUEUED:
         transition(
@@ -241,6 +263,7 @@ def set_priority(run_id: str, priority: object, actor: str) -> Run:
     if errors:
         # The error names the tag; here the field is `priority`.
         raise InvalidInput.one("priority", errors[0].message)
+    run_id = resolve_run_id(run_id)
     with transaction.atomic():
         run = Run.objects.select_for_update().filter(run_id=run_id).first()
         if run is None:

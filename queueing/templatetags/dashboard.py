@@ -6,13 +6,18 @@ They return plain strings, which the templates escape like any other value.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import conditional_escape, format_html
+from django.utils.safestring import mark_safe
 
+from queueing.engine.pool_words import limit_words as _limit_words
 from queueing.engine.redaction import error_summary as _error_summary
 
 register = template.Library()
@@ -97,3 +102,72 @@ def milliseconds(value: float | None) -> str:
 def error_summary(text: str) -> str:
     """A traceback cut to its exception type and message (what viewers see)."""
     return _error_summary(text or "")
+
+
+@register.simple_tag
+def pool_link(key: str) -> str:
+    """`<a href="/pools/KEY/"><code>KEY</code></a>`: every pool name shown links to its page."""
+    if not key:
+        return ""
+    return format_html('<a href="{}"><code>{}</code></a>', reverse("pool", args=[key]), key)
+
+
+@register.simple_tag
+def run_link(run_id: str) -> str:
+    """`<a href="/runs/ID/"><code>ID[:8]</code></a>`: every run id shown links to its run;
+    the page accepts the short id too, the link carries the whole one."""
+    if not run_id:
+        return ""
+    return format_html(
+        '<a href="{}" title="run {}"><code>{}</code></a>',
+        reverse("run-detail", args=[run_id]),
+        run_id,
+        run_id[:8],
+    )
+
+
+@register.filter
+def pool_limit_words(limit: int | None, from_default: bool = False) -> str:
+    """ "closed (limit 0)", "limit 3 (default)", "no limit" (`engine.pool_words`)."""
+    return _limit_words(limit, from_default)
+
+
+@register.filter
+def percent(share: float | None) -> str:
+    return "" if share is None else f"{share * 100:.0f}%"
+
+
+_RUN_ID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+@register.filter
+def run_ids_in(args: Any) -> list[str]:
+    """The run ids among a Celery task's arguments (a list, or its repr from older workers),
+    so that the Daemons page links them."""
+    return list(dict.fromkeys(_RUN_ID.findall(str(args))))
+
+
+@register.simple_tag
+def gate_message(gate: Any) -> str:
+    """A gate's sentence with each run it names (by its short id) linked to that run."""
+    text: str = conditional_escape(gate.message)
+    if gate.unit != "run":
+        return mark_safe(text)  # noqa: S308 - escaped above
+    for holder in dict.fromkeys(gate.holders):
+        if len(holder) == 36:
+            short = holder[:8]
+            link = format_html(
+                '<a href="{}"><code>{}</code></a>', reverse("run-detail", args=[holder]), short
+            )
+            text = re.sub(rf"\b{re.escape(short)}\b", link, text)
+    return mark_safe(text)  # noqa: S308 - built from escaped parts
+
+
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
+
+@register.filter
+def inline_code(text: str) -> str:
+    """Text whose `backticked` parts (commands, settings in the doctor's fixes) are code."""
+    escaped = str(conditional_escape(text or ""))
+    return mark_safe(_BACKTICKED.sub(r"<code>\1</code>", escaped))  # noqa: S308 - escaped first

@@ -20,12 +20,14 @@ from ..definitions import JobDefinition
 from ..engine.config.model import InstanceConfig
 from ..engine.doctor.facts import STALLED_INTERVALS
 from ..engine.doctor.motion import queue_motion
+from ..engine.pool_words import is_closed, usage_words
 from ..engine.pools import free_run_refusal
 from ..engine.submission import merge_run_config
 from ..engine.tags import HOLDERS_CAP
 from ..engine.types import FINISHED_STATUSES, IN_PROGRESS_STATUSES, RunStatus
 from ..locations import get_workspace
 from ..models import AuditEntry, DaemonHeartbeat, Pool, PoolClaim, Run, Step, TickRecord
+from ..services.pool_report import code_pools
 from ..services.pools import pool_usage
 
 RUN_QUEUE = DaemonHeartbeat.Daemon.RUN_QUEUE
@@ -171,6 +173,21 @@ class PoolRow:
     held: int = 0
     waiting: int = 0
     holders: list[dict[str, Any]] = field(default_factory=list)
+    # Jobs of loaded code locations using the pool ({location, job}).
+    jobs: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def closed(self) -> bool:
+        return is_closed(self.limit)
+
+    @property
+    def usage_text(self) -> str:
+        return usage_words(self.limit, self.held, self.waiting)
+
+    @property
+    def unused(self) -> bool:
+        """A limit no loaded code uses and no step claims: likely a typo of a pool key."""
+        return self.limit is not None and not self.jobs and not self.held and not self.waiting
 
     @property
     def shown_holders(self) -> list[dict[str, Any]]:
@@ -183,15 +200,24 @@ class PoolRow:
 
     @property
     def near_limit(self) -> bool:
+        """Closed, or slots held or claimed at `NEAR_LIMIT_SHARE` of the limit."""
         if self.limit is None:
             return False
+        if self.closed:
+            return True
         return self.waiting > 0 or self.held >= max(1, self.limit * NEAR_LIMIT_SHARE)
 
 
 def pool_rows(keys: Iterable[str] | None = None) -> list[PoolRow]:
-    """Pools with a limit, plus any pool a claim names; slots in use, waiters and holders."""
+    """Pools with a limit, plus (for the whole list) every pool loaded code uses or a claim
+    names; slots in use, waiters, holders and the jobs using each."""
     limits = Pool.objects.all() if keys is None else Pool.objects.filter(key__in=list(keys))
     rows = {p.key: PoolRow(p.key, p.limit, p.pk, p.from_default) for p in limits}
+    for key, jobs in code_pools().items():
+        if keys is None:
+            rows.setdefault(key, PoolRow(key, None))
+        if key in rows:
+            rows[key].jobs = jobs
     claims = PoolClaim.objects.filter(claimed_at__isnull=False)
     if keys is not None:
         claims = claims.filter(pool_key__in=list(keys))

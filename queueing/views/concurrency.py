@@ -18,6 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
 
 from ..engine.config.flat import config_to_flat
 from ..errors import Conflict, InvalidInput, NotFound
@@ -26,6 +27,7 @@ from ..models import Pool
 from ..roles import can_change_limits
 from ..services import config as config_service
 from ..services import pools, runs
+from ..services import simulate as simulate_service
 from . import _data
 from ._common import (
     HtmxHttpRequest,
@@ -107,11 +109,58 @@ def _update(
     return None
 
 
+def _confirm_stop(
+    request: HtmxHttpRequest,
+    what: str,
+    settings: dict[str, Any] | None = None,
+    pool_limits: dict[str, Any] | None = None,
+) -> HttpResponse | None:
+    """Before a change that stops work (max_concurrent_runs 0, a pool closed), a
+    confirmation with the simulator's prediction of the next tick; None once confirmed.
+    Asked of htmx too (`hx-confirm` cannot show a prediction): the box replaces the page's
+    main part and posts without htmx."""
+    if request.POST.get("confirmed") == "1":
+        return None
+    try:
+        prediction = simulate_service.simulation_to_dict(
+            simulate_service.simulate(settings=settings, pool_limits=pool_limits)
+        )
+    except InvalidInput:
+        return None  # the save refuses it with the field's message
+    message = (
+        f"{what}. The simulator predicts that the next tick launches "
+        f"{len(prediction['launch'])} run(s) instead of {len(prediction['launch_now'])}, "
+        "and runs already in progress keep running."
+    )
+    context = {
+        "title": "Stop work?",
+        "message": message,
+        "action": request.path,
+        "fields": [(k, v) for k, v in request.POST.items() if k != "csrfmiddlewaretoken"],
+        "button": "Yes, save it",
+        "cancel": reverse("concurrency"),
+    }
+    if request.htmx:
+        response = render(request, "queueing/_confirm_box.html", context)
+        return retarget(reswap(response, "innerHTML"), "main")
+    return render(request, "queueing/confirm.html", context)
+
+
 def _settings_form_post(
     request: HtmxHttpRequest, form: Any, part: str, name: str, what: str
 ) -> HttpResponse:
     """Save a form whose fields are settings (`changes()`); errors stay next to the fields."""
     if form.is_valid():
+        changes = form.changes()
+        current = config_to_flat(config_service.current_config())
+        if changes.get("max_concurrent_runs") == 0 and current["max_concurrent_runs"] != 0:
+            stop = _confirm_stop(
+                request,
+                "max_concurrent_runs 0 stops the queue: no run launches until it is raised",
+                settings={"max_concurrent_runs": 0},
+            )
+            if stop is not None:
+                return stop
         refused = _update(request, form.changes(), what)
         if refused is None:
             return _answer(request, part, True)
@@ -193,6 +242,13 @@ def pool_add(request: HtmxHttpRequest) -> HttpResponse:
     """Create a pool limit (or set it, if the pool has one)."""
     form = PoolForm(request.POST)
     if form.is_valid():
+        key = form.cleaned_data["key"]
+        if form.cleaned_data["limit"] == 0 and _limit_of(key) != 0:
+            stop = _confirm_stop(
+                request, f"Limit 0 closes pool {key}: no step using it starts", pool_limits={key: 0}
+            )
+            if stop is not None:
+                return stop
         try:
             pool = pools.set_limit(
                 form.cleaned_data["key"], form.cleaned_data["limit"], actor(request)
@@ -214,6 +270,10 @@ def _row(request: HtmxHttpRequest, pk: int, template: str, **extra: Any) -> Http
     response = render(request, template, {**context, **extra})
     patch_vary_headers(response, ("HX-Request",))
     return response
+
+
+def _limit_of(key: str) -> int | None:
+    return Pool.objects.filter(key=key).values_list("limit", flat=True).first()
 
 
 @require_GET
@@ -239,6 +299,14 @@ def pool_limit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     pool = get_object_or_404(Pool, pk=pk)
     form = PoolLimitForm(request.POST)
     if form.is_valid():
+        if form.cleaned_data["limit"] == 0 and pool.limit != 0:
+            stop = _confirm_stop(
+                request,
+                f"Limit 0 closes pool {pool.key}: no step using it starts",
+                pool_limits={pool.key: 0},
+            )
+            if stop is not None:
+                return stop
         try:
             pools.set_limit(pool.key, form.cleaned_data["limit"], actor(request))
             messages.success(request, f"Pool {pool.key}: limit {form.cleaned_data['limit']}.")

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from ..engine.config.export import to_instance_yaml
+from ..engine.config.export import setting_paths, to_instance_yaml
 from ..engine.config.flat import config_to_flat
 from ..errors import InvalidInput
 from ..forms import ConfigImportForm
@@ -25,11 +25,14 @@ def _context(request: HtmxHttpRequest, **overrides: Any) -> dict[str, Any]:
     current = config_service.current_config()
     text = to_instance_yaml(current)
     sources = config_service.sources()
+    labels = config_service.source_labels()
+    paths = setting_paths(current)
     context = {
         # Secret-looking values of kept-verbatim sections are masked below admin.
         "yaml": to_instance_yaml(current, hide_secrets=not can_see_secrets(request.user)),
+        # (YAML path under the block the deployment uses, value, source kind, in words)
         "settings": [
-            (name, value, sources.get(name, "default"))
+            (paths.get(name, name), value, sources.get(name, "default"), labels.get(name, ""))
             for name, value in config_to_flat(current).items()
         ],
         "warnings": config_service.check_yaml(text).warnings,

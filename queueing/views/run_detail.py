@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import yaml
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
+from django.shortcuts import redirect
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -14,10 +15,11 @@ from django.views.decorators.http import require_GET
 from ..engine.pools import free_run_refusal
 from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
-from ..errors import NotFound
+from ..errors import InvalidInput, NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
 from ..services import pools, run_queue, runs
 from ..services.config import current_config
+from ..services.queries import stuck_runs
 from . import _data
 from ._common import HtmxHttpRequest, page_or_fragment
 
@@ -49,9 +51,13 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """The live part re-polls itself until the run is finished (then htmx is told to stop polling)."""
     try:
         run = runs.get_run(run_id)
-    except NotFound as exc:
+    except (NotFound, InvalidInput) as exc:
+        # An unknown id, or a prefix of several runs (the message lists them).
         raise Http404(str(exc)) from None
-    verdict = run_queue.explain(run_id) if run.status == RunStatus.QUEUED else None
+    if run.run_id != run_id and not request.htmx:
+        # A short id: the page's address (and what it polls) is the whole id.
+        return redirect("run-detail", run.run_id)
+    verdict = run_queue.explain(run.run_id) if run.status == RunStatus.QUEUED else None
     claims = _data.claims_by_step(run)
     demands = pools.explain_steps(run, current_config().default_pool_limit)
     steps = [
@@ -68,6 +74,10 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         "has_logs": any(step.logs or step.error for step, _, _ in steps),
         "holds_claims": bool(claims),
         # A whole run's slots are freed by hand only once it is not in progress.
+        # Every ready step waiting too long, none running (`engine.stuck`).
+        "stuck": stuck_runs([run.pk], timezone.now()).get(run.pk, "")
+        if run.status in ACTIVE_STATUSES
+        else "",
         "run_slots_freeable": free_run_refusal(run.run_id, RunStatus(run.status)) is None,
         "events": run.events.all(),
         "waits": run.waits.all(),

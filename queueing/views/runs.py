@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ..engine.types import Launch, Wait
@@ -18,7 +19,7 @@ from ..models import Run
 from ..roles import can_launch
 from ..services import pools, runs
 from ..services.config import current_config
-from ..services.queries import filter_runs, page_of_runs
+from ..services.queries import filter_runs, page_of_runs, stuck_runs
 from . import _data
 from ._common import (
     HtmxHttpRequest,
@@ -26,6 +27,7 @@ from ._common import (
     confirm_page,
     confirmed,
     done,
+    flash_errors,
     htmx_reply,
     page_or_fragment,
     requires,
@@ -46,6 +48,8 @@ class RunRow:
     slots_held: int = 0
     # Queued runs held by a pool: what each weighted or multi-pool root step needs.
     demands: tuple[str, ...] = ()
+    # Why the run looks stuck inside (every ready step waiting too long), or "".
+    stuck: str = ""
 
 
 @require_GET
@@ -57,9 +61,14 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     number = form.value("page", 1)
     qs = filter_runs(form.statuses(), job=form.value("job"), tags=form.tags())
     page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
-    activity = (
-        _data.run_activity(r.pk for r in page.runs) if form.current_tab() == "in_progress" else {}
-    )
+    last = max(1, -(-page.total // PAGE_SIZE))
+    if number > last:
+        # A page past the end (an old link, ?page=999) shows the last page, not "999 of 3".
+        number = last
+        page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    in_progress = form.current_tab() == "in_progress"
+    activity = _data.run_activity(r.pk for r in page.runs) if in_progress else {}
+    stuck = stuck_runs([r.pk for r in page.runs], timezone.now()) if in_progress else {}
     pool_held = {}
     for r in page.runs:
         verdict = page.verdicts.get(r.run_id)
@@ -75,6 +84,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
             r,
             page.verdicts.get(r.run_id),
             demands=tuple(demands.get(r.run_id, ())),
+            stuck=stuck.get(r.pk, ""),
             **activity.get(r.pk, {}),
         )
         for r in page.runs
@@ -87,7 +97,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         "rows": rows,
         "total": page.total,
         "page_number": number,
-        "pages": max(1, -(-page.total // PAGE_SIZE)),
+        "pages": last,
         "live": live,
         "can_launch": can_launch(request.user),
         "job_names": sorted({j.name for _, _, jobs in _data.jobs_by_location() for j in jobs}),
@@ -121,6 +131,8 @@ def terminate(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         run = runs.terminate(run_id, actor(request), force=force)
     except NotFound as exc:
         raise Http404(str(exc)) from None
+    except InvalidInput as exc:
+        flash_errors(request, exc)
     except Conflict as exc:
         messages.error(request, str(exc))
     else:
@@ -153,6 +165,8 @@ def terminate_selected(request: HtmxHttpRequest) -> HttpResponse:
             ended += 1
         except (NotFound, Conflict) as exc:
             messages.error(request, str(exc))
+        except InvalidInput as exc:
+            flash_errors(request, exc)
     messages.success(request, f"Terminated {ended} of {len(run_ids)} run(s).")
     return done(request, reverse("runs"), event=RUNS_CHANGED)
 

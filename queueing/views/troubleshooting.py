@@ -21,7 +21,7 @@ from ..roles import can_change_limits
 from ..services import doctor, metrics
 from ..services import simulate as simulate_service
 from ..services.audit import actor_name
-from ._common import HtmxHttpRequest, is_partial, page_or_fragment, requires
+from ._common import HtmxHttpRequest, flash_errors, is_partial, page_or_fragment, requires
 
 admin_only = requires(can_change_limits, "admin")
 
@@ -80,6 +80,8 @@ def release_slots(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         freed = doctor.release_slots(run_id, actor_name(request.user))
     except (NotFound, Conflict) as exc:
         messages.error(request, str(exc))
+    except InvalidInput as exc:
+        flash_errors(request, exc)
     else:
         messages.success(
             request, f"Released {freed} pool entr{'y' if freed == 1 else 'ies'} of run {run_id}."

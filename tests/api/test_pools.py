@@ -10,9 +10,10 @@ from queueing.models import AuditEntry, Pool, PoolClaim, Run
 from .conftest import errors_of, snapshot
 
 
-def test_list_shows_each_limited_pool_with_slots_held_and_waiting(viewer_client):
+def test_list_shows_every_pool_limited_used_by_code_or_claimed(viewer_client):
     Pool.objects.create(key="redshift", limit=2)
     Pool.objects.create(key="api", limit=5, from_default=True)
+    Pool.objects.create(key="redshfit", limit=1)  # a typo: no code uses it
     run = Run.objects.create(job_name="quick", location_name="x")
     now = timezone.now()
     PoolClaim.objects.create(
@@ -23,10 +24,65 @@ def test_list_shows_each_limited_pool_with_slots_held_and_waiting(viewer_client)
     response = viewer_client.get("/api/pools/")
 
     assert response.status_code == 200
-    assert response.json() == [
-        {"key": "api", "limit": 5, "from_default": True, "held": 0, "waiting": 0},
-        {"key": "redshift", "limit": 2, "from_default": False, "held": 1, "waiting": 1},
+    pools = {p["key"]: p for p in response.json()}
+    assert pools["redshift"] | {"jobs": None} == {
+        "key": "redshift",
+        "limit": 2,
+        "from_default": False,
+        "closed": False,
+        "held": 1,
+        "waiting": 1,
+        "jobs": None,
+        "unused": False,
+    }
+    assert {"location": "queueing.demo.definitions", "job": "redshift_etl"} in pools["redshift"][
+        "jobs"
     ]
+    assert pools["api"]["from_default"] is True
+    # A pool the demo code uses without a limit is listed, unlimited.
+    assert pools["snowflake"]["limit"] is None
+    assert pools["snowflake"]["jobs"]
+    # A limit no code uses is flagged.
+    assert pools["redshfit"]["unused"] is True
+    assert pools["redshift"]["unused"] is False
+
+
+def test_the_pool_report_shows_holders_waiters_in_order_history_and_waits(
+    viewer_client, admin_client
+):
+    admin_client.put("/api/pools/redshift/", {"limit": 1}, format="json")
+    admin_client.put("/api/pools/redshift/", {"limit": 0}, format="json")
+    holder = Run.objects.create(job_name="redshift_etl", location_name="x", status="STARTED")
+    low = Run.objects.create(job_name="redshift_etl", location_name="x", status="STARTED")
+    high = Run.objects.create(job_name="redshift_etl", location_name="x", status="STARTED")
+    now = timezone.now()
+    PoolClaim.objects.create(
+        pool_key="redshift", run=holder, step_key="load", enqueued_at=now, claimed_at=now
+    )
+    PoolClaim.objects.create(pool_key="redshift", run=low, step_key="load", enqueued_at=now)
+    PoolClaim.objects.create(
+        pool_key="redshift", run=high, step_key="load", priority=5, enqueued_at=now
+    )
+
+    report = viewer_client.get("/api/pools/redshift/").json()
+
+    assert report["closed"] is True
+    assert report["limit_text"] == "closed (limit 0)"
+    assert report["usage_text"].startswith("closed (limit 0): no step may start")
+    assert [h["run_id"] for h in report["holders"]] == [holder.run_id]
+    # Waiters in the order they will get slots: priority first.
+    assert [w["run_id"] for w in report["waiters"]] == [high.run_id, low.run_id]
+    assert [(e["old"], e["new"]) for e in report["history"]] == [(1, 0), (None, 1)]
+    assert report["last_hour"]["at_cap_share"] >= 0
+    assert report["granularity"] == "op"
+
+
+def test_a_pool_code_uses_without_a_limit_has_a_report(viewer_client):
+    report = viewer_client.get("/api/pools/snowflake/").json()
+
+    assert report["limit"] is None
+    assert report["limit_text"] == "no limit"
+    assert report["jobs"]
 
 
 def test_create_sets_a_limit_and_audits_it(admin_client):

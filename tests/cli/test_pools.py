@@ -79,20 +79,20 @@ def test_list_shows_held_and_waiting_slots(db):
     lines = ok("pools", "list").out.splitlines()
     data = ok("pools", "list", "--json").json
 
-    assert lines == [
-        "api                      1/1 held, 1 waiting (default)",
-        "redshift                 0/2 held, 0 waiting",
-    ]
-    assert data == [
-        {"key": "api", "limit": 1, "from_default": True, "held": 1, "waiting": 1},
-        {"key": "redshift", "limit": 2, "from_default": False, "held": 0, "waiting": 0},
-    ]
+    # Every pool code uses is listed, limited or not, in words that never read as
+    # more holders than slots.
+    assert "api                      1 of 1 slot held; 1 step waiting (default limit)" in lines
+    assert "redshift                 0 of 2 slots held" in lines
+    assert "snowflake                no limit: 0 steps running in it" in lines
+    rows = {d["key"]: d for d in data}
+    assert (rows["api"]["limit"], rows["api"]["held"], rows["api"]["waiting"]) == (1, 1, 1)
+    assert rows["redshift"]["limit"] == 2 and rows["snowflake"]["limit"] is None
 
 
-def test_list_without_pools_says_they_are_unlimited(db):
-    assert (
-        ok("pools", "list").out.strip() == "no pools with a limit (pools without one are unlimited)"
-    )
+def test_list_without_limits_shows_the_pools_code_uses_as_unlimited(db):
+    lines = ok("pools", "list").out.splitlines()
+    assert "redshift                 no limit: 0 steps running in it" in lines
+    assert all("no limit" in line for line in lines)
 
 
 def test_delete_removes_the_limit(db):

@@ -126,7 +126,7 @@ def test_explain_lists_every_gate_with_live_numbers(crowded):
         f"  position 1 in the queue, priority 0; waits: {FULL}",
         f"  [BLOCKED] {FULL}",
         f"  [BLOCKED] tag database: 1 of 1 runs, held by {launched[:8]}",
-        f"  [BLOCKED] pool redshift: 1 of 1 slots in use or claimed, held by {launched[:8]}",
+        f"  [BLOCKED] pool redshift is full: 1 step of started runs (holding or waiting) counts against its 1 slot; runs counted: {launched[:8]}",
     ]
 
 
@@ -138,11 +138,11 @@ def test_explain_shows_passing_gates_too(crowded):
 
     assert (
         lines[1]
-        == "  position 1 in the queue, priority 0; waits: pool redshift: 1 of 1 slots in use or claimed, held by "
+        == "  position 1 in the queue, priority 0; waits: pool redshift is full: 1 step of started runs (holding or waiting) counts against its 1 slot; runs counted: "
         + launched[:8]
     )
     assert lines[2] == "  [ok     ] max_concurrent_runs: 1 of 5 runs in progress"
-    assert lines[3].startswith("  [BLOCKED] pool redshift: 1 of 1")
+    assert lines[3].startswith("  [BLOCKED] pool redshift is full: 1 step")
 
 
 def test_explain_json_has_the_gates_and_the_steps(crowded):

@@ -124,7 +124,7 @@ def test_the_queue_page_shows_the_deployment_the_rule_and_the_quirk(deployment):
     from django.conf import settings
 
     assert settings.DAGSTER_HOME in page and "read-only" in page
-    assert "pool p1: 0 of 0 slots in use or claimed" in page
+    assert "pool p1 is closed (limit 0): runs using it stay queued" in page
     assert "Dagster issue 25743" in page
     assert ids["queued"][2][:8] in page and "launches at the daemon's next iteration" in page
     run_page = client_for("admin").get(f"/dagster/runs/{ids['queued'][1]}/").content.decode()

@@ -86,6 +86,10 @@ def test_steps_on_a_pool_of_two_never_overlap_more_than_two(processes):
     assert steps.count() == 12
     assert _max_overlap([(s.started_at, s.ended_at) for s in steps]) <= 2
     assert PoolClaim.objects.count() == 0
+    # Each step's wait for its slot is stored (the pool page's statistics); with six runs
+    # on two slots some waited.
+    waits = [s.slot_wait_seconds for s in steps]
+    assert None not in waits and max(waits) > 0
 
 
 def test_a_step_that_kills_its_process_fails_the_step_not_the_worker(processes):

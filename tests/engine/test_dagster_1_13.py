@@ -66,7 +66,7 @@ def test_q3_a_pool_without_a_row_is_unlimited_for_one_iteration():
         faithful.verdicts["r1"]
         .notes[0]
         .endswith(
-            "a fixed version would hold it (pool new: 1 of 1 slots in use or claimed, held by r0)"
+            "a fixed version would hold it (pool new is full: 1 step of started runs (holding or waiting) counts against its 1 slot; runs counted: r0)"
         )
     )
     assert faithful.verdicts["r0"].notes[0].endswith("a fixed version would launch it too")

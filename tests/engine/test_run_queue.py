@@ -331,7 +331,7 @@ def test_negative_buffer_shrinks_the_pool():
 
     assert launched(snap) == ["q0"]
     assert blocking(snap, "q1").message == (
-        "pool p: 1 of 1 slots in use or claimed (2 slots - buffer 1), held by q0"
+        "pool p is full: 1 step of started runs (holding or waiting) counts against its 2 slots - buffer 1; runs counted: q0"
     )
 
 
@@ -343,7 +343,7 @@ def test_pending_step_entries_use_pool_room():
 
     assert launched(snap) == []
     assert blocking(snap, "q1").message == (
-        "pool redshift: 2 of 2 slots in use or claimed, held by r1, r2"
+        "pool redshift is full: 2 steps of started runs (holding or waiting) count against its 2 slots; runs counted: r1, r2"
     )
 
 
@@ -469,7 +469,7 @@ def test_run_granularity_counts_active_runs_using_the_pool():
 
     assert launched(snap) == ["q1"]
     gate = blocking(snap, "q2")
-    assert gate.message == "pool p: 3 of 3 runs using pool, held by a1, a2, q1"
+    assert gate.message == "pool p: 3 of 3 runs using it in progress, held by a1, a2, q1"
 
 
 def test_run_granularity_checks_every_pool_of_the_run():

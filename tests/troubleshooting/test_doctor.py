@@ -294,7 +294,7 @@ def test_a_pool_with_limit_zero_that_queued_runs_need_is_a_problem(workers):
 
     closed = finding("pools")
     assert closed.status == "problem"
-    assert "pool api has limit 0: 1 queued run(s) use it" in evidence(closed)
+    assert "pool api is closed (limit 0): 1 queued run(s) use it" in evidence(closed)
 
     pools.set_limit("api", 2, actor="test")
     assert finding("pools").status == "ok"
@@ -311,11 +311,11 @@ def test_pools_never_configured_while_the_default_limit_is_zero_are_a_problem(wo
 
     before_tick = finding("pools")
     assert before_tick.status == "problem"
-    assert "pool redshift has no limit of its own; default_limit 0 applies" in evidence(before_tick)
+    assert "pool redshift has no limit of its own; default_limit 0 closes it" in evidence(before_tick)
 
     run_queue.tick()  # the tick gives the pool its default (Q3)
     after_tick = finding("pools")
-    assert "pool redshift gets default_limit 0" in evidence(after_tick)
+    assert "pool redshift is closed (limit 0, from default_limit)" in evidence(after_tick)
 
     load({"concurrency": {"pools": {"default_limit": 2}}})
     assert finding("pools").status == "ok"

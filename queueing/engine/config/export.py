@@ -78,18 +78,10 @@ def _coordinator_block(kind: Coordinator, layout: ConfigLayout) -> dict[str, Any
     return {"module": module, "class": cls}
 
 
-def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict[str, Any]:
-    """The `dagster.yaml` content for `config`, such that parsing it gives back `config`.
-
-    `hide_secrets` masks secret-looking values of the kept-verbatim sections (for anyone
-    below admin, `redaction.mask_secrets`); such a document is for reading, not loading.
-
-    A parsed configuration is written in the shape it was read in: values read from the file go
-    back where they were, other non-default values go next to them. A configuration built in code
-    is written in the current shape (`concurrency.runs/pools` + `run_queue` for the keys the
-    concurrency block does not replace + `run_monitoring` + `concurrency_ui`). Ignored sections
-    are written back verbatim. `{env: VAR}` values are written resolved.
-    """
+def _placement(
+    config: InstanceConfig,
+) -> tuple[ConfigLayout, dict[str, Any], list[str], dict[str, str], bool]:
+    """(layout, values, the settings written, the YAML path of every setting, no queue)."""
     layout = config.layout or _modern_layout()
     sources = layout.sources
     values = normalized(config)
@@ -134,6 +126,29 @@ def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict
     else:
         paths["default_pool_limit"] = "concurrency.pools.default_limit"
 
+    return layout, values, written, paths, no_queue
+
+
+def setting_paths(config: InstanceConfig) -> dict[str, str]:
+    """The YAML path under which each setting is (or, at its default, would be) written in
+    the deployment's `dagster.yaml`: the block the file used (`run_queue` by default, or
+    `run_coordinator.config`, or `concurrency`), as the export writes it."""
+    return _placement(config)[3]
+
+
+def to_instance_dict(config: InstanceConfig, hide_secrets: bool = False) -> dict[str, Any]:
+    """The `dagster.yaml` content for `config`, such that parsing it gives back `config`.
+
+    `hide_secrets` masks secret-looking values of the kept-verbatim sections (for anyone
+    below admin, `redaction.mask_secrets`); such a document is for reading, not loading.
+
+    A parsed configuration is written in the shape it was read in: values read from the file go
+    back where they were, other non-default values go next to them. A configuration built in code
+    is written in the current shape (`concurrency.runs/pools` + `run_queue` for the keys the
+    concurrency block does not replace + `run_monitoring` + `concurrency_ui`). Ignored sections
+    are written back verbatim. `{env: VAR}` values are written resolved.
+    """
+    layout, values, written, paths, no_queue = _placement(config)
     out: dict[str, Any] = {}
     if layout.legacy_block == "run_coordinator" or no_queue:
         out["run_coordinator"] = _coordinator_block(config.run_coordinator, layout)

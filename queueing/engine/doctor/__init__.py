@@ -33,6 +33,7 @@ from .queue import (
     check_slot_leaks,
     check_stalled_queue,
     check_starved_runs,
+    check_stuck_in_runs,
     check_tag_limits,
 )
 
@@ -45,6 +46,7 @@ CHECKS = (
     "max_concurrent_runs",
     "queue_cap",
     "in_progress",
+    "stuck_in_runs",
     "slot_leaks",
     "pools",
     "tag_limits",
@@ -75,6 +77,7 @@ _CHECKS: Mapping[str, Callable[[DoctorFacts], Finding]] = {
     "max_concurrent_runs": check_max_concurrent_runs,
     "queue_cap": check_queue_cap,
     "in_progress": check_in_progress,
+    "stuck_in_runs": check_stuck_in_runs,
     "slot_leaks": check_slot_leaks,
     "pools": check_pools,
     "tag_limits": check_tag_limits,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..config.model import InstanceConfig
 from ..supervision import SupervisorFact
@@ -14,6 +14,9 @@ from ..types import (
     RunStatus,
     TickDecision,
 )
+
+if TYPE_CHECKING:
+    from ..stuck import StepWait
 
 Status = Literal["ok", "warning", "problem"]
 
@@ -70,6 +73,10 @@ class ActiveRun:
     heartbeat_at: float | None = None
     canceling_at: float | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Steps running and steps waiting inside the run (`engine.stuck`); a Dagster deployment
+    # leaves them empty.
+    running_steps: int = 0
+    waiting_steps: tuple[StepWait, ...] = ()
 
 
 @dataclass(frozen=True)

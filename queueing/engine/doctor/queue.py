@@ -7,6 +7,8 @@ import difflib
 import statistics
 from collections import defaultdict
 
+from .. import stuck
+from ..pool_words import CLOSED
 from ..pools import demand_exceeds_limits
 from ..simulate import blocking_counts
 from ..submission import queue_full_message
@@ -251,6 +253,35 @@ def _demands_over_limits(facts: DoctorFacts) -> list[str]:
     ]
 
 
+def check_stuck_in_runs(facts: DoctorFacts) -> Finding:
+    """Runs in progress none of whose steps runs while every ready step has waited past
+    `engine.stuck.STUCK_WAIT_SECONDS`: the queue let them through, nothing moves inside."""
+    limits: dict[str, int | None] = {key: pool.limit for key, pool in facts.pools.items()}
+    lines = []
+    for run in facts.active:
+        if run.status != RunStatus.STARTED:
+            continue
+        why = stuck.stuck_in_run(run.running_steps, run.waiting_steps, limits, facts.now)
+        if why:
+            lines.append(f"run {short_id(run.run_id)} ({run.job_name}): {why}")
+    if lines:
+        return Finding(
+            "stuck_in_runs",
+            "problem",
+            f"{len(lines)} run(s) in progress have every step waiting",
+            cut(lines),
+            "Open the pool each run waits on: raise a closed pool's limit above 0, or free the "
+            "slots of steps that hold them without running (the pool page's Free step); a run "
+            "that should not wait can be terminated.",
+        )
+    return Finding(
+        "stuck_in_runs",
+        "ok",
+        "No run in progress is stuck waiting inside",
+        (f"threshold: every ready step waiting longer than {ago(stuck.STUCK_WAIT_SECONDS)}",),
+    )
+
+
 def check_pools(facts: DoctorFacts) -> Finding:
     default = facts.config.default_pool_limit
     demand: dict[str, int] = defaultdict(int)
@@ -262,7 +293,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
     for key, pool in sorted(facts.pools.items()):
         if pool.limit != 0:
             continue
-        why = "gets default_limit 0" if pool.follows_default else "has limit 0"
+        why = f"is {CLOSED} (limit 0{', from default_limit' if pool.follows_default else ''})"
         line = (
             f"pool {key} {why}: {demand.get(key, 0)} queued run(s) use it, "
             f"{pool.waiting} step(s) wait for a slot"
@@ -271,7 +302,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
     if default == 0:
         for key in sorted(k for k in demand if k not in facts.pools):
             closed.append(
-                f"pool {key} has no limit of its own; default_limit 0 applies at the next tick: "
+                f"pool {key} has no limit of its own; default_limit 0 closes it at the next tick: "
                 f"{demand[key]} queued run(s) use it"
             )
     fix = (
@@ -288,7 +319,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
         return Finding(
             "pools",
             "problem",
-            f"{len(closed)} pool(s) with limit 0 hold work back",
+            f"{len(closed)} closed pool(s) (limit 0) hold work back",
             cut(closed + idle + too_heavy),
             fix + (f" {heavy_fix}" if too_heavy else ""),
         )
@@ -304,7 +335,7 @@ def check_pools(facts: DoctorFacts) -> Finding:
         return Finding(
             "pools",
             "warning",
-            "Pools with limit 0 would block any step using them",
+            "Closed pools (limit 0) would block any step using them",
             cut(idle),
             fix,
         )

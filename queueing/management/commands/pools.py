@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from queueing.engine.pool_words import usage_words
 from queueing.services import pools, queries, runs
 
 from ._base import QueueCommand, action_parser
@@ -36,8 +37,9 @@ class Command(QueueCommand):
         else:
             data = queries.pool_list()
             lines = [
-                f"{d['key']:<24} {d['held']}/{d['limit']} held, {d['waiting']} waiting"
-                + (" (default)" if d["from_default"] else "")
+                f"{d['key']:<24} {usage_words(d['limit'], d['held'], d['waiting'])}"
+                + (" (default limit)" if d["from_default"] else "")
+                + (" [no code uses it: typo?]" if d["unused"] else "")
                 for d in data
-            ] or ["no pools with a limit (pools without one are unlimited)"]
+            ] or ["no pools: none has a limit, and no loaded code uses one"]
             self.emit(options, data, "\n".join(lines))
