@@ -136,7 +136,8 @@ def test_a_weighted_root_step_is_not_launched_into_a_pool_without_its_slots():
     assert decision.launch == ("light",)
     verdict = decision.verdicts["heavy"]
     assert isinstance(verdict, Wait)
-    assert verdict.blocking.message == "pool w: 2 of 4 slots in use or claimed; needs 3"
+    assert verdict.blocking.subject == "w" and verdict.blocking.need == 3
+    assert "this run needs 3 slots" in verdict.blocking.message
 
 
 def test_accepted_weighted_runs_count_their_slots():
@@ -177,9 +178,8 @@ def test_run_granularity_counts_the_largest_step_of_each_pool():
     decision = decide(snap(runs, {"w": PoolState("w", 7)}, granularity="run"))
 
     assert decision.launch == ("r0", "r1")
-    assert decision.verdicts["r2"].blocking.message == (
-        "pool w: 6 of 7 slots of runs using pool; needs 3, held by r0, r1"
-    )
+    assert decision.verdicts["r2"].blocking.count == 6
+    assert "this run needs 3 slots" in decision.verdicts["r2"].blocking.message
 
 
 def test_without_weights_the_summary_and_the_queue_are_as_before():

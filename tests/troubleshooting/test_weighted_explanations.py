@@ -78,7 +78,8 @@ def test_the_queued_tab_and_explain_say_what_a_pool_held_run_needs(viewer, worke
     call_command("explain", queued.run_id, stdout=out)
 
     expected = "root step needs 1 of partner_api (free) and 2 of warehouse (1 free)"
-    assert "pool warehouse: 3 of 4 slots in use or claimed; needs 2" in tab
+    assert "pool warehouse: 3 steps of started runs" in tab
+    assert "this run needs 2 slots" in tab
     assert expected in tab
     assert f"  {expected}" in out.getvalue().splitlines()
 
