@@ -588,6 +588,15 @@ def case_memory(args: argparse.Namespace) -> None:
         purge_broker()
 
 
+# Slot benchmark shapes: pool limits and the demand every cycle claims. Each lets two
+# steps hold at once, as the single-slot case does, so their rates compare.
+SLOT_SHAPES: dict[str, tuple[dict[str, int], dict[str, int]]] = {
+    "single": ({"bench_slots": 2}, {"bench_slots": 1}),
+    "weighted": ({"bench_slots": 6}, {"bench_slots": 3}),
+    "multi_pool": ({"bench_slots": 2, "bench_api": 2}, {"bench_slots": 1, "bench_api": 1}),
+}
+
+
 def case_slots(args: argparse.Namespace) -> None:
     """Claim+free cycles per second of N processes on one pool of limit 2, with an observer.
 
@@ -595,34 +604,44 @@ def case_slots(args: argparse.Namespace) -> None:
     executor does), note the time, free. The observer process counts holders in the
     database every 2 ms; the workers' own [claimed, freed] intervals (taken strictly inside
     the real holding time) are merged too. Either seeing more than 2 holders at once is an
-    oversubscription. `--reps` rounds per process count.
+    oversubscription. `--reps` rounds per process count. `--shapes` adds `weighted` (3
+    slots of a pool of 6) and `multi_pool` (1 slot of each of two pools of 2, claimed
+    together): figures `weighted_slot_cycles_per_s`, `multi_pool_slot_cycles_per_s`.
     """
     kind = db_kind()
-    limit = 2
-    for count in args.processes:
-        rates, overs, details = [], [], []
-        for _ in range(args.reps):
-            cycles, over, detail = _slot_round(count, limit, args.seconds)
-            rates.append(cycles / args.seconds)
-            overs.append(over)
-            details.append(detail)
-        row("slot_cycles_per_s", rates, "cycles/s", db=kind, processes=count)
-        row("slot_oversubscriptions", overs, "count", db=kind, processes=count)
-        ROWS[-1].update(
-            observer_samples=sum(d["samples"] for d in details),
-            observer_max_holders=max(d["max_holders"] for d in details),
-            max_overlapping_intervals=max(d["overlap"] for d in details),
-        )
+    for shape in args.shapes:
+        limits, demand = SLOT_SHAPES[shape]
+        prefix = "" if shape == "single" else f"{shape}_"
+        for count in args.processes:
+            rates, overs, details = [], [], []
+            for _ in range(args.reps):
+                cycles, over, detail = _slot_round(count, limits, demand, args.seconds)
+                rates.append(cycles / args.seconds)
+                overs.append(over)
+                details.append(detail)
+            row(f"{prefix}slot_cycles_per_s", rates, "cycles/s", db=kind, processes=count)
+            row(f"{prefix}slot_oversubscriptions", overs, "count", db=kind, processes=count)
+            ROWS[-1].update(
+                observer_samples=sum(d["samples"] for d in details),
+                observer_max_holders=max(d["max_holders"] for d in details),
+                max_overlapping_intervals=max(d["overlap"] for d in details),
+            )
 
 
-def _slot_round(count: int, limit: int, seconds: float) -> tuple[int, int, dict[str, int]]:
+def _slot_round(
+    count: int, limits: dict[str, int], demand: dict[str, int], seconds: float
+) -> tuple[int, int, dict[str, int]]:
     """One timed round of `count` cycling processes and the observer: (cycles, over, detail)."""
     from queueing.engine.types import RunStatus
     from queueing.models import Run
     from queueing.services import pools
 
     reset()
-    pools.set_limit("bench_slots", limit, actor="bench")
+    for key, limit in limits.items():
+        pools.set_limit(key, limit, actor="bench")
+    spec = ",".join(f"{key}={slots}" for key, slots in demand.items())
+    # Steps that may hold at once: the overlap of the holders' intervals may not exceed it.
+    capacity = min(limits[key] // slots for key, slots in demand.items())
     run_ids = [
         Run.objects.create(
             job_name="quick", location_name="bench", status=RunStatus.STARTED, plan={}
@@ -632,7 +651,7 @@ def _slot_round(count: int, limit: int, seconds: float) -> tuple[int, int, dict[
     with tempfile.TemporaryDirectory() as tmp:
         worker = str(ROOT / "bench" / "slot_worker.py")
         observer = subprocess.Popen(
-            [sys.executable, worker, "observe", "bench_slots", tmp, str(seconds), f"{tmp}/observer"]
+            [sys.executable, worker, "observe", spec, tmp, str(seconds), f"{tmp}/observer"]
         )
         procs = [
             subprocess.Popen(
@@ -640,7 +659,7 @@ def _slot_round(count: int, limit: int, seconds: float) -> tuple[int, int, dict[
                     sys.executable,
                     worker,
                     "cycle",
-                    "bench_slots",
+                    spec,
                     tmp,
                     str(seconds),
                     f"{tmp}/w{i}",
@@ -668,7 +687,7 @@ def _slot_round(count: int, limit: int, seconds: float) -> tuple[int, int, dict[
         with open(f"{tmp}/observer") as fh:
             observed = json.load(fh)
     overlap = interval_overlap(intervals)
-    over = observed["over_limit"] + (1 if overlap > limit else 0)
+    over = observed["over_limit"] + (1 if overlap > capacity else 0)
     detail = {
         "samples": observed["samples"],
         "max_holders": observed["max_holders"],
@@ -773,6 +792,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--processes", type=int, nargs="*", default=[1, 4, 8])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--shapes", nargs="*", default=["single"], choices=sorted(SLOT_SHAPES))
     args = parser.parse_args(argv)
     if args.case != "engine":
         setup_django()

@@ -7,6 +7,9 @@ for the pool's notification, as the executor does); writes one line per cycle, "
 every process of the machine, so the intervals of all workers can be merged).
 `slot_worker.py observe POOL FOLDER SECONDS OUT`: count the holders of POOL in the
 database in a loop for the same window; writes {"samples", "max_holders", "over_limit"}.
+
+POOL may be a demand, `bench_w=2` (2 slots of one pool) or `bench_w=1,bench_api=1` (one
+slot of each of two pools at once): the observer then sums the held slots of each pool.
 """
 
 from __future__ import annotations
@@ -32,11 +35,21 @@ def wait_go(folder: str, name: str) -> float:
     return start_at
 
 
+def demand_of(spec: str) -> dict[str, int]:
+    """`bench_slots` -> {"bench_slots": 1}; `a=2,b=1` -> {"a": 2, "b": 1}."""
+    demand = {}
+    for item in spec.split(","):
+        key, _, slots = item.partition("=")
+        demand[key] = int(slots or 1)
+    return demand
+
+
 def cycle(pool: str, folder: str, seconds: float, out: str, run_id: str) -> None:
     from queueing.models import Run
     from queueing.services import pools
 
     run = Run.objects.get(run_id=run_id)
+    demand = demand_of(pool)
     lines = []
     start_at = wait_go(folder, run_id)
     deadline = start_at + seconds
@@ -45,7 +58,7 @@ def cycle(pool: str, folder: str, seconds: float, out: str, run_id: str) -> None
     wakeup = pools.PoolWakeup()
     while time.monotonic() < deadline:
         step_key = f"s{step}"
-        if not pools.try_claim(run, step_key, pool, 0, None).claimed:
+        if not pools.try_claim(run, step_key, demand, 0, None).claimed:
             wakeup.wait(0.05)
             continue
         claimed = time.monotonic_ns()
@@ -65,20 +78,24 @@ def observe(pool: str, folder: str, seconds: float, out: str) -> None:
 
     from queueing.models import Pool, PoolClaim
 
-    limit = Pool.objects.get(key=pool).limit
+    keys = sorted(demand_of(pool))
+    limits = dict(Pool.objects.filter(key__in=keys).values_list("key", "limit"))
     table = PoolClaim._meta.db_table
-    sql = f"SELECT COUNT(*) FROM {table} WHERE pool_key = %s AND claimed_at IS NOT NULL"
+    sql = (
+        f"SELECT pool_key, COALESCE(SUM(slots), 0) FROM {table}"
+        " WHERE pool_key = ANY(%s) AND claimed_at IS NOT NULL GROUP BY pool_key"
+    )
     samples = over = highest = 0
     start_at = wait_go(folder, "observer")
     deadline = start_at + seconds
     with connection.cursor() as cursor:
         while time.monotonic() < deadline:
             # One statement reads one snapshot, so a count above the limit is real.
-            cursor.execute(sql, [pool])
-            holders = cursor.fetchone()[0]
+            cursor.execute(sql, [keys])
+            held = dict(cursor.fetchall())
             samples += 1
-            highest = max(highest, holders)
-            if holders > limit:
+            highest = max([highest, *held.values()])
+            if any(held.get(key, 0) > limit for key, limit in limits.items()):
                 over += 1
             # Polling flat out would take a core of two from the processes measured.
             time.sleep(0.002)

@@ -63,6 +63,7 @@ from queueing.engine.plan import (
     parse_priority_tag,
     validate_plan,
 )
+from queueing.engine.pools import step_demand
 from queueing.engine.submission import merge_run_config
 from queueing.engine.types import CONCURRENCY_KEY_TAG, PRIORITY_TAG
 
@@ -162,6 +163,18 @@ def _resolve_pool(owner: str, pool: Any, tags: Mapping[str, str]) -> str | None:
             f"{owner}: pool '{pool}' conflicts with the concurrency key tag '{legacy}'"
         )
     return pool if pool is not None else legacy
+
+
+def _resolve_demand(
+    owner: str, pool: Any, pool_slots: Any, pools: Any, tags: Mapping[str, str]
+) -> dict[str, int]:
+    """The slots a step claims of each pool (`engine.pools.step_demand`), or a
+    DefinitionError naming the argument and the rule."""
+    resolved = _resolve_pool(owner, pool, tags)
+    try:
+        return step_demand(resolved, pool_slots, pools)
+    except ValueError as exc:
+        raise DefinitionError(f"{owner}: {exc}") from None
 
 
 def _check_config(owner: str, config: Any) -> dict[str, Any]:
@@ -274,6 +287,8 @@ class OpDefinition:
         pool: str | None = None,
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
+        pool_slots: int | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.name = _check_name("op", name or getattr(fn, "__name__", None))
@@ -282,7 +297,7 @@ class OpDefinition:
         self.takes_context, params = _parameters(owner, fn)
         self.inputs = tuple(param.name for param in params)
         self.tags = _check_tags(owner, tags)
-        self.pool = _resolve_pool(owner, pool, self.tags)
+        self.pools = _resolve_demand(owner, pool, pool_slots, pools, self.tags)
         self.priority = _check_priority(owner, self.tags)
         self.description = description if description is not None else inspect.getdoc(fn)
         # Inputs without a default must be wired in the job body.
@@ -306,16 +321,29 @@ def op(
     pool: str | None = None,
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
+    pool_slots: int | None = None,
+    pools: Mapping[str, int] | None = None,
 ) -> Any:
-    """`@op` or `@op(name=, pool=, tags=, description=)`.
+    """`@op` or `@op(name=, pool=, pool_slots=, pools=, tags=, description=)`.
 
     The pool may also be given by the legacy op tag `dagster/concurrency_key`; both with
-    different values is a DefinitionError. The first parameter, if named `context`, gets a
-    StepContext; the others are inputs, wired to other ops' outputs in a job body.
+    different values is a DefinitionError. `pool_slots` (default 1) is how many slots of
+    the pool the step claims; `pools={"warehouse": 2, "partner_api": 1}` claims slots of
+    several pools at once, all or none (not with `pool=`). The first parameter, if named
+    `context`, gets a StepContext; the others are inputs, wired to other ops' outputs in a
+    job body.
     """
 
     def decorate(f: Callable[..., Any]) -> OpDefinition:
-        return OpDefinition(f, name=name, pool=pool, tags=tags, description=description)
+        return OpDefinition(
+            f,
+            name=name,
+            pool=pool,
+            tags=tags,
+            description=description,
+            pool_slots=pool_slots,
+            pools=pools,
+        )
 
     return decorate(fn) if fn is not None else decorate
 
@@ -350,7 +378,7 @@ class _StepSpec:
             key=self.key,
             op_name=self.node.name,
             deps=tuple(deps),
-            pool=self.node.pool,
+            pools=dict(self.node.pools),
             tags=dict(
                 self.node.op_tags if isinstance(self.node, AssetsDefinition) else self.node.tags
             ),
@@ -563,6 +591,8 @@ class AssetsDefinition:
         tags: Mapping[str, str] | None = None,
         description: str | None = None,
         partitions_def: PartitionsDefinition | None = None,
+        pool_slots: int | None = None,
+        pools: Mapping[str, int] | None = None,
     ) -> None:
         functools.update_wrapper(self, fn)
         self.name = _check_name("asset", name or getattr(fn, "__name__", None))
@@ -575,7 +605,7 @@ class AssetsDefinition:
         self.op_tags = _check_tags(owner, op_tags, "op_tags")
         # Asset tags label the asset only: they reach neither the run nor the step (SEMANTICS 3.2).
         self.tags = _check_tags(owner, tags)
-        self.pool = _resolve_pool(owner, pool, self.op_tags)
+        self.pools = _resolve_demand(owner, pool, pool_slots, pools, self.op_tags)
         self.priority = _check_priority(owner, self.op_tags)
         self.deps = tuple(_asset_name(owner, dep) for dep in deps or ())
         self.description = description if description is not None else inspect.getdoc(fn)
@@ -613,11 +643,14 @@ def asset(
     tags: Mapping[str, str] | None = None,
     description: str | None = None,
     partitions_def: PartitionsDefinition | None = None,
+    pool_slots: int | None = None,
+    pools: Mapping[str, int] | None = None,
 ) -> Any:
-    """`@asset` or `@asset(name=, pool=, op_tags=, deps=, tags=, description=, partitions_def=)`.
+    """`@asset` or `@asset(name=, pool=, pool_slots=, pools=, op_tags=, deps=, tags=,
+    description=, partitions_def=)`.
 
-    `op_tags` (and the pool) reach the step; asset `tags` do not. `deps` adds upstream
-    assets whose values are not passed in.
+    `op_tags` (and the pools) reach the step; asset `tags` do not. `pool_slots` and
+    `pools` are as for `@op`. `deps` adds upstream assets whose values are not passed in.
     """
 
     def decorate(f: Callable[..., Any]) -> AssetsDefinition:
@@ -630,6 +663,8 @@ def asset(
             tags=tags,
             description=description,
             partitions_def=partitions_def,
+            pool_slots=pool_slots,
+            pools=pools,
         )
 
     return decorate(fn) if fn is not None else decorate

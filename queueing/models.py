@@ -152,7 +152,10 @@ class Step(models.Model):
     step_key = models.CharField(max_length=200)
     op_name = models.CharField(max_length=200)
     plan_index = models.PositiveIntegerField()
+    # The step's pool when it has exactly one ("" otherwise); `pools` is its whole demand.
     pool = models.CharField(max_length=200, blank=True)
+    # Pool key -> slots the step claims of it, all at once (engine.pools.step_demand).
+    pools = models.JSONField(default=dict, blank=True)
     priority = models.IntegerField(default=0)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     wait_reason = models.TextField(blank=True)
@@ -242,7 +245,7 @@ class Pool(models.Model):
 
 
 class PoolClaim(models.Model):
-    """A step's entry in a pool: waiting for a slot (claimed_at null) or holding one.
+    """A step's entry in a pool: waiting for its slots (claimed_at null) or holding them.
 
     The entry exists from the step's first claim attempt until it frees its slot, like the
     reference's waiter rows; the number of entries holding a slot never exceeds the pool's
@@ -255,12 +258,20 @@ class PoolClaim(models.Model):
     priority = models.IntegerField(default=0)
     enqueued_at = models.DateTimeField()
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Slots of the pool this entry holds or waits for (`pool_slots`); every entry of one
+    # step is claimed and freed together.
+    # (db_default too: an entry written by SQL that predates weights is one slot.)
+    slots = models.PositiveIntegerField(default=1, db_default=1)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["pool_key", "run", "step_key"], name="poolclaim_one_per_step"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(slots__gte=1) & Q(slots__lte=MAX_POOL_LIMIT),
+                name="poolclaim_slots_range",
+            ),
         ]
         indexes = [
             # Next waiter: WHERE pool_key=P AND claimed_at IS NULL ORDER BY -priority, enqueued_at, id

@@ -197,7 +197,10 @@ class RunSerializer(serializers.Serializer):
 class StepSerializer(serializers.Serializer):
     step_key = serializers.CharField()
     status = serializers.CharField()
-    pool = serializers.CharField(allow_null=True)
+    pool = serializers.CharField(allow_null=True, help_text="the step's pool when it has one")
+    pools = serializers.DictField(
+        child=serializers.IntegerField(), help_text="slots the step claims of each pool"
+    )
     priority = serializers.IntegerField()
     wait_reason = serializers.CharField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -378,7 +381,10 @@ class SupervisorSerializer(serializers.Serializer):
 
 class JobStepSerializer(serializers.Serializer):
     key = serializers.CharField()
-    pool = serializers.CharField(allow_null=True)
+    pool = serializers.CharField(allow_null=True, help_text="the step's pool when it has one")
+    pools = serializers.DictField(
+        child=serializers.IntegerField(), help_text="slots the step claims of each pool"
+    )
     deps = serializers.ListField(child=serializers.CharField())
 
 

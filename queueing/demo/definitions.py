@@ -116,6 +116,45 @@ def snowflake_sync() -> None:
     merge_customers(snapshot_customers())
 
 
+# --- Warehouse: weighted slots and a step on two pools ------------------------------------
+
+
+@op(pool="warehouse", pool_slots=3)
+def rebuild_marts(context: StepContext) -> int:
+    """A heavy query worth three small ones: claims 3 slots of the warehouse pool at once."""
+    _nap(2.5)
+    context.log.info("rebuilt 12 marts in the warehouse")
+    return 12
+
+
+@op(pool="warehouse")
+def refresh_dashboards(context: StepContext, marts: int) -> int:
+    _nap(1.0)
+    context.log.info(f"refreshed the dashboards of {marts} marts")
+    return marts
+
+
+@job(tags={"database": "warehouse"})
+def warehouse_rebuild() -> None:
+    """A weighted step (3 warehouse slots), then a light one (1 slot)."""
+    refresh_dashboards(rebuild_marts())
+
+
+@op(pools={"warehouse": 2, "partner_api": 1})
+def sync_partner(context: StepContext) -> int:
+    """Reads the warehouse and calls a rate-limited partner API: claims 2 warehouse slots
+    and 1 partner_api slot together, or neither."""
+    _nap(2.0)
+    context.log.info("pushed 310 rows to the partner API")
+    return 310
+
+
+@job
+def partner_sync() -> None:
+    """One step on two pools at once (warehouse 2 slots, partner_api 1)."""
+    sync_partner()
+
+
 # --- API ingest --------------------------------------------------------------------------
 
 
@@ -344,6 +383,8 @@ defs = Definitions(
         parallel_fanout,
         always_fails,
         quick,
+        warehouse_rebuild,
+        partner_sync,
         orders_pipeline,
         orders_reporting,
         daily_sales_job,

@@ -151,12 +151,15 @@ class Capacity:
 class PoolCounter:
     """Pool demand of active and accepted runs against pool limits (SEMANTICS 2.7).
 
-    Op granularity counts root steps: step entries of the pool (holding or waiting),
-    root steps of runs accepted this tick, and root steps of runs that are STARTING or
-    STARTED less than `started_run_allotment_seconds` ago (they have probably not
-    registered their steps yet). Run granularity counts one per pool used anywhere in a
-    run, for every active run and every accepted one. Pools absent from the snapshot
-    have no limit row and never block.
+    Op granularity counts the slots of root steps: step entries of the pool (holding or
+    waiting, each its weight), root steps of runs accepted this tick, and root steps of
+    runs that are STARTING or STARTED less than `started_run_allotment_seconds` ago (they
+    have probably not registered their steps yet); a run may start when one of its root
+    steps fits in every pool it names. Run granularity counts, per pool used anywhere in
+    a run, the largest weight of one of its steps (1 without weights), for every active
+    run and every accepted one. Pools absent from the snapshot have no limit row and never
+    block. Without weights and multi-pool steps every demand is one slot of one pool,
+    which is Dagster's rule exactly.
     """
 
     def __init__(self, snapshot: QueueSnapshot) -> None:
@@ -166,7 +169,7 @@ class PoolCounter:
         self._states: Mapping[str, PoolState] = snapshot.pools
         self._used: dict[str, int] = {}
         self._holders: dict[str, list[str]] = {}
-        self._gates: dict[str, Gate] = {}
+        self._gates: dict[tuple[str, int], Gate] = {}
         for key, state in self._states.items():
             self._used[key] = state.pending if self._op else 0
             self._holders[key] = list(dict.fromkeys(state.holders)) if self._op else []
@@ -199,7 +202,10 @@ class PoolCounter:
             return {}
         if self._op:
             return summary.root_pool_counts
-        return dict.fromkeys(summary.all_pools, 1)
+        return {key: summary.run_slots(key) for key in summary.all_pools}
+
+    def _fits(self, key: str, need: int) -> bool:
+        return self._used[key] + need <= self._states[key].limit + self._buffer
 
     def check(self, run: RunInfo) -> tuple[list[Gate], bool]:
         """(gates of the pools evaluated, whether the run may start as far as pools go)."""
@@ -212,17 +218,28 @@ class PoolCounter:
             # A root step that can start at once makes the run worth launching.
             if summary.has_unconstrained_root or not roots:
                 return [], True
-            for key in roots:
-                if key not in states:
+            needs = summary.root_needs()
+            largest: dict[str, int] = {}
+            for need in needs:
+                if not any(key in states for key in need):
                     return [], True
-            gates = [self._gate(key) for key in (roots if len(roots) == 1 else sorted(roots))]
-            for gate in gates:
-                if gate.passed:
-                    return gates, True
-            return gates, False
+                for key, slots in need.items():
+                    largest[key] = max(largest.get(key, 0), slots)
+            # A gate passes when every root step's slots of its pool fit: so when the run
+            # may not start, one gate at least has failed.
+            gates = [
+                self._gate(key, largest[key])
+                for key in (roots if len(roots) == 1 else sorted(roots))
+                if key in states
+            ]
+            room = any(
+                all(self._fits(key, slots) for key, slots in need.items() if key in states)
+                for need in needs
+            )
+            return gates, room
         pools = summary.all_pools
         gates = [
-            self._gate(key)
+            self._gate(key, summary.run_slots(key))
             for key in (pools if len(pools) == 1 else sorted(pools))
             if key in states
         ]
@@ -237,9 +254,9 @@ class PoolCounter:
                 self._used[key] += demand
                 self._holders[key].append(run.run_id)
 
-    def _gate(self, key: str) -> Gate:
+    def _gate(self, key: str, need: int) -> Gate:
         used = self._used[key]
-        cached = self._gates.get(key)
+        cached = self._gates.get((key, need))
         # Demands are >= 1, so an unchanged count means unchanged holders too.
         if cached is not None and cached.count == used:
             return cached
@@ -250,11 +267,12 @@ class PoolCounter:
             subject=key,
             count=used,
             limit=limit,
-            passed=used < limit,
+            passed=used + need <= limit,
             holders=tuple(holders[:HOLDERS_CAP]),
             kind="op" if self._op else "run",
             buffer=self._buffer,
             more_holders=max(0, len(holders) - HOLDERS_CAP),
+            need=need,
         )
-        self._gates[key] = gate
+        self._gates[(key, need)] = gate
         return gate

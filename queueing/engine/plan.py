@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, cast
 
+from .pools import MAX_POOL_LIMIT, slots_problem
 from .types import INT32_MAX, INT32_MIN, PRIORITY_TAG, PoolSummary
 
 PLAN_FORMAT = 1
@@ -27,7 +28,8 @@ class PlanStep:
     key: str
     op_name: str
     deps: tuple[str, ...]
-    pool: str | None
+    # The slots the step claims of each pool (`engine.pools.step_demand`); empty: no pool.
+    pools: Mapping[str, int]
     tags: Mapping[str, str]
     priority: int
     # Position in the plan: a topological order, stable by declaration order.
@@ -232,30 +234,53 @@ def _find_cycles(steps: list[PlanStep]) -> list[list[str]]:
 
 
 def pool_summary(plan: ExecutionPlan) -> PoolSummary | None:
-    """What the run will demand of pools (SEMANTICS 2.7); None if no step uses a pool."""
-    all_pools = frozenset(step.pool for step in plan.steps if step.pool is not None)
+    """What the run will demand of pools (SEMANTICS 2.7); None if no step uses a pool.
+
+    With weights, `root_pool_counts` counts slots (a root step of `pool_slots=3` counts 3)
+    and every pool of a multi-pool root counts; `root_demands` keeps each weighted or
+    multi-pool root step's demand, and `max_slots` the largest step demand of each pool
+    (what `granularity: run` counts), both only when some demand is not a single slot.
+    """
+    all_pools = frozenset(key for step in plan.steps for key in step.pools)
     if not all_pools:
         return None
     root_pool_counts: dict[str, int] = {}
+    root_demands: list[Mapping[str, int]] = []
     has_unconstrained_root = False
     for step in plan.roots():
-        if step.pool is None:
+        if not step.pools:
             has_unconstrained_root = True
-        else:
-            root_pool_counts[step.pool] = root_pool_counts.get(step.pool, 0) + 1
+            continue
+        root_demands.append(dict(step.pools))
+        for key, slots in step.pools.items():
+            root_pool_counts[key] = root_pool_counts.get(key, 0) + slots
+    max_slots: dict[str, int] = {}
+    for step in plan.steps:
+        for key, slots in step.pools.items():
+            max_slots[key] = max(max_slots.get(key, 0), slots)
+    weighted = any(slots != 1 for slots in max_slots.values()) or any(
+        len(step.pools) > 1 for step in plan.steps
+    )
     return PoolSummary(
         root_pool_counts=root_pool_counts,
         all_pools=all_pools,
         has_unconstrained_root=has_unconstrained_root,
+        root_demands=tuple(root_demands) if weighted else (),
+        max_slots=max_slots if weighted else {},
     )
 
 
 def pool_summary_to_dict(summary: PoolSummary) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "root_pool_counts": dict(sorted(summary.root_pool_counts.items())),
         "all_pools": sorted(summary.all_pools),
         "has_unconstrained_root": summary.has_unconstrained_root,
     }
+    # Written only for weighted or multi-pool runs: other summaries stay as they were.
+    if summary.root_demands or summary.max_slots:
+        data["root_demands"] = [dict(sorted(d.items())) for d in summary.root_demands]
+        data["max_slots"] = dict(sorted(summary.max_slots.items()))
+    return data
 
 
 def pool_summary_from_dict(data: Mapping[str, Any]) -> PoolSummary:
@@ -265,6 +290,10 @@ def pool_summary_from_dict(data: Mapping[str, Any]) -> PoolSummary:
             root_pool_counts={str(k): int(v) for k, v in counts.items()},
             all_pools=frozenset(str(p) for p in data["all_pools"]),
             has_unconstrained_root=bool(data["has_unconstrained_root"]),
+            root_demands=tuple(
+                {str(k): int(v) for k, v in d.items()} for d in data.get("root_demands", ())
+            ),
+            max_slots={str(k): int(v) for k, v in data.get("max_slots", {}).items()},
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise PlanError(f"stored pool summary is malformed: {exc!r}") from None
@@ -280,7 +309,7 @@ def plan_to_dict(plan: ExecutionPlan) -> dict[str, Any]:
                 "key": step.key,
                 "op_name": step.op_name,
                 "deps": list(step.deps),
-                "pool": step.pool,
+                "pools": dict(step.pools),
                 "tags": dict(step.tags),
                 "priority": step.priority,
                 "plan_index": step.plan_index,
@@ -308,14 +337,18 @@ def _step_from_dict(job_name: str, position: int, raw: Any) -> PlanStep:
     where = f"job '{job_name}': stored step {position}"
     if not isinstance(raw, Mapping):
         raise PlanError(f"{where} must be a mapping")
-    key, op_name, deps, pool = raw.get("key"), raw.get("op_name"), raw.get("deps"), raw.get("pool")
+    key, op_name, deps = raw.get("key"), raw.get("op_name"), raw.get("deps")
     tags, priority, plan_index = raw.get("tags"), raw.get("priority"), raw.get("plan_index")
     if not isinstance(key, str) or not isinstance(op_name, str):
         raise PlanError(f"{where}: 'key' and 'op_name' must be strings")
     if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
         raise PlanError(f"{where} ('{key}'): 'deps' must be a list of strings")
-    if pool is not None and not isinstance(pool, str):
-        raise PlanError(f"{where} ('{key}'): 'pool' must be a string or null")
+    pools = _stored_pools(raw)
+    if pools is None:
+        raise PlanError(
+            f"{where} ('{key}'): 'pools' must map pool keys to slots (1 to {MAX_POOL_LIMIT}), "
+            "or 'pool' be a string or null"
+        )
     if not isinstance(tags, Mapping) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
     ):
@@ -327,8 +360,25 @@ def _step_from_dict(job_name: str, position: int, raw: Any) -> PlanStep:
         key=key,
         op_name=op_name,
         deps=tuple(deps),
-        pool=pool,
+        pools=pools,
         tags=dict(tags),
         priority=cast(int, priority),  # checked just above
         plan_index=cast(int, plan_index),
     )
+
+
+def _stored_pools(raw: Mapping[str, Any]) -> dict[str, int] | None:
+    """A stored step's demand: `pools` (since weights), or the `pool` of plans stored
+    before them (one slot); None if malformed."""
+    if "pools" not in raw:
+        pool = raw.get("pool")
+        if pool is None:
+            return {}
+        return {pool: 1} if isinstance(pool, str) else None
+    pools = raw["pools"]
+    if not isinstance(pools, Mapping):
+        return None
+    for key, slots in pools.items():
+        if not isinstance(key, str) or slots_problem(slots) is not None:
+            return None
+    return dict(pools)

@@ -25,7 +25,8 @@ class StepInfo:
     priority: int
     # Position in the execution plan: the tie-break after priority.
     plan_index: int
-    pool: str | None = None
+    # Slots the step claims of each pool (empty: no pool), all at once (engine.pools.claimable).
+    pools: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def select_steps(
     when in-flight plus selected steps reach `max_concurrent` (a resolved positive
     number, see `resolve_max_concurrent`); every step not reached waits on a
     "max_concurrent" gate. A step blocked by an in-run tag limit is skipped (later
-    steps are still considered). Only then, for a step with a pool, `try_claim` is
+    steps are still considered). Only then, for a step with pools, `try_claim` is
     called; a failed claim skips the step without counting it against tag limits.
     `try_claim` is never called for a step that another gate already blocks.
     """
@@ -79,11 +80,11 @@ def select_steps(
         if blocking is not None:
             waiting[step.key] = blocking
             continue
-        if step.pool is not None and not try_claim(step):
+        if step.pools and not try_claim(step):
             # Count and limit are the claimer's business; the step only knows it waits.
             waiting[step.key] = Gate(
                 rule="pool",
-                subject=step.pool,
+                subject=", ".join(step.pools),
                 count=0,
                 limit=0,
                 passed=False,

@@ -84,11 +84,29 @@ class TagLimit:
 
 @dataclass(frozen=True)
 class PoolSummary:
-    """What a run will demand of pools, computed once from its plan at creation (SEMANTICS 2.7)."""
+    """What a run will demand of pools, computed once from its plan at creation (SEMANTICS 2.7).
+
+    `root_pool_counts` counts slots of root steps (one per root step without weights).
+    Weighted or multi-pool runs also keep `root_demands` (each root step's demand) and
+    `max_slots` (per pool, the largest demand of one step); others leave them empty and
+    read as one slot of one pool per step (`root_needs`, `run_slots`).
+    """
 
     root_pool_counts: Mapping[str, int]
     all_pools: frozenset[str]
     has_unconstrained_root: bool
+    root_demands: tuple[Mapping[str, int], ...] = ()
+    max_slots: Mapping[str, int] = field(default_factory=dict)
+
+    def root_needs(self) -> tuple[Mapping[str, int], ...]:
+        """The demand of each distinct kind of root step that uses a pool."""
+        if self.root_demands:
+            return self.root_demands
+        return tuple({key: 1} for key in self.root_pool_counts)
+
+    def run_slots(self, key: str) -> int:
+        """Slots a run counts on pool `key` at `granularity: run`: its largest step demand."""
+        return self.max_slots.get(key, 1)
 
 
 @dataclass(frozen=True)
@@ -202,6 +220,9 @@ class Gate:
     more_holders: int = 0
     # Distinct-values tag limits: the values in progress (capped like `holders`).
     values: tuple[str, ...] = ()
+    # Pool gates: the slots the candidate needs of the pool (its largest root step at op
+    # granularity, its largest step at run granularity); 1 without weights.
+    need: int = 1
 
     def to_dict(self, holders: bool = True) -> dict[str, object]:
         """The gate as JSON for the API, the CLI and the pages (`holders` False leaves the
@@ -254,11 +275,15 @@ class Gate:
             if self.limit == 0 and self.count == 0:
                 return f"pool {self.subject}: no slot granted to this step yet"
             return step_wait_words(self.subject, self.limit, self.count, ())
+        # Weighted demands: what the candidate needs of the pool (SEMANTICS 2.7 with weights).
+        need = f"; this run needs {self.need} slots" if self.need != 1 else ""
         if self.kind == "run":
-            return run_count_words(self.subject, self.count, self.limit) + self._held_by()
-        return dequeue_count_words(
-            self.subject, self.count, self.limit, self.buffer
-        ) + self._held_by("; runs counted: ")
+            return run_count_words(self.subject, self.count, self.limit) + need + self._held_by()
+        return (
+            dequeue_count_words(self.subject, self.count, self.limit, self.buffer)
+            + need
+            + self._held_by("; runs counted: ")
+        )
 
     def _distinct_message(self) -> str:
         key = self.subject.removesuffix(DISTINCT_SUFFIX)

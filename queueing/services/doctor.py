@@ -8,6 +8,7 @@ the doctor is what people open when things are broken.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -90,10 +91,14 @@ def _daemons(config) -> list[DaemonFact]:
     return facts
 
 
-def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
-    """(tag keys jobs put on their runs, tag keys only found on ops)."""
+def _job_tag_keys() -> tuple[
+    frozenset[str], frozenset[str], list[tuple[str, str, Mapping[str, int]]]
+]:
+    """(tag keys jobs put on their runs, tag keys only found on ops, (job, step, demand) of
+    every step that claims pool slots)."""
     run_keys: set[str] = set()
     op_keys: set[str] = set()
+    demands: list[tuple[str, str, Mapping[str, int]]] = []
     try:
         for location in get_workspace().locations:
             if location.defs is None:
@@ -102,9 +107,11 @@ def _job_tag_keys() -> tuple[frozenset[str], frozenset[str]]:
                 run_keys |= set(job.tags)
                 for step in job.plan().steps:
                     op_keys |= set(step.tags)
+                    if step.pools:
+                        demands.append((job.name, step.key, step.pools))
     except Exception:  # a broken code location must not break the doctor
         pass
-    return frozenset(run_keys), frozenset(op_keys - run_keys)
+    return frozenset(run_keys), frozenset(op_keys - run_keys), demands
 
 
 def _queued(now: datetime) -> list[QueuedRun]:
@@ -232,7 +239,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
         next_tick = simulate_service.next_tick(now)
     except ValueError:
         next_tick = None
-    job_keys, op_keys = _job_tag_keys()
+    job_keys, op_keys, step_demands = _job_tag_keys()
     last_launch = Run.objects.aggregate(last=Max("launched_at"))["last"]
     return DoctorFacts(
         now=now.timestamp(),
@@ -256,6 +263,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
             for (kind, name), recent in automation.recent_outcomes().items()
         ],
         queue_timeouts=staleness.recent_timeouts(now),
+        step_demands=step_demands,
     )
 
 

@@ -93,7 +93,11 @@ class Executor:
         self.default_pool_limit = config.default_pool_limit
         self.infos = {
             s.key: StepInfo(
-                key=s.key, tags=s.tags, priority=s.priority, plan_index=s.plan_index, pool=s.pool
+                key=s.key,
+                tags=s.tags,
+                priority=s.priority,
+                plan_index=s.plan_index,
+                pools=s.pools,
             )
             for s in self.plan.steps
         }
@@ -133,7 +137,7 @@ class Executor:
                     continue_ready = ready
                 # Sleep until a child may have ended or a pool we wait on has room.
                 woken = wakeup.wait(0.1 if self.running else 0.5)
-                if woken & {s.pool for s in continue_ready if s.pool}:
+                if woken & {key for s in continue_ready for key in s.pools}:
                     try_claims = True
         finally:
             wakeup.close()
@@ -171,7 +175,7 @@ class Executor:
 
     def _start(self, ready: list[StepInfo]) -> None:
         def try_claim(step: StepInfo) -> bool:
-            if not self.step_claims or not step.pool:
+            if not self.step_claims or not step.pools:
                 return True
             try:
                 priority = claim_priority(self.run.priority, step.priority)
@@ -180,7 +184,7 @@ class Executor:
                 return False
             self.claim_asked.setdefault(step.key, timezone.now())
             result = db(
-                pools.try_claim, self.run, step.key, step.pool, priority, self.default_pool_limit
+                pools.try_claim, self.run, step.key, step.pools, priority, self.default_pool_limit
             )
             if not result.claimed:
                 self._set_waiting(step.key, result.message)
@@ -274,7 +278,7 @@ class Executor:
                 status = step.status
             self.done[key] = status
             reaped += 1
-            if self.step_claims and child.step.pool:
+            if self.step_claims and child.step.pools:
                 db(pools.free_step, self.run, key)
         return reaped
 

@@ -115,8 +115,13 @@ class QueueCollector:
 
     def _pools(self) -> Iterator[Metric]:
         limit = _gauge("pool_limit", "Slots of each pool that has a limit.", ["pool"])
-        in_use = _gauge("pool_slots_in_use", "Slots held by steps.", ["pool"])
-        waiting = _gauge("pool_steps_waiting", "Steps waiting for a slot.", ["pool"])
+        in_use = _gauge(
+            "pool_slots_in_use", "Slots held by steps (a step of weight 3 holds 3).", ["pool"]
+        )
+        waiting = _gauge("pool_steps_waiting", "Steps waiting for slots.", ["pool"])
+        waiting_slots = _gauge(
+            "pool_slots_waited_for", "Slots the waiting steps wait for, by weight.", ["pool"]
+        )
         queued = _gauge(
             "queued_runs_by_pool", "Queued runs with at least one step on the pool.", ["pool"]
         )
@@ -131,9 +136,10 @@ class QueueCollector:
         for key in sorted(set(limits) | set(usage)):
             in_use.add_metric([key], usage.get(key, {}).get("held", 0))
             waiting.add_metric([key], usage.get(key, {}).get("waiting", 0))
+            waiting_slots.add_metric([key], usage.get(key, {}).get("waiting_slots", 0))
         for key in sorted(set(limits) | set(demand)):
             queued.add_metric([key], demand.get(key, 0))
-        yield from (limit, in_use, waiting, queued)
+        yield from (limit, in_use, waiting, waiting_slots, queued)
 
     def _daemons(self, config, now: datetime) -> Iterator[Metric]:
         max_runs = _gauge("max_concurrent_runs", "Configured max_concurrent_runs (-1 = no limit).")

@@ -38,7 +38,7 @@ def code_pools() -> dict[str, list[dict[str, str]]]:
         if location.defs is None:
             continue
         for job in location.defs.jobs:
-            for key in sorted({s.pool for s in job.plan().steps if s.pool}):
+            for key in sorted({key for s in job.plan().steps for key in s.pools}):
                 used[key].append({"location": location.name, "job": job.name})
     return dict(used)
 

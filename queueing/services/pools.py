@@ -5,27 +5,34 @@ database write lock on SQLite, whose transactions begin IMMEDIATE), then counts 
 marks its entry claimed in the same transaction. No two transactions can both see the last
 free slot, so a pool is never oversubscribed however many workers and hosts claim.
 
-On PostgreSQL a claim and a free are each one call of a server-side function (migration
-0002) that runs the same steps, so the lock is held for the statements, not for a client
+A step may claim slots of several pools, with a weight in each: the claim locks every one
+of its pool rows in key order (the one global order of every claim and free) and takes all
+its slots or none (`engine.pools.claimable`), so no step holds a pool while it waits for
+another and no two claims wait on each other's locks in a cycle.
+
+On PostgreSQL a claim and a free are each one call of a server-side function (migrations
+0006 and 0002) that runs the same steps, so the lock is held for the statements, not for a client
 round trip per statement; SQLite, embedded in this process, runs the Python path below.
 """
 
 from __future__ import annotations
 
+import json
 import select
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..engine import pools as engine
 from ..engine.grammar import key_problem, parse_integer, shown
-from ..engine.pool_words import step_wait_words
+from ..engine.plan import pool_summary_from_dict
 from ..engine.pools import MAX_POOL_LIMIT, validate_pool_limit
 from ..engine.types import RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
@@ -38,23 +45,37 @@ NOTIFY_CHANNEL = "concurrency_ui_pools"
 
 @dataclass(frozen=True)
 class ClaimResult:
-    claimed: bool
-    pool_key: str
-    limit: int | None  # None: the pool has no limit
-    held: int = 0
-    ahead: int = 0  # waiters served before this one
-    holders: tuple[str, ...] = ()
+    """The answer of `try_claim`: claimed (every slot of every pool), or waiting, with the
+    step's standing in each of its pools that has a limit."""
 
+    claimed: bool
+    standings: tuple[engine.PoolStanding, ...] = ()
     # The claiming step's run: its own other steps may be among the holders.
     run_id: str = ""
 
     @property
+    def holders(self) -> tuple[str, ...]:
+        """Runs holding slots of the step's pools, each once."""
+        return tuple(dict.fromkeys(h for s in self.standings for h in s.holders))
+
+    @property
     def message(self) -> str:
+        """ "waiting: needs 3 of warehouse (2 free) and 1 of partner_api (free); held by
+        runs …" (`engine.pools.demand_text`)."""
         if self.claimed:
             return ""
-        return step_wait_words(
-            self.pool_key, self.limit, self.held, self.holders, self.run_id or None, self.ahead
-        )
+        text = f"waiting: {engine.demand_text(self.standings)}"
+        own = sum(1 for s in self.standings for h in s.holders if h == self.run_id)
+        others = [h for h in self.holders if h != self.run_id]
+        parts = []
+        if own:
+            parts.append(f"{own} other step(s) of this run")
+        if others:
+            more = f" +{len(others) - 3} more" if len(others) > 3 else ""
+            parts.append(f"runs {', '.join(h[:8] for h in others[:3])}{more}")
+        if parts:
+            text += "; held by " + " and ".join(parts)
+        return text
 
 
 # --- limits ---------------------------------------------------------------------------
@@ -135,6 +156,11 @@ def _write_rows(before: Mapping[str, engine.PoolRow], after: Mapping[str, engine
     for key, row in after.items():
         if key in before and row != before[key]:
             changed.setdefault(row.limit, []).append(key)
+    touched = sorted([*gone, *(k for keys in changed.values() for k in keys)])
+    if touched and transaction.get_connection().in_atomic_block:
+        # Lock the rows to change in key order first, as claims do, so a default change
+        # and a multi-pool claim cannot wait on each other's row locks in a cycle.
+        _lock_pools(touched)
     if gone:
         Pool.objects.filter(key__in=gone, from_default=True).delete()
     if new:
@@ -166,113 +192,287 @@ def apply_default_limit(default_limit: int | None) -> None:
 
 
 def claim_usage() -> dict[str, engine.PoolUsage]:
-    """Per pool key: its step entries and the runs holding its slots (one query)."""
+    """Per pool key: the slots of its step entries (holding or waiting) and the runs
+    holding its slots, one run id per slot held (one query)."""
     pending: dict[str, int] = defaultdict(int)
     holders: dict[str, list[str]] = defaultdict(list)
-    for key, run_id, claimed_at in PoolClaim.objects.values_list(
-        "pool_key", "run__run_id", "claimed_at"
+    for key, run_id, claimed_at, slots in PoolClaim.objects.values_list(
+        "pool_key", "run__run_id", "claimed_at", "slots"
     ):
-        pending[key] += 1
+        pending[key] += slots
         if claimed_at is not None:
-            holders[key].append(run_id)
+            holders[key].extend([run_id] * slots)
     return {key: engine.PoolUsage(pending[key], tuple(holders[key])) for key in pending}
 
 
 def pool_usage() -> dict[str, dict[str, int]]:
-    """Per pool key: slots held and steps waiting (one query)."""
+    """Per pool key: slots held, steps waiting and slots they wait for (one query)."""
     rows = PoolClaim.objects.values("pool_key").annotate(
-        held=Count("id", filter=Q(claimed_at__isnull=False)),
+        held=Coalesce(Sum("slots", filter=Q(claimed_at__isnull=False)), 0),
         waiting=Count("id", filter=Q(claimed_at__isnull=True)),
+        waiting_slots=Coalesce(Sum("slots", filter=Q(claimed_at__isnull=True)), 0),
     )
-    return {r["pool_key"]: {"held": r["held"], "waiting": r["waiting"]} for r in rows}
+    return {
+        r["pool_key"]: {
+            "held": r["held"],
+            "waiting": r["waiting"],
+            "waiting_slots": r["waiting_slots"],
+        }
+        for r in rows
+    }
 
 
 # --- claims ---------------------------------------------------------------------------
 
 
 def try_claim(
-    run: Run, step_key: str, pool_key: str, priority: int, default_limit: int | None
+    run: Run,
+    step_key: str,
+    demand: str | Mapping[str, int],
+    priority: int,
+    default_limit: int | None,
 ) -> ClaimResult:
-    """Claim a slot of `pool_key` for one step, or record it as waiting (SEMANTICS 3.4).
+    """Claim every slot a step needs, of every pool, at once, or record it as waiting in
+    each (SEMANTICS 3.4; the rule: `engine.pools.claimable`).
 
-    Holds the pool row lock. A waiter may take a free slot only if fewer waiters rank
-    before it (priority desc, then oldest) than there are free slots, so slots go to
-    waiters in priority order whichever executor asks first. A step already waiting that
-    still cannot claim is answered without the lock (`_still_blocked`).
+    `demand` is the step's pools and slots (`{"warehouse": 2, "partner_api": 1}`), or one
+    pool key for one slot. Holds the row locks of the step's pools, taken in key order
+    (the one global order every claim and free uses: no deadlock). The step may claim
+    only if in each pool its slots fit beside the slots held and those reserved for the
+    waiters ahead of it, so slots go to waiters in priority order whichever executor asks
+    first and nothing lighter overtakes a heavy step. A step already waiting that still
+    cannot claim is answered without the locks.
     """
+    wanted = {demand: 1} if isinstance(demand, str) else dict(demand)
+    if not wanted:
+        return ClaimResult(True)
     if connection.vendor == "postgresql":
-        answered = _claim_in_database(run, step_key, pool_key, priority, default_limit)
+        answered = _claim_in_database(run, step_key, wanted, priority, default_limit)
         if answered is not None:
             return answered
-        # A default limit to apply: the Python path below creates or updates the row.
+        # A default limit to apply: the Python path below creates or updates the rows.
     else:
-        blocked = _still_blocked(run, step_key, pool_key, default_limit)
+        blocked = _still_blocked(run, step_key, wanted, default_limit)
         if blocked is not None:
             return blocked
+    keys = sorted(wanted)
     with transaction.atomic():
-        pool = Pool.objects.select_for_update().filter(key=pool_key).first()
-        if _default_to_apply(pool, default_limit):
-            ensure_default_pools([pool_key], default_limit)
-            pool = Pool.objects.select_for_update().filter(key=pool_key).first()
-        if pool is None:
-            # Unlimited: drop any stale waiting entry instead of leaving an orphan (Q11).
-            PoolClaim.objects.filter(pool_key=pool_key, run=run, step_key=step_key).delete()
-            return ClaimResult(True, pool_key, None)
+        locked = _lock_pools(keys)
+        if any(_default_to_apply(locked.get(key), default_limit) for key in keys):
+            ensure_default_pools(keys, default_limit)
+            locked = _lock_pools(keys)
+        limits = {key: pool.limit for key, pool in locked.items()}
+        mine = PoolClaim.objects.filter(run=run, step_key=step_key)
+        # Pools without a limit row are unlimited: drop any stale entry there (Q11).
+        mine.filter(pool_key__in=keys).exclude(pool_key__in=list(limits)).delete()
+        if not limits:
+            return ClaimResult(True)
+        entries = list(mine.filter(pool_key__in=keys))
+        if any(e.claimed_at is not None for e in entries):
+            # All or nothing: one claimed entry means the step holds its slots.
+            return ClaimResult(True, _standings(run, step_key, wanted, limits, entries[0]))
         now = timezone.now()
-        entry = PoolClaim.objects.filter(pool_key=pool_key, run=run, step_key=step_key).first()
-        if entry is None:
-            # Only this function creates entries, always under the pool lock held here, so
-            # no savepoint is needed against a concurrent insert of the same entry.
-            entry = PoolClaim.objects.create(
-                pool_key=pool_key, run=run, step_key=step_key, priority=priority, enqueued_at=now
-            )
-        if entry.claimed_at is not None:
-            return ClaimResult(True, pool_key, pool.limit)
-        held, ahead = _standing(pool_key, entry)
-        if held + ahead >= pool.limit:
-            # No slot changed hands; at most a waiting entry was written, which a step
-            # re-creates on its next attempt if a crash loses it.
+        # Every entry of a step shares its place in the waiter order, also an entry added
+        # when a pool gained a limit after the step began waiting.
+        first = entries[0] if entries else None
+        have = {e.pool_key for e in entries}
+        # Entries are created only here and in the PostgreSQL function, both under the
+        # pool locks held now, so no savepoint is needed against a concurrent insert.
+        PoolClaim.objects.bulk_create(
+            [
+                PoolClaim(
+                    pool_key=key,
+                    run=run,
+                    step_key=step_key,
+                    priority=priority if first is None else first.priority,
+                    enqueued_at=now if first is None else first.enqueued_at,
+                    slots=wanted[key],
+                )
+                for key in sorted(limits)
+                if key not in have
+            ]
+        )
+        entry = first or mine.filter(pool_key__in=keys).first()
+        assert entry is not None  # just created
+        standings = _standings(run, step_key, wanted, limits, entry)
+        if not engine.claimable(standings):
+            # No slot changed hands; at most waiting entries were written, which a step
+            # re-creates on its next attempt if a crash loses them.
             _commit_without_flush()
-            holders = _holders(pool_key)
-            return ClaimResult(
-                False, pool_key, pool.limit, len(holders), ahead, holders, run.run_id
-            )
-        entry.claimed_at = now
-        entry.save(update_fields=["claimed_at"])
-        return ClaimResult(True, pool_key, pool.limit, held + 1, 0)
+            return ClaimResult(False, _with_holders(standings), run.run_id)
+        mine.filter(pool_key__in=keys).update(claimed_at=now)
+        return ClaimResult(True, standings)
+
+
+def _lock_pools(keys: list[str]) -> dict[str, Pool]:
+    """Lock the limit rows of `keys` in the database's order of keys (as the PostgreSQL
+    functions and `free_run` do), so overlapping claims and frees never wait in a cycle."""
+    return {p.key: p for p in Pool.objects.select_for_update().filter(key__in=keys).order_by("key")}
+
+
+def _pool_view(
+    keys: Iterable[str], limits: Mapping[str, int] | None = None
+) -> tuple[list[engine.ClaimEntry], dict[str, int]]:
+    """The stored entries of pools `keys` and the other entries of the steps waiting in
+    them, with the limits of every pool these name (`limits` of `keys` if already read
+    under their locks): what `engine.pools.pool_standings` needs (three queries)."""
+    keys = list(keys)
+    fields = ("pool_key", "run_id", "step_key", "priority", "enqueued_at", "slots", "claimed_at")
+    rows = list(PoolClaim.objects.filter(pool_key__in=keys).values_list(*fields))
+    waiters = {(r[1], r[2]) for r in rows if r[6] is None}
+    others = [
+        r
+        for r in PoolClaim.objects.filter(run_id__in={w[0] for w in waiters})
+        .exclude(pool_key__in=keys)
+        .values_list(*fields)
+        if (r[1], r[2]) in waiters
+    ]
+    if limits is None:
+        known = dict(Pool.objects.filter(key__in=keys).values_list("key", "limit"))
+    else:
+        known = dict(limits)
+    missing = {r[0] for r in others} - set(known)
+    if missing:
+        known.update(Pool.objects.filter(key__in=missing).values_list("key", "limit"))
+    return [_claim_entry(*r) for r in rows + others], known
+
+
+def _standings(
+    run: Run,
+    step_key: str,
+    demand: Mapping[str, int],
+    limits: Mapping[str, int],
+    entry: PoolClaim,
+) -> tuple[engine.PoolStanding, ...]:
+    """The step's standing in each pool of `demand` that has a limit, by the engine's rule
+    (`engine.pools.pool_standings`)."""
+    keys = [key for key in demand if key in limits]
+    entries, all_limits = _pool_view(keys, {key: limits[key] for key in keys})
+    me = _claim_entry(entry.pool_key, run.pk, step_key, entry.priority, entry.enqueued_at, 1, None)
+    return engine.pool_standings({key: demand[key] for key in keys}, me.order, entries, all_limits)
+
+
+def explain_steps(
+    run: Run, default_limit: int | None, statuses: Iterable[str] = ("PENDING", "WAITING")
+) -> dict[str, str]:
+    """Step key -> what the step needs of its pools and what stands in its way
+    (`engine.pools.explain_demand`), for the run's steps with pools in `statuses`. A pool
+    without a limit row gets `default_limit` when there is one, as a claim would give it."""
+    steps = [
+        (key, pools)
+        for key, pools in run.steps.filter(status__in=list(statuses)).values_list(
+            "step_key", "pools"
+        )
+        if pools
+    ]
+    if not steps:
+        return {}
+    entries, limits = _pool_view({key for _, pools in steps for key in pools})
+    if default_limit is not None:
+        for _, pools in steps:
+            for key in pools:
+                limits.setdefault(key, default_limit)
+    places = {e.step_key: e.order for e in entries if e.run_id == run.pk and not e.claimed}
+    return {
+        key: engine.explain_demand(pools, entries, limits, places.get(key, engine.LAST_IN_LINE))
+        for key, pools in steps
+    }
+
+
+def explain_root_demands(
+    summaries: Mapping[str, Any], default_limit: int | None
+) -> dict[str, list[str]]:
+    """Run id -> what each weighted or multi-pool root step of the queued run would need
+    of its pools if it asked now (`engine.pools.explain_demand`), from the runs' stored
+    pool summaries; runs without such roots are left out (their pool gate says it all)."""
+    needs = {
+        run_id: pool_summary_from_dict(summary).root_demands
+        for run_id, summary in summaries.items()
+        if summary
+    }
+    needs = {run_id: roots for run_id, roots in needs.items() if roots}
+    if not needs:
+        return {}
+    entries, limits = _pool_view({key for roots in needs.values() for d in roots for key in d})
+    if default_limit is not None:
+        for roots in needs.values():
+            for d in roots:
+                for key in d:
+                    limits.setdefault(key, default_limit)
+    texts: dict[str, list[str]] = {}
+    for run_id, roots in needs.items():
+        distinct = {tuple(sorted(d.items())): d for d in roots}
+        texts[run_id] = [
+            f"root step {engine.explain_demand(d, entries, limits)}" for d in distinct.values()
+        ]
+    return texts
+
+
+def _claim_entry(
+    pool_key: str,
+    run_id: int,
+    step_key: str,
+    priority: int,
+    enqueued_at: Any,
+    slots: int,
+    claimed_at: Any,
+) -> engine.ClaimEntry:
+    return engine.ClaimEntry(
+        pool_key, run_id, step_key, priority, enqueued_at.timestamp(), slots, claimed_at is not None
+    )
+
+
+def _with_holders(standings: tuple[engine.PoolStanding, ...]) -> tuple[engine.PoolStanding, ...]:
+    """`standings` with the runs holding slots of each pool (for the waiting message)."""
+    holders: dict[str, list[str]] = defaultdict(list)
+    for key, run_id in (
+        PoolClaim.objects.filter(pool_key__in=[s.key for s in standings], claimed_at__isnull=False)
+        .order_by("claimed_at", "id")
+        .values_list("pool_key", "run__run_id")
+    ):
+        holders[key].append(run_id)
+    return tuple(replace(s, holders=tuple(holders[s.key])) for s in standings)
 
 
 def _claim_in_database(
-    run: Run, step_key: str, pool_key: str, priority: int, default_limit: int | None
+    run: Run, step_key: str, demand: Mapping[str, int], priority: int, default_limit: int | None
 ) -> ClaimResult | None:
-    """`try_claim` as one call of the PostgreSQL function `cui_claim_slot` (migration 0002).
+    """`try_claim` as one call of the PostgreSQL function `cui_claim_slots` (migration 0006).
 
     The function runs the steps of the Python path below, in the same order and under the
-    same pool row lock, so the lock is held for the statements alone rather than across a
-    round trip per statement. Returns None when a default limit must first be applied.
+    same pool row locks, so the locks are held for the statements alone rather than across
+    a round trip per statement. Returns None when a default limit must first be applied.
     """
+    keys = sorted(demand)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT outcome, pool_limit, held, ahead, holders"
-            " FROM cui_claim_slot(%s, %s, %s, %s, %s, %s, %s)",
+            "SELECT outcome, pool_keys, limits, held, ahead, holders"
+            " FROM cui_claim_slots(%s, %s, %s, %s, %s, %s, %s, %s)",
             [
-                pool_key,
                 run.pk,
                 step_key,
+                keys,
+                [demand[key] for key in keys],
                 priority,
                 timezone.now(),
                 default_limit,
                 not connection.in_atomic_block,
             ],
         )
-        outcome, limit, held, ahead, holders = cursor.fetchone()
+        outcome, pool_keys, limits, held, ahead, holders = cursor.fetchone()
     if outcome == "apply_default":
         return None
     if outcome == "unlimited":
-        return ClaimResult(True, pool_key, None)
-    if outcome == "claimed":
-        return ClaimResult(True, pool_key, limit, held or 0, ahead or 0)
-    return ClaimResult(False, pool_key, limit, held, ahead, tuple(holders), run.run_id)
+        return ClaimResult(True)
+    # Django leaves jsonb undecoded (its JSONField decodes): a string, or None.
+    holders = json.loads(holders) if isinstance(holders, str) else holders or {}
+    standings = tuple(
+        engine.PoolStanding(key, demand[key], limit, used, reserved, tuple(holders.get(key, ())))
+        for key, limit, used, reserved in zip(
+            pool_keys or (), limits or (), held or (), ahead or (), strict=True
+        )
+    )
+    return ClaimResult(outcome == "claimed", standings, run.run_id)
 
 
 def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
@@ -285,59 +485,30 @@ def _default_to_apply(pool: Pool | None, default_limit: int | None) -> bool:
 
 
 def _still_blocked(
-    run: Run, step_key: str, pool_key: str, default_limit: int | None
+    run: Run, step_key: str, demand: Mapping[str, int], default_limit: int | None
 ) -> ClaimResult | None:
-    """The answer for a waiting step that still cannot claim, read without the pool lock.
+    """The answer for a waiting step that still cannot claim, read without the pool locks.
 
-    Committed state read outside the lock is a valid answer as of the moment of the read:
+    Committed state read outside the locks is a valid answer as of the moment of the read:
     a slot freed after it wakes the waiter through `notify` (sent on the free's commit),
     and the retry takes the locked path. Each free wakes every waiter of the pool; in the
     profile of four processes cycling on a pool of two, these blocked attempts queued on
     the pool lock between the claims and frees that needed it. Returns None whenever the
-    locked path must decide: no waiting entry yet, no limit row, a default limit to apply,
-    or room to claim.
+    locked path must decide: no waiting entry in some limited pool, a default limit to
+    apply, or room to claim.
     """
-    entry = PoolClaim.objects.filter(
-        pool_key=pool_key, run=run, step_key=step_key, claimed_at__isnull=True
-    ).first()
-    if entry is None:
+    entries = list(PoolClaim.objects.filter(run=run, step_key=step_key, pool_key__in=list(demand)))
+    if not entries or any(e.claimed_at is not None for e in entries):
         return None
-    pool = Pool.objects.filter(key=pool_key).first()
-    if pool is None or _default_to_apply(pool, default_limit):
+    rows = {p.key: p for p in Pool.objects.filter(key__in=list(demand))}
+    if any(_default_to_apply(rows.get(key), default_limit) for key in demand):
         return None
-    held, ahead = _standing(pool_key, entry)
-    if held + ahead < pool.limit:
+    if {e.pool_key for e in entries} != set(rows):
         return None
-    holders = _holders(pool_key)
-    return ClaimResult(False, pool_key, pool.limit, len(holders), ahead, holders, run.run_id)
-
-
-def _standing(pool_key: str, entry: PoolClaim) -> tuple[int, int]:
-    """(slots held, waiters served before `entry`) in one query."""
-    counts = PoolClaim.objects.filter(pool_key=pool_key).aggregate(
-        held=Count("id", filter=Q(claimed_at__isnull=False)),
-        ahead=Count("id", filter=Q(claimed_at__isnull=True) & _served_before(entry)),
-    )
-    return counts["held"], counts["ahead"]
-
-
-def _served_before(entry: PoolClaim) -> Q:
-    """The waiters of `entry`'s pool served before it, by `engine.pools.WAITER_ORDER`."""
-    before = Q(pk__in=[])
-    same: dict[str, object] = {}
-    for name, direction in engine.WAITER_ORDER:
-        value = getattr(entry, name)
-        before |= Q(**same, **{f"{name}__{'gt' if direction == 'desc' else 'lt'}": value})
-        same[name] = value
-    return before
-
-
-def _holders(pool_key: str) -> tuple[str, ...]:
-    return tuple(
-        PoolClaim.objects.filter(pool_key=pool_key, claimed_at__isnull=False).values_list(
-            "run__run_id", flat=True
-        )
-    )
+    standings = _standings(run, step_key, demand, {k: p.limit for k, p in rows.items()}, entries[0])
+    if engine.claimable(standings):
+        return None
+    return ClaimResult(False, _with_holders(standings), run.run_id)
 
 
 def _commit_without_flush() -> None:

@@ -145,6 +145,7 @@ def run_to_dict(
                 "step_key": s.step_key,
                 "status": s.status,
                 "pool": s.pool or None,
+                "pools": s.pools,
                 "priority": s.priority,
                 "wait_reason": s.wait_reason,
                 "started_at": s.started_at,
@@ -247,7 +248,12 @@ def jobs() -> list[dict[str, Any]]:
                         "description": job.description or "",
                         "default_run_config": job.default_run_config or {},
                         "steps": [
-                            {"key": st.key, "pool": st.pool, "deps": list(st.deps)}
+                            {
+                                "key": st.key,
+                                "pool": next(iter(st.pools)) if len(st.pools) == 1 else None,
+                                "pools": dict(st.pools),
+                                "deps": list(st.deps),
+                            }
                             for st in job.plan().steps
                         ],
                     }

@@ -182,7 +182,8 @@ def insert_runs(
                 step_key=s.key,
                 op_name=s.op_name,
                 plan_index=s.plan_index,
-                pool=s.pool or "",
+                pool=next(iter(s.pools)) if len(s.pools) == 1 else "",
+                pools=dict(s.pools),
                 priority=s.priority,
             )
             for run in created

@@ -17,7 +17,8 @@ from ..engine.redaction import mask_secrets
 from ..engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, Gate, Launch, RunStatus, Wait
 from ..errors import InvalidInput, NotFound
 from ..roles import can_change_limits, can_launch, can_see_secrets, can_see_tracebacks
-from ..services import estimates, run_queue, runs
+from ..services import estimates, pools, run_queue, runs
+from ..services.config import current_config
 from ..services.queries import stuck_runs
 from . import _data
 from ._common import HtmxHttpRequest, page_or_fragment
@@ -59,7 +60,11 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     verdict = run_queue.explain(run.run_id) if run.status == RunStatus.QUEUED else None
     estimate = estimates.for_run(run.run_id) if verdict is not None else None
     claims = _data.claims_by_step(run)
-    steps = [(s, claims.get(s.step_key, [])) for s in run.steps.defer("output")]
+    demands = pools.explain_steps(run, current_config().default_pool_limit)
+    steps = [
+        (s, claims.get(s.step_key, []), demands.get(s.step_key, ""))
+        for s in run.steps.defer("output")
+    ]
     finished = run.status in FINISHED_STATUSES
     context = {
         "run": run,
@@ -69,7 +74,7 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         "estimate_assumption": estimates.ASSUMPTION,
         "gates": gate_rows(verdict),
         "steps": steps,
-        "has_logs": any(step.logs or step.error for step, _ in steps),
+        "has_logs": any(step.logs or step.error for step, _, _ in steps),
         "holds_claims": bool(claims),
         # A whole run's slots are freed by hand only once it is not in progress.
         # Every ready step waiting too long, none running (`engine.stuck`).

@@ -18,7 +18,8 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import TAB_LABELS, RunFilterForm
 from ..models import Run
 from ..roles import can_launch
-from ..services import runs
+from ..services import pools, runs
+from ..services.config import current_config
 from ..services.queries import filter_runs, page_of_runs, stuck_runs
 from . import _data
 from ._common import (
@@ -46,6 +47,8 @@ class RunRow:
     verdict: Launch | Wait | None
     running_steps: int = 0
     slots_held: int = 0
+    # Queued runs held by a pool: what each weighted or multi-pool root step needs.
+    demands: tuple[str, ...] = ()
     # Why the run looks stuck inside (every ready step waiting too long), or "".
     stuck: str = ""
     estimate: Estimate | None = None
@@ -69,11 +72,22 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
     activity = _data.run_activity(r.pk for r in page.runs) if in_progress else {}
     stuck = stuck_runs([r.pk for r in page.runs], timezone.now()) if in_progress else {}
     found = page.estimates
+    pool_held = {}
+    for r in page.runs:
+        verdict = page.verdicts.get(r.run_id)
+        if isinstance(verdict, Wait) and verdict.blocking.rule == "pool":
+            pool_held[r.run_id] = r.pool_summary
+    demands = (
+        pools.explain_root_demands(pool_held, current_config().default_pool_limit)
+        if pool_held
+        else {}
+    )
     rows = [
         RunRow(
             r,
             page.verdicts.get(r.run_id),
             estimate=found.get(r.run_id) if found else None,
+            demands=tuple(demands.get(r.run_id, ())),
             stuck=stuck.get(r.pk, ""),
             **activity.get(r.pk, {}),
         )

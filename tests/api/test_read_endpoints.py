@@ -17,7 +17,12 @@ def test_jobs_lists_every_job_of_the_demo_location_with_its_steps(viewer_client)
     assert etl["default_run_config"] == {
         "ops": {"load_orders": {"config": {"table": "analytics.orders"}}}
     }
-    assert etl["steps"][0] == {"key": "extract_orders", "pool": "redshift", "deps": []}
+    assert etl["steps"][0] == {
+        "key": "extract_orders",
+        "pool": "redshift",
+        "pools": {"redshift": 1},
+        "deps": [],
+    }
     assert etl["steps"][2]["deps"] == ["transform_orders"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -81,6 +82,113 @@ def test_eight_processes_never_hold_more_than_the_limit(tmp_path):
     assert max(observed) <= 3
     assert _max_overlap(intervals) <= 3
     # Every claim was freed: nothing is left holding or waiting.
+    assert PoolClaim.objects.count() == 0
+
+
+def _peak_slots(intervals: list[tuple[int, int, dict[str, int]]], pool: str) -> int:
+    """The most slots of `pool` held at one instant, from the holders' own intervals."""
+    events = [(start, 1, d.get(pool, 0)) for start, _, d in intervals]
+    events += [(end, -1, d.get(pool, 0)) for _, end, d in intervals]
+    events.sort(key=lambda e: (e[0], e[1]))
+    current = peak = 0
+    for _, sign, slots in events:
+        current += sign * slots
+        peak = max(peak, current)
+    return peak
+
+
+@pytest.mark.postgres
+def test_eight_processes_claiming_weighted_and_multi_pool_demands_never_oversubscribe(
+    tmp_path,
+):
+    """8 processes claim random demands (1-3 slots, of 1 to 3 pools at once, priorities 0/1)
+    for SLOT_STRESS_SECONDS (20 s by default; a minute by hand); an observer sums the held
+    slots of every pool in one statement, ~every 2 ms. Zero oversubscription (observer and
+    holders' intervals), zero deadlock: every process makes its quota and exits 0."""
+    from tests.support.weighted_slot_worker import POOLS
+
+    seconds = float(os.environ.get("SLOT_STRESS_SECONDS", "20"))
+    quota = 25
+    for key, (limit, _) in POOLS.items():
+        pools.set_limit(key, limit, actor="test")
+    run_ids = [runs.submit("quick", actor="test").run_id for _ in range(8)]
+    observed: dict[str, int] = dict.fromkeys(POOLS, 0)
+    samples = 0
+    stop = threading.Event()
+
+    def observe():
+        nonlocal samples
+        conn = connections.create_connection("default")
+        try:
+            while not stop.is_set():
+                with conn.cursor() as cursor:
+                    # One statement, one snapshot: a sum above a limit would be real.
+                    cursor.execute(
+                        "SELECT pool_key, sum(slots) FROM queueing_poolclaim"
+                        " WHERE claimed_at IS NOT NULL GROUP BY pool_key"
+                    )
+                    for key, held in cursor.fetchall():
+                        observed[key] = max(observed.get(key, 0), held)
+                samples += 1
+                time.sleep(0.002)
+        finally:
+            conn.close()
+
+    observer = threading.Thread(target=observe)
+    observer.start()
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.weighted_slot_worker",
+                run_id,
+                str(seconds),
+                str(quota),
+                str(1000 + i),
+                str(tmp_path / f"{i}.txt"),
+            ],
+            cwd=str(ROOT),
+            env=child_env(),
+        )
+        for i, run_id in enumerate(run_ids)
+    ]
+    # A deadlock or a starved process shows as a process that does not finish in time.
+    codes = [p.wait(seconds + 120) for p in procs]
+    elapsed = time.monotonic() - started
+    stop.set()
+    observer.join()
+    assert codes == [0] * 8
+    intervals: list[tuple[int, int, dict[str, int]]] = []
+    longest_waits = []
+    per_process = []
+    for i in range(8):
+        lines = (tmp_path / f"{i}.txt").read_text().splitlines()
+        longest_waits.append(int(lines[-1].split()[1]))
+        per_process.append(len(lines) - 1)
+        for line in lines[:-1]:
+            start, end, spec = line.split()
+            demand = {k: int(v) for k, v in (item.split("=") for item in spec.split(","))}
+            intervals.append((int(start), int(end), demand))
+    peaks = {key: _peak_slots(intervals, key) for key in POOLS}
+    span = (max(end for _, end, _ in intervals) - min(start for start, _, _ in intervals)) / 1e9
+    multi = sum(1 for *_, d in intervals if len(d) > 1)
+    weighted = sum(1 for *_, d in intervals if any(v > 1 for v in d.values()))
+    print(
+        f"\nweighted/multi-pool stress, 8 processes, {elapsed:.0f} s with start-up: "
+        f"{len(intervals)} claims in {span:.0f} s ({len(intervals) / span:.0f} claim+free/s; "
+        f"{multi} multi-pool, {weighted} weighted), "
+        f"per process {per_process}; observer {samples} samples, peak held {observed}; "
+        f"holders' intervals peak {peaks}; limits "
+        f"{ {k: v[0] for k, v in POOLS.items()} }; longest wait for one claim "
+        f"{max(longest_waits)} ms"
+    )
+    assert all(n >= quota for n in per_process)
+    assert samples > 50 and multi > 20 and weighted > 20
+    for key, (limit, _) in POOLS.items():
+        assert observed.get(key, 0) <= limit, (key, observed)
+        assert peaks[key] <= limit, (key, peaks)
     assert PoolClaim.objects.count() == 0
 
 

@@ -161,11 +161,79 @@ def test_pool_comes_from_pool_argument_or_the_legacy_concurrency_key_tag():
 
     plan = pools.plan()
 
-    assert [plan.step(k).pool for k in ("modern", "legacy", "both_agree")] == [
-        "redshift",
-        "snowflake",
-        "api",
+    assert [plan.step(k).pools for k in ("modern", "legacy", "both_agree")] == [
+        {"redshift": 1},
+        {"snowflake": 1},
+        {"api": 1},
     ]
+
+
+def test_weights_and_several_pools_reach_the_plan_and_its_stored_copy():
+    @op(pool="warehouse", pool_slots=3)
+    def big_query():
+        return 1
+
+    @op(pools={"warehouse": 2, "partner_api": 1})
+    def sync(rows):
+        return rows
+
+    @asset(pool="warehouse", pool_slots=2)
+    def heavy_asset():
+        return 1
+
+    @job
+    def weighted():
+        sync(big_query())
+
+    plan = weighted.plan()
+
+    assert plan.step("big_query").pools == {"warehouse": 3}
+    assert plan.step("sync").pools == {"partner_api": 1, "warehouse": 2}
+    assert heavy_asset.pools == {"warehouse": 2}
+    assert plan_from_dict(json.loads(json.dumps(plan_to_dict(plan)))) == plan
+    summary = pool_summary(plan)
+    assert summary is not None
+    assert summary.root_pool_counts == {"warehouse": 3}
+    assert summary.max_slots == {"partner_api": 1, "warehouse": 3}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pool": "w", "pools": {"w": 1}}, "pool='w' and pools= are mutually exclusive"),
+        (
+            {"tags": {"dagster/concurrency_key": "w"}, "pools": {"w": 1}},
+            "the legacy concurrency-key tag counts as pool=",
+        ),
+        ({"pool": "w", "pool_slots": 0}, "pool_slots: 0 is out of range"),
+        ({"pool": "w", "pool_slots": 1001}, "pool_slots: 1001 is out of range"),
+        ({"pool": "w", "pool_slots": True}, "pool_slots: expected an integer, got True"),
+        ({"pool": "w", "pool_slots": "3"}, "pool_slots: expected an integer, got '3'"),
+        ({"pool_slots": 2}, "pool_slots=2 needs a pool"),
+        ({"pools": {"w": 1}, "pool_slots": 2}, "pool_slots= goes with pool="),
+        ({"pools": {}}, "pools must be a non-empty mapping"),
+        ({"pools": ["w"]}, "pools must be a non-empty mapping"),
+        ({"pools": {"w": 0}}, "pools['w']: 0 is out of range"),
+        ({"pools": {"": 1}}, "pools: a pool key must be a non-empty string"),
+    ],
+)
+def test_bad_weights_and_pools_are_definition_errors_that_name_the_argument(kwargs, message):
+    with pytest.raises(DefinitionError, match="^op 'x': ") as caught:
+
+        @op(**kwargs)
+        def x():
+            return 1
+
+    assert message in str(caught.value)
+    assert "1 to 1000 slots" in str(caught.value) or "pool key" in str(caught.value)
+
+
+def test_an_asset_refuses_pool_and_pools_together():
+    with pytest.raises(DefinitionError, match="asset 'a': pool='w' and pools= are mutually"):
+
+        @asset(pool="w", pools={"v": 1})
+        def a():
+            return 1
 
 
 def test_pool_conflicting_with_the_concurrency_key_tag_is_a_definition_error():
@@ -337,8 +405,8 @@ def test_asset_tags_do_not_reach_the_step_but_op_tags_and_pool_do():
     plan = defs.get_job("everything").plan()
 
     assert plan.step("raw").tags == {"team": "data"}
-    assert plan.step("raw").pool == "redshift"
-    assert plan.step("summary").pool == "snowflake"
+    assert plan.step("raw").pools == {"redshift": 1}
+    assert plan.step("summary").pools == {"snowflake": 1}
     assert plan.step("summary").priority == 3
 
 
@@ -480,7 +548,7 @@ def test_demo_location_has_the_promised_jobs(demo_defs):
         "orders_pipeline",
         "orders_reporting",
     }
-    pools = {s.pool for j in demo_defs.jobs for s in j.plan().steps}
+    pools = {key for j in demo_defs.jobs for s in j.plan().steps for key in s.pools}
     assert {"redshift", "snowflake", "api"} <= pools
     assert demo_defs.get_job("redshift_etl").tags == {"database": "redshift"}
     assert demo_defs.get_job("snowflake_sync").tags == {"database": "snowflake"}

@@ -173,3 +173,45 @@ def test_without_beat_events_alone_launch_runs_and_the_next_one_when_a_run_ends(
     second.refresh_from_db()
     assert first.status == second.status == RunStatus.SUCCESS, processes.log("w1")[-3000:]
     assert second.started_at >= first.ended_at  # the limit of one held
+
+
+def _slot_peak(steps, pool: str) -> int:
+    """The most slots of `pool` held at one instant by these steps (their run intervals)."""
+    events = []
+    for s in steps:
+        slots = (s.pools or {}).get(pool, 0)
+        if slots and s.started_at:
+            events += [(s.started_at, 1, slots), (s.ended_at, -1, slots)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    current = peak = 0
+    for _, sign, slots in events:
+        current += sign * slots
+        peak = max(peak, current)
+    return peak
+
+
+def test_demo_weighted_and_two_pool_steps_run_within_their_pools(processes):
+    """The demo's warehouse_rebuild (3 warehouse slots, then 1) and partner_sync (2
+    warehouse + 1 partner_api at once) through real workers: all succeed, the pools are
+    never over their limits, every slot is freed."""
+    load_config(FAST)
+    pools.set_limit("warehouse", 4, actor="test")
+    pools.set_limit("partner_api", 1, actor="test")
+    run_ids = [
+        runs.submit(job, actor="test").run_id for job in ["warehouse_rebuild", "partner_sync"] * 3
+    ]
+    processes.worker(concurrency=8)
+    processes.beat()
+    wait_until(_finished(run_ids), timeout=240, interval=0.5, message="6 runs to finish")
+    assert set(Run.objects.filter(run_id__in=run_ids).values_list("status", flat=True)) == {
+        RunStatus.SUCCESS
+    }, processes.log("w1")[-3000:]
+    steps = list(Step.objects.filter(run__run_id__in=run_ids))
+    assert {s.step_key: s.pools for s in steps} == {
+        "rebuild_marts": {"warehouse": 3},
+        "refresh_dashboards": {"warehouse": 1},
+        "sync_partner": {"partner_api": 1, "warehouse": 2},
+    }
+    assert _slot_peak(steps, "warehouse") <= 4
+    assert _slot_peak(steps, "partner_api") <= 1
+    assert PoolClaim.objects.count() == 0

@@ -22,7 +22,13 @@ from queueing.engine.types import INT32_MAX, INT32_MIN
 
 def step(key: str, *deps: str, pool: str | None = None, priority: int = 0, **tags: str) -> PlanStep:
     return PlanStep(
-        key=key, op_name=key, deps=deps, pool=pool, tags=tags, priority=priority, plan_index=0
+        key=key,
+        op_name=key,
+        deps=deps,
+        pools={pool: 1} if pool else {},
+        tags=tags,
+        priority=priority,
+        plan_index=0,
     )
 
 
@@ -77,8 +83,8 @@ def test_build_plan_refuses_a_cycle_naming_the_job():
 
 
 def test_execution_plan_refuses_steps_out_of_topological_order():
-    later = PlanStep("b", "b", ("a",), None, {}, 0, 0)
-    earlier = PlanStep("a", "a", (), None, {}, 0, 1)
+    later = PlanStep("b", "b", ("a",), {}, {}, 0, 0)
+    earlier = PlanStep("a", "a", (), {}, {}, 0, 1)
 
     with pytest.raises(PlanError, match="comes before its dependency 'a'"):
         ExecutionPlan("j", (later, earlier))

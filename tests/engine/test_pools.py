@@ -30,13 +30,14 @@ def test_waiters_are_served_by_priority_then_oldest():
     # With 2 slots busy: b (p0, oldest), c (p5), d (p5, newest) are served c, d, b.
     waiters = [("b", 0, 10.0, 1), ("c", 5, 11.0, 2), ("d", 5, 12.0, 3)]
 
-    served = sorted(waiters, key=lambda w: waiter_sort_key(w[1], w[2], w[3]))
+    served = sorted(waiters, key=lambda w: waiter_sort_key(w[1], w[2], w[3], "s"))
 
     assert [w[0] for w in served] == ["c", "d", "b"]
 
 
-def test_waiter_id_breaks_ties():
-    assert waiter_sort_key(1, 5.0, 2) > waiter_sort_key(1, 5.0, 1)
+def test_run_then_step_key_break_ties():
+    assert waiter_sort_key(1, 5.0, 2, "a") > waiter_sort_key(1, 5.0, 1, "z")
+    assert waiter_sort_key(1, 5.0, 1, "b") > waiter_sort_key(1, 5.0, 1, "a")
 
 
 @pytest.mark.parametrize("n", [0, 1, MAX_POOL_LIMIT])

@@ -15,7 +15,13 @@ from queueing.engine.types import TagLimit
 def step(
     key: str, index: int, *, tags=None, priority: int = 0, pool: str | None = None
 ) -> StepInfo:
-    return StepInfo(key=key, tags=tags or {}, priority=priority, plan_index=index, pool=pool)
+    return StepInfo(
+        key=key,
+        tags=tags or {},
+        priority=priority,
+        plan_index=index,
+        pools={pool: 1} if pool else {},
+    )
 
 
 def always(_step: StepInfo) -> bool:

@@ -27,8 +27,9 @@ from .helpers import load
 
 pytestmark = pytest.mark.django_db
 
-JOBS = ("quick", "redshift_etl", "api_ingest")
-POOLS = ("redshift", "api")
+# warehouse_rebuild claims 3 warehouse slots, partner_sync 2 warehouse + 1 partner_api.
+JOBS = ("quick", "redshift_etl", "api_ingest", "warehouse_rebuild", "partner_sync")
+POOLS = ("redshift", "api", "warehouse", "partner_api")
 TAG_LIMITS = (
     {"key": "database", "value": "redshift"},
     {"key": "database"},
@@ -114,9 +115,9 @@ def _build(data) -> None:
         if fate == "finished":
             runs.transition([run.run_id], RunStatus.STARTED, RunStatus.SUCCESS)
             continue
-        for step in run.steps.exclude(pool="").order_by("plan_index"):
-            if data.draw(st.booleans(), label=f"claim {step.step_key}"):
-                pools.try_claim(run, step.step_key, step.pool, step.priority, default)
+        for step in run.steps.order_by("plan_index"):
+            if step.pools and data.draw(st.booleans(), label=f"claim {step.step_key}"):
+                pools.try_claim(run, step.step_key, step.pools, step.priority, default)
     for key in POOLS:
         limit = data.draw(st.sampled_from([None, 0, 1, 1, 2, 3]), label=f"limit of {key}")
         if limit is not None:

@@ -148,3 +148,15 @@ def test_a_history_restore_gets_the_whole_page(as_viewer):
         LAUNCHPAD, {"job": "quick"}, HTTP_HX_REQUEST="true", HTTP_HX_HISTORY_RESTORE_REQUEST="true"
     )
     assert "<html" in html(response) and 'id="launch-editor"' in html(response)
+
+
+def test_the_steps_show_their_pools_and_weights(as_viewer):
+    import re
+
+    def text(response) -> str:
+        return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html(response)))
+
+    page = text(as_viewer.get(LAUNCHPAD, {"job": "partner_sync"}))
+    assert "(pool partner_api, pool warehouse ×2)" in page
+    weighted = text(as_viewer.get(LAUNCHPAD, {"job": "warehouse_rebuild"}))
+    assert "(pool warehouse ×3)" in weighted and "(pool warehouse)" in weighted

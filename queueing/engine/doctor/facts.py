@@ -148,6 +148,8 @@ class DoctorFacts:
     automations: Sequence[AutomationFact] = ()
     # Runs monitoring canceled for their queue age recently (staleness.REPEATED_WINDOW_SECONDS), by job.
     queue_timeouts: Mapping[str, int] = field(default_factory=dict)
+    # (job, step, pool -> slots) of the code locations' steps that claim pool slots.
+    step_demands: Sequence[tuple[str, str, Mapping[str, int]]] = ()
 
 
 @dataclass(frozen=True)

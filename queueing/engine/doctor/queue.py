@@ -9,6 +9,7 @@ from collections import defaultdict
 
 from .. import stuck
 from ..pool_words import CLOSED
+from ..pools import demand_exceeds_limits
 from ..simulate import blocking_counts
 from ..submission import queue_full_message
 from ..tags import TagCounter
@@ -241,6 +242,17 @@ def check_slot_leaks(facts: DoctorFacts) -> Finding:
     )
 
 
+def _demands_over_limits(facts: DoctorFacts) -> list[str]:
+    """Steps of the code locations whose weight exceeds the limit of their pool (a pool
+    with a limit row; a pool closed at 0 is reported as closed instead)."""
+    limits = {key: pool.limit for key, pool in facts.pools.items() if pool.limit}
+    return [
+        f"job {job} step {step} {problem}"
+        for job, step, demand in facts.step_demands
+        for problem in demand_exceeds_limits(demand, limits)
+    ]
+
+
 def check_stuck_in_runs(facts: DoctorFacts) -> Finding:
     """Runs in progress none of whose steps runs while every ready step has waited past
     `engine.stuck.STUCK_WAIT_SECONDS`: the queue let them through, nothing moves inside."""
@@ -298,13 +310,26 @@ def check_pools(facts: DoctorFacts) -> Finding:
         "if default_limit is 0, raise it or remove it (no default = pools without a limit are "
         "unlimited)."
     )
+    too_heavy = _demands_over_limits(facts)
+    heavy_fix = (
+        "Raise the pool's limit to at least the step's weight on the Concurrency page (or "
+        "`manage.py pools set KEY N`), or lower the step's `pool_slots` / `pools=` in its code."
+    )
     if closed:
         return Finding(
             "pools",
             "problem",
             f"{len(closed)} closed pool(s) (limit 0) hold work back",
-            cut(closed + idle),
-            fix,
+            cut(closed + idle + too_heavy),
+            fix + (f" {heavy_fix}" if too_heavy else ""),
+        )
+    if too_heavy:
+        return Finding(
+            "pools",
+            "warning",
+            f"{len(too_heavy)} step(s) need more slots than their pool has: they can never run",
+            cut(too_heavy + idle),
+            heavy_fix + (f" {fix}" if idle else ""),
         )
     if idle:
         return Finding(
