@@ -62,6 +62,8 @@ def _pages(world: dict[str, str]) -> list[str]:
         "/deployment/configuration/",
         "/deployment/daemons/",
         "/troubleshooting/",
+        "/backfills/",
+        "/automation/",
         "/runs/00000000-no-such-run/",
     ]
 
