@@ -244,7 +244,8 @@ def test_every_error_is_collected_not_only_the_first():
         "concurrency_ui.daemon_heartbeat_tolerance: unknown key 'daemon_heartbeat_tolerance'; "
         "allowed keys: daemon_heartbeat_tolerance_seconds, fair_share, max_queued_runs, "
         "max_queued_seconds, max_queued_seconds_by_tag, resend_starting_after_seconds, "
-        "run_heartbeat_timeout_seconds, schedule_catch_up_limit, sensor_timeout_seconds, "
+        "run_heartbeat_timeout_seconds, run_retention_days, schedule_catch_up_limit, "
+        "sensor_timeout_seconds, "
         "started_run_allotment_seconds, "
         "wait_history_retention_days (did you mean 'daemon_heartbeat_tolerance_seconds'?)",
         "run_queue.max_concurrent_runs: cannot be set when the concurrency block has runs or "
@@ -1284,6 +1285,7 @@ def test_a_config_built_from_defaults_is_written_in_the_current_shape():
             "wait_history_retention_days": 30,
             "resend_starting_after_seconds": 30,
             "max_queued_runs": -1,
+            "run_retention_days": 0,
             "schedule_catch_up_limit": 5,
             "sensor_timeout_seconds": 60,
             "max_queued_seconds": 0,

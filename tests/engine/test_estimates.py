@@ -68,7 +68,7 @@ def test_a_closed_pool_says_blocked_with_the_rule():
     pools = {"warehouse": PoolState("warehouse", 0)}
     found = _estimate([_run(2, pools=["warehouse"])], max_concurrent_runs=5, pools=pools)
     assert found["r2"].kind == "blocked"
-    assert found["r2"].label.startswith("blocked: pool warehouse: 0 of 0")
+    assert found["r2"].label.startswith("blocked: pool warehouse is closed (limit 0)")
 
 
 def test_max_concurrent_runs_zero_blocks_every_run():
