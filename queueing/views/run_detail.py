@@ -76,11 +76,11 @@ def run_detail(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
         "steps": steps,
         "has_logs": any(step.logs or step.error for step, _, _ in steps),
         "holds_claims": bool(claims),
-        # A whole run's slots are freed by hand only once it is not in progress.
         # Every ready step waiting too long, none running (`engine.stuck`).
         "stuck": stuck_runs([run.pk], timezone.now()).get(run.pk, "")
         if run.status in ACTIVE_STATUSES
         else "",
+        # A whole run's slots are freed by hand only once it is not in progress.
         "run_slots_freeable": free_run_refusal(run.run_id, RunStatus(run.status)) is None,
         "events": run.events.all(),
         "waits": run.waits.all(),
