@@ -20,6 +20,11 @@ def is_closed(limit: int | None) -> bool:
     return limit == 0
 
 
+def limit_unused(limit: int | None, used_by_code: bool, held: int, waiting: int) -> bool:
+    """A limit no loaded code uses and no step claims: likely a typo of a pool key."""
+    return limit is not None and not used_by_code and not held and not waiting
+
+
 def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 

@@ -15,7 +15,7 @@ from typing import Any
 from django.db.models import Q
 
 from ..engine.pool_stats import DAY, HOUR, WindowStats, window_stats
-from ..engine.pool_words import is_closed, limit_words, usage_words
+from ..engine.pool_words import is_closed, limit_unused, limit_words, usage_words
 from ..engine.pools import WAITER_ORDER, free_run_refusal
 from ..engine.types import FINISHED_STATUSES, RunStatus
 from ..locations import get_workspace
@@ -81,8 +81,7 @@ class PoolReport:
 
     @property
     def unused(self) -> bool:
-        """A limit no loaded code uses and no step claims: likely a typo of a pool key."""
-        return self.limit is not None and not self.jobs and not self.held and not self.waiting
+        return limit_unused(self.limit, bool(self.jobs), self.held, self.waiting)
 
 
 def pool_report(key: str, now: datetime) -> PoolReport | None:

@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, QuerySet
 from django.db.models.fields.json import KeyTransform
 
-from ..engine.pool_words import is_closed
+from ..engine.pool_words import is_closed, limit_unused
 from ..engine.redaction import error_summary, mask_secrets
 from ..engine.stuck import StepWait, stuck_in_run
 from ..engine.types import Launch, RunStatus, Wait
@@ -190,8 +190,7 @@ def pool_to_dict(
         "held": held,
         "waiting": waiting,
         "jobs": jobs.get(key, []),
-        # A limit no loaded code uses and no step claims: likely a typo of a pool key.
-        "unused": limit is not None and key not in jobs and not held and not waiting,
+        "unused": limit_unused(limit, key in jobs, held, waiting),
     }
 
 

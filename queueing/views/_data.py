@@ -20,7 +20,7 @@ from ..definitions import JobDefinition
 from ..engine.config.model import InstanceConfig
 from ..engine.doctor.facts import STALLED_INTERVALS
 from ..engine.doctor.motion import queue_motion
-from ..engine.pool_words import is_closed, usage_words
+from ..engine.pool_words import is_closed, limit_unused, usage_words
 from ..engine.pools import free_run_refusal
 from ..engine.submission import merge_run_config
 from ..engine.tags import HOLDERS_CAP
@@ -188,8 +188,7 @@ class PoolRow:
 
     @property
     def unused(self) -> bool:
-        """A limit no loaded code uses and no step claims: likely a typo of a pool key."""
-        return self.limit is not None and not self.jobs and not self.held and not self.waiting
+        return limit_unused(self.limit, bool(self.jobs), self.held, self.waiting)
 
     @property
     def shown_holders(self) -> list[dict[str, Any]]:

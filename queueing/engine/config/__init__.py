@@ -11,7 +11,8 @@ setting by setting and written back. One module per concern:
 
 Pure Python: the caller reads the file and passes its text, the limits of the input boundary
 (`inputs.Limits`) and, where `{env: VAR}` values may be resolved, the environment to read them
-from (the engine never reads `os.environ`; without an environment such values are refused).
+from (the engine never reads the process environment itself; without one such values are
+refused).
 Validation is eager and complete: every problem is reported with the dotted path of the
 offending key, and a file with any error yields no configuration at all.
 
