@@ -30,6 +30,7 @@ from workload import (  # noqa: E402
     instance_document,
     interval_overlap,
     make_runs,
+    p95,
     stats,
 )
 
@@ -733,12 +734,7 @@ def case_latency(args: argparse.Namespace) -> None:
         ("e2e_run_end_to_next_started_ms", handovers),
     ):
         row(figure, samples, "ms", db=kind, broker=broker)
-        ROWS[-1]["p95"] = round(_p95(samples), 1)
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+        ROWS[-1]["p95"] = round(p95(samples), 1)
 
 
 def case_burst(args: argparse.Namespace) -> None:

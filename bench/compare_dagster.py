@@ -35,7 +35,10 @@ DAGSTER = "dagster==1.13.28"
 # dagster-postgres pins dagster exactly and no 0.29.28 was published; 0.29.27 (for dagster
 # 1.13.27) is installed without its pin. Its storage code is what Dagster's PostgreSQL users run.
 DAGSTER_POSTGRES = "dagster-postgres==0.29.27"
-PG_DB = "bench_dagster"
+PG_DB = os.environ.get("BENCH_DAGSTER_PG_DB", "bench_dagster")
+# Dagster's QueuedRunCoordinator polls every 5 s unless configured; DAGSTER_DEQUEUE_INTERVAL=1
+# measures the e2e case with a shorter interval (what a tuned deployment might set).
+DEQUEUE_INTERVAL = os.environ.get("DAGSTER_DEQUEUE_INTERVAL")
 RAW = ROOT / "bench" / "dagster_results.json"
 REPORT = ROOT / "bench" / "dagster_comparison.md"
 
@@ -44,10 +47,24 @@ PLAN = [
     ("submit", ["sqlite", "postgresql"], ["--runs", "200", "--reps", "1"]),
     ("slots", ["postgresql"], ["--processes", "1", "4", "8", "--seconds", "8", "--reps", "3"]),
     ("drain", ["sqlite", "postgresql"], ["--runs", "5000", "--max-seconds", "480"]),
+    # The whole path (bench/dagster_e2e.py); sizes as bench/run.py's latency and burst cases.
+    (
+        "e2e",
+        ["postgresql"],
+        [
+            "--reps",
+            ours.E2E_RUNS or "20",
+            "--runs",
+            ours.BURST_RUNS or "500",
+            "--max-seconds",
+            "10800",
+            *(["--dequeue-interval", DEQUEUE_INTERVAL] if DEQUEUE_INTERVAL else []),
+        ],
+    ),  # fmt: skip
 ]
 
-# (figure, params to match, "higher" or "lower" is better, target ratio or None)
-COMPARED = [
+# (figure, params to match, "higher" or "lower" is better, target ratio or None[, statistic])
+COMPARED: list[tuple[Any, ...]] = [
     ("dequeue_tick_ms", {"db": "sqlite", "queued": 1000}, "lower", None),
     ("dequeue_tick_ms", {"db": "sqlite", "queued": 10000}, "lower", 20),
     ("dequeue_tick_ms", {"db": "postgresql", "queued": 1000}, "lower", None),
@@ -66,6 +83,12 @@ COMPARED = [
     ("slot_oversubscriptions", {"processes": 8}, "zero", None),
     ("tick_peak_memory_mb", {"queued": 10000, "db": "sqlite"}, "lower", None),
     ("tick_peak_memory_mb", {"queued": 10000, "db": "postgresql"}, "lower", None),
+    ("e2e_submit_to_started_ms", {"db": "postgresql"}, "lower", None),
+    ("e2e_submit_to_started_ms", {"db": "postgresql"}, "lower", None, "p95"),
+    ("e2e_submit_to_success_ms", {"db": "postgresql"}, "lower", 10),
+    ("e2e_submit_to_success_ms", {"db": "postgresql"}, "lower", 10, "p95"),
+    ("burst_wall_s", {"db": "postgresql"}, "lower", 10),
+    ("burst_runs_per_s", {"db": "postgresql"}, "higher", 10),
 ]
 
 
@@ -152,18 +175,19 @@ def find(rows: list[dict[str, Any]], figure: str, params: dict[str, Any]) -> dic
 
 def comparison(ours_rows: list[dict], theirs_rows: list[dict]) -> list[dict[str, Any]]:
     lines = []
-    for figure, params, better, target in COMPARED:
+    for figure, params, better, target, *rest in COMPARED:
+        stat = rest[0] if rest else "median"
         mine, theirs = find(ours_rows, figure, params), find(theirs_rows, figure, params)
-        if mine is None or theirs is None:
+        if mine is None or theirs is None or stat not in mine or stat not in theirs:
             continue
         if better == "zero":
             ratio = None
             met = mine["max"] == 0
         elif better == "lower":
-            ratio = theirs["median"] / mine["median"] if mine["median"] else float("inf")
+            ratio = theirs[stat] / mine[stat] if mine[stat] else float("inf")
             met = None if target is None else ratio >= target
         else:
-            ratio = mine["median"] / theirs["median"] if theirs["median"] else float("inf")
+            ratio = mine[stat] / theirs[stat] if theirs[stat] else float("inf")
             met = None if target is None else ratio >= target
         lines.append(
             {
@@ -175,6 +199,7 @@ def comparison(ours_rows: list[dict], theirs_rows: list[dict]) -> list[dict[str,
                 "target": target,
                 "met": met,
                 "better": better,
+                "stat": stat,
                 "unit": mine["unit"],
             }
         )
@@ -212,7 +237,9 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
         "| --- | --- | --- | --- | --- | --- |",
     ]
 
-    def cell(entry: dict) -> str:
+    def cell(entry: dict, stat: str = "median") -> str:
+        if stat != "median":
+            return f"{ours.number(entry[stat])} {entry['unit']} (n={entry['n']})"
         if entry["n"] > 1:
             return (
                 f"{ours.number(entry['median'])} {entry['unit']} "
@@ -222,6 +249,14 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
 
     for line in lines:
         params = ", ".join(f"{k}={v}" for k, v in line["params"].items())
+        if line["stat"] != "median":
+            params = f"{params}, {line['stat']}"
+        if "runs" in line["ours"]:  # a burst: the sizes, which a quick run may make differ
+            params += f", runs={line['ours']['runs']}" + (
+                f" (Dagster {line['dagster']['runs']})"
+                if line["dagster"].get("runs") != line["ours"]["runs"]
+                else ""
+            )
         ratio = "–" if line["ratio"] is None else f"{line['ratio']:.1f}×"
         if line["better"] == "zero":
             target = "0 (met)" if line["met"] else "0 (NOT MET)"
@@ -230,7 +265,8 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
         else:
             target = f"≥ {line['target']}× ({'met' if line['met'] else 'NOT MET'})"
         out.append(
-            f"| {line['figure']} | {params} | {cell(line['ours'])} | {cell(line['dagster'])} | {ratio} | {target} |"
+            f"| {line['figure']} | {params} | {cell(line['ours'], line['stat'])} "
+            f"| {cell(line['dagster'], line['stat'])} | {ratio} | {target} |"
         )
     out += ["", "Targets that need no Dagster figure (from bench/results.json):", ""]
     out += [f"- {t}" for t in report.get("targets", [])]
