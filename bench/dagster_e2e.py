@@ -65,10 +65,11 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _kill_tree(proc: subprocess.Popen) -> None:
-    """SIGTERM the process group (and descendants outside it), then SIGKILL what is left."""
+def _kill_tree(proc: subprocess.Popen, grace: float = 10.0) -> None:
+    """SIGTERM the process group (and descendants outside it), then, `grace` seconds on,
+    SIGKILL what is left."""
     pids = [proc.pid, *_descendants(proc.pid)]
-    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         try:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
@@ -78,7 +79,7 @@ def _kill_tree(proc: subprocess.Popen) -> None:
                 os.kill(pid, sig)
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + grace
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if proc.poll() is not None and not any(_alive(p) for p in pids[1:]):
                 return
