@@ -59,7 +59,7 @@ PLAN = [
             "--runs",
             ours.BURST_RUNS or "500",
             "--max-seconds",
-            "10800",
+            os.environ.get("BURST_MAX_SECONDS", "10800"),
             *(["--dequeue-interval", DEQUEUE_INTERVAL] if DEQUEUE_INTERVAL else []),
         ],
     ),  # fmt: skip
@@ -186,6 +186,7 @@ def comparison(ours_rows: list[dict], theirs_rows: list[dict]) -> list[dict[str,
             ratio = None
             met = mine["max"] == 0
         elif better == "lower":
+            # Dagster's figure may be a lower bound (a burst stopped at its time limit).
             ratio = theirs[stat] / mine[stat] if mine[stat] else float("inf")
             met = None if target is None else ratio >= target
         else:
@@ -241,6 +242,11 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
     ]
 
     def cell(entry: dict, stat: str = "median") -> str:
+        if entry.get("at_least"):
+            return (
+                f"≥ {ours.number(entry['median'])} {entry['unit']} "
+                f"(stopped: {entry['finished']} of {entry['runs']} runs finished)"
+            )
         if stat != "median":
             return f"{ours.number(entry[stat])} {entry['unit']} (n={entry['n']})"
         if entry["n"] > 1:
@@ -261,6 +267,8 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
                 else ""
             )
         ratio = "–" if line["ratio"] is None else f"{line['ratio']:.1f}×"
+        if line["dagster"].get("at_least") and line["ratio"] is not None:
+            ratio = f"≥ {ratio}"
         if line["better"] == "zero":
             target = "0 (met)" if line["met"] else "0 (NOT MET)"
         elif line["target"] is None:

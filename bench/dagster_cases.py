@@ -512,12 +512,20 @@ def case_e2e(args: argparse.Namespace) -> None:
         row(figure, samples, "ms", db=args.db)
         ROWS[-1]["p95"] = round(p95(samples), 1)
     if args.runs:
-        row("burst_wall_s", [result["wall_s"]], "s", db=args.db, runs=args.runs)
+        partial = {"finished": result["finished"], "at_least": True} if "partial" in result else {}
+        row("burst_wall_s", [result["wall_s"]], "s", db=args.db, runs=args.runs, **partial)
         row("burst_runs_per_s", [result["runs_per_s"]], "runs/s", db=args.db, runs=args.runs)
         NOTES.append(
             f"e2e burst on {args.db}: {args.runs} runs submitted in {result['submit_s']:.1f} s "
             f"(the wall time includes it)"
         )
+        if partial:
+            NOTES.append(
+                f"e2e burst on {args.db} stopped at --max-seconds {args.max_seconds:g}: "
+                f"{result['finished']} of {args.runs} runs had finished; burst_wall_s is the "
+                f"time so far (the whole burst takes longer), burst_runs_per_s the rate of "
+                f"the finished runs"
+            )
     NOTES.append(
         f"e2e on {args.db}: dequeue interval {interval} s, max_concurrent_runs 8, "
         f"default run launcher, multiprocess executor, `dagster api grpc` code server, "
