@@ -192,6 +192,10 @@ def comparison(ours_rows: list[dict], theirs_rows: list[dict]) -> list[dict[str,
         else:
             ratio = mine[stat] / theirs[stat] if theirs[stat] else float("inf")
             met = None if target is None else ratio >= target
+        if better == "lower" and mine.get("runs") != theirs.get("runs"):
+            ratio = met = None  # totals of bursts of different sizes do not compare
+        elif theirs.get("at_least") and not met:
+            met = None  # Dagster's figure is a lower bound: the target may still be met
         lines.append(
             {
                 "figure": figure,
@@ -269,12 +273,13 @@ def render(report: dict, dagster: dict, lines: list[dict], report_notes: list[st
         ratio = "–" if line["ratio"] is None else f"{line['ratio']:.1f}×"
         if line["dagster"].get("at_least") and line["ratio"] is not None:
             ratio = f"≥ {ratio}"
+        verdict = {True: "met", False: "NOT MET", None: "not known"}[line["met"]]
         if line["better"] == "zero":
             target = "0 (met)" if line["met"] else "0 (NOT MET)"
         elif line["target"] is None:
             target = ""
         else:
-            target = f"≥ {line['target']}× ({'met' if line['met'] else 'NOT MET'})"
+            target = f"≥ {line['target']}× ({verdict})"
         out.append(
             f"| {line['figure']} | {params} | {cell(line['ours'], line['stat'])} "
             f"| {cell(line['dagster'], line['stat'])} | {ratio} | {target} |"
