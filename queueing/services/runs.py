@@ -35,7 +35,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..inputs import check_value
 from ..locations import get_workspace
 from ..models import Run, RunEvent, Step
-from . import pools, tick_requests
+from . import pools, run_queue, tick_requests
 from .audit import record
 from .config import current_config
 
@@ -195,6 +195,8 @@ def insert_runs(
         [RunEvent(run=run, kind="enqueued", message=f"submitted by {actor}") for run in created],
         batch_size=_BATCH,
     )
+    # The wait history starts at the enqueue time, with the reason the next tick would give.
+    run_queue.record_first_waits(created, now)
     tick_requests.request_run_queue_tick()
     return created
 

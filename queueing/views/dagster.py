@@ -26,6 +26,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..roles import can_change_limits
 from ..services.audit import actor_name
 from ..services.doctor import report
+from ..services.simulate import WAITING_SHOWN
 from ._common import HtmxHttpRequest, requires
 
 admin_only = requires(can_change_limits, "admin")
@@ -134,7 +135,15 @@ def what_if(request: HtmxHttpRequest) -> HttpResponse:
                 result = simulate(state, max_runs, buffer, limits)
             except InvalidInput as exc:
                 errors += [str(e) for e in exc.errors]
-        return {"form": form, "errors": errors, "simulation": result}
+        changes = result.changes if result else ()
+        return {
+            "form": form,
+            "errors": errors,
+            "simulation": result,
+            # The same cap as the simulator of this deployment's own queue.
+            "changes": changes[:WAITING_SHOWN],
+            "changes_total": len(changes),
+        }
 
     return _page(request, "queueing/dagster/what_if.html", build)
 

@@ -137,7 +137,9 @@ def test_the_queue_page_shows_the_deployment_the_rule_and_the_quirk(deployment):
 def test_what_if_a_pool_limit_is_raised(deployment):
     _, ids = deployment(STARVED)
     page = client_for("viewer").get("/dagster/what-if/?pool=p1&pool_limit=1").content.decode()
-    assert "Would also launch" in page and ids["queued"][0][:8] in page
+    # The diff against today: the run held by the closed pool starts with the change.
+    row = page.split(f'href="/dagster/runs/{ids["queued"][0]}/"')[1].split("</tr>")[0]
+    assert "waits: pool p1 is closed" in row and "<strong>starts</strong>" in row
     bad = client_for("operator").get("/dagster/what-if/?max_concurrent_runs=x").content.decode()
     assert "max_concurrent_runs: expected an integer" in bad
 
