@@ -544,9 +544,7 @@ def record_first_waits(created: Sequence[Run], now: datetime) -> None:
 
 
 def _still_holds(rule: str | None, verdict: Wait) -> bool:
-    return bool(rule) and any(
-        not gate.passed and gate_key(gate) == rule for gate in verdict.gates
-    )
+    return bool(rule) and any(not gate.passed and gate_key(gate) == rule for gate in verdict.gates)
 
 
 def _unread_runs_changed(
