@@ -12,18 +12,9 @@ from queueing.models import Run
 from queueing.services import backfills, pools, run_queue, runs
 from tests.services.helpers import load_config
 
-from .test_accessibility import axe_page, violations  # noqa: F401 - fixture
+from .helpers import axe_light_and_dark
 
 pytestmark = pytest.mark.browser
-
-
-def _axe_light_and_dark(page, where: str) -> list[str]:
-    problems = []
-    for scheme in ("light", "dark"):
-        page.emulate_media(color_scheme=scheme)
-        page.reload()
-        problems += violations(page, f"{where} ({scheme})")
-    return problems
 
 
 def test_the_simulator_shows_the_diff_against_today_and_keeps_its_inputs(axe_page):
@@ -54,7 +45,7 @@ def test_the_simulator_shows_the_diff_against_today_and_keeps_its_inputs(axe_pag
     expect(form.get_by_label("max_concurrent_runs")).to_have_value("3")
     expect(form.get_by_label("Pool", exact=True)).to_have_value("api")
     expect(form.get_by_label("Pool limit")).to_have_value("1")
-    assert _axe_light_and_dark(page, "troubleshooting with a simulation") == []
+    assert axe_light_and_dark(page, "troubleshooting with a simulation") == []
     rows.nth(1).get_by_role("link").click()
     expect(page).to_have_url(re.compile(f"/runs/{held.run_id}/$"))
 
@@ -76,6 +67,6 @@ def test_the_backfill_page_links_the_runs_that_hold_its_queued_runs(axe_page):
     expect(section).to_contain_text("What holds its queued runs")
     link = section.get_by_role("link", name=holder[:8])
     expect(link).to_have_attribute("href", f"/runs/{holder}/")
-    assert _axe_light_and_dark(page, "backfill page") == []
+    assert axe_light_and_dark(page, "backfill page") == []
     link.click()
     expect(page.locator("main h1")).to_contain_text(holder)

@@ -7,27 +7,27 @@ import re
 
 import pytest
 
-from tests.browser.conftest import browser, make_user  # noqa: F401 - fixtures
-from tests.browser.test_accessibility import axe_page, violations  # noqa: F401 - fixture
+pytest.importorskip("dagster", reason="needs the dagster extra (tests/dagster)")
 
-from .test_cli_and_pages import STARVED
+# The attached deployment, built as tests/dagster builds it.
+from tests.dagster.conftest import deployment  # noqa: E402, F401
+from tests.dagster.test_cli_and_pages import STARVED  # noqa: E402
+
+from .helpers import axe_light_and_dark  # noqa: E402
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_dagster_pages_take_short_ids_link_the_holders_and_pass_axe(axe_page, deployment):
+def test_the_dagster_pages_take_short_ids_link_the_holders_and_pass_axe(request, axe_page):
     from playwright.sync_api import expect
 
-    _, ids = deployment(STARVED)
+    _, ids = request.getfixturevalue("deployment")(STARVED)
     blocked, starved = ids["queued"][0], ids["queued"][1]
     page = axe_page
     problems: list[str] = []
 
     def check(where: str) -> None:
-        for scheme in ("light", "dark"):
-            page.emulate_media(color_scheme=scheme)
-            page.reload()
-            problems.extend(violations(page, f"{where} ({scheme})"))
+        problems.extend(axe_light_and_dark(page, where))
 
     page.goto("/dagster/")
     # The starved run waits on the team tag its older, pool-blocked neighbour holds.
