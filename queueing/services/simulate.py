@@ -105,7 +105,8 @@ WAITING_SHOWN = 200
 
 
 def _gate_or_none(gate: Gate | None) -> dict[str, Any] | None:
-    return None if gate is None else gate.to_dict(holders=False)
+    # With its holders and unit, so the page links the runs the reason names.
+    return None if gate is None else {**gate.to_dict(), "unit": gate.unit}
 
 
 def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
