@@ -175,6 +175,26 @@ def gate_message(gate: Any, url_name: str = "run-detail") -> str:
     return mark_safe(text)  # noqa: S308 - built from escaped parts
 
 
+# The run ids a stored reason names (`Gate._held_by`: short ids after "held by " or
+# "runs counted: ", comma-separated).
+_HELD_BY = re.compile(r"(held by |runs counted: )([0-9a-f]{8}(?:, [0-9a-f]{8})*)\b")
+
+
+@register.filter
+def held_by_links(message: str) -> str:
+    """A stored wait reason (wait history) with each run it names by its short id linked to
+    that run: the run page takes the short id (a unique prefix) and redirects to the run."""
+
+    def link(match: re.Match[str]) -> str:
+        ids = match.group(2).split(", ")
+        return match.group(1) + ", ".join(
+            format_html('<a href="{}"><code>{}</code></a>', reverse("run-detail", args=[i]), i)
+            for i in ids
+        )
+
+    return mark_safe(_HELD_BY.sub(link, str(conditional_escape(message or ""))))  # noqa: S308 - escaped first
+
+
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
 
