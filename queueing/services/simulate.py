@@ -105,8 +105,7 @@ WAITING_SHOWN = 200
 
 
 def _gate_or_none(gate: Gate | None) -> dict[str, Any] | None:
-    # With its holders and unit, so the page links the runs the reason names.
-    return None if gate is None else {**gate.to_dict(), "unit": gate.unit}
+    return None if gate is None else gate.to_dict(holders=False)
 
 
 def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
