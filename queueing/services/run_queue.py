@@ -340,13 +340,19 @@ def backlog_turns(config: InstanceConfig) -> dict[str | None, int]:
     return turns
 
 
-def tag_value_counts(key: str, statuses: Iterable[str]) -> dict[tuple[str, str | None], int]:
-    """Runs of `statuses` counted by (status, value of their tag `key`; None without it),
-    grouped in the database (fair share's values on the Queued tab, in the metrics and the
-    linter)."""
+def tag_value_counts(
+    key: str, statuses: Iterable[str] = (), launched_since: datetime | None = None
+) -> dict[tuple[str, str | None], int]:
+    """Runs of `statuses` (any status when empty; launched since `launched_since` if given)
+    counted by (status, value of their tag `key`; None without it), grouped in the database
+    (fair share's values on the Queued tab, in the metrics and in the linter)."""
+    runs = Run.objects.all()
+    if statuses:
+        runs = runs.filter(status__in=list(statuses))
+    if launched_since is not None:
+        runs = runs.filter(launched_at__gte=launched_since)
     rows = (
-        Run.objects.filter(status__in=list(statuses))
-        .annotate(value=KeyTextTransform(key, "tags"))
+        runs.annotate(value=KeyTextTransform(key, "tags"))
         .values_list("status", "value")
         .annotate(n=Count("id"))
         .order_by()
