@@ -26,7 +26,6 @@ from ..models import DaemonHeartbeat, Pool, Run, RunWait, TickRecord
 from .config import current_config
 from .heartbeats import is_healthy
 from .pools import pool_usage
-from .run_queue import tag_value_counts
 
 PREFIX = "concurrency_ui"
 WINDOW = timedelta(hours=1)
@@ -260,10 +259,12 @@ class QueueCollector:
         weight = _gauge("fair_share_weight", "Configured fair-share weights.", labels)
         live = [RunStatus.QUEUED, *ACTIVE_STATUSES]
         now_counts: Counter[tuple[str, str | None]] = Counter()
-        for (status, value), n in tag_value_counts(rule.key, live).items():
+        counted = Run.objects.filter(status__in=live).count_by_tag_value(rule.key)
+        for (status, value), n in counted.items():
             now_counts[("queued" if status == RunStatus.QUEUED else "active", value)] += n
         recent: Counter[str | None] = Counter()
-        for (_, value), n in tag_value_counts(rule.key, launched_since=now - WINDOW).items():
+        launches = Run.objects.filter(launched_at__gte=now - WINDOW)
+        for (_, value), n in launches.count_by_tag_value(rule.key).items():
             recent[value] += n
         values = {v for _, v in now_counts} | set(recent) | set(rule.weight_map)
         for value in sorted(values, key=lambda v: (v is None, v or "")):

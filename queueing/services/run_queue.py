@@ -6,12 +6,12 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection, transaction
-from django.db.models import BooleanField, Case, Count, F, Min, Q, QuerySet, TextField, Value, When
+from django.db.models import BooleanField, Case, F, Min, Q, QuerySet, TextField, Value, When
 from django.db.models.fields.json import HasKey, KeyTextTransform
 from django.db.models.functions import Cast
 from django.db.models.lookups import In
@@ -338,26 +338,6 @@ def backlog_turns(config: InstanceConfig) -> dict[str | None, int]:
         value = (tags or {}).get(rule.key)
         turns[value] = turns.get(value, 0) + 1
     return turns
-
-
-def tag_value_counts(
-    key: str, statuses: Iterable[str] = (), launched_since: datetime | None = None
-) -> dict[tuple[str, str | None], int]:
-    """Runs of `statuses` (any status when empty; launched since `launched_since` if given)
-    counted by (status, value of their tag `key`; None without it), grouped in the database
-    (fair share's values on the Queued tab, in the metrics and in the linter)."""
-    runs = Run.objects.all()
-    if statuses:
-        runs = runs.filter(status__in=list(statuses))
-    if launched_since is not None:
-        runs = runs.filter(launched_at__gte=launched_since)
-    rows = (
-        runs.annotate(value=KeyTextTransform(key, "tags"))
-        .values_list("status", "value")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    return {(status, value): n for status, value, n in rows}
 
 
 def _demanded_pools() -> set[str]:

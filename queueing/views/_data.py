@@ -29,7 +29,6 @@ from ..locations import get_workspace
 from ..models import AuditEntry, DaemonHeartbeat, Pool, PoolClaim, Run, Step, TickRecord
 from ..services.pool_report import code_pools
 from ..services.pools import pool_usage
-from ..services.run_queue import tag_value_counts
 
 RUN_QUEUE = DaemonHeartbeat.Daemon.RUN_QUEUE
 # Slots held or claimed at this share of a pool's limit count as "near the limit".
@@ -53,7 +52,7 @@ def live_runs_exist() -> bool:
 def share_values(key: str) -> list[tuple[str, int]]:
     """(value, queued runs) of fair share's key among queued runs, most runs first (the
     Queued tab's filter; runs without the key are left out)."""
-    counts = tag_value_counts(key, [RunStatus.QUEUED])
+    counts = Run.objects.queued().count_by_tag_value(key)
     found = [(value, n) for (_, value), n in counts.items() if value is not None]
     return sorted(found, key=lambda item: (-item[1], item[0]))
 
