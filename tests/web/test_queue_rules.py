@@ -156,7 +156,8 @@ def test_the_queued_tab_shows_the_queue_age_bound_and_filters_runs_close_to_it(a
 
     # Queued 15 minutes of 16m 40s: 100 s left (a second less by the time the page renders).
     assert re.search(
-        r'nowrap">15m 0\ds\s*<br><small class="waiting"[^>]*>of 16m 40s: canceled in 1m [34]\ds<',
+        r'nowrap">15m 0\ds\s*<br><small class="muted"[^>]*>of 16m 40s</small>'
+        r'<br><small class="waiting"[^>]*>canceled in 1m [34]\ds<',
         page,
     )
     assert _queued_rows(as_viewer.get(url + "&held_by=max_queued_seconds")) == [old.run_id[:8]]
