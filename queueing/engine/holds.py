@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from typing import get_args
 
-from .staleness import RULE as QUEUE_AGE
+from .staleness import RULE
 from .tags import DISTINCT_VALUES
 from .types import Gate, Launch, Rule, Wait
 
 LAUNCHING = "launching"
+# A queued run past `staleness.NEAR_SHARE` of its queue-age bound (not a gate: it is held by
+# something else too, and run monitoring will cancel it).
+QUEUE_AGE = RULE
 # Gate rules of the run queue (`max_concurrent` is an in-run step limit).
 RUN_RULES: tuple[str, ...] = tuple(rule for rule in get_args(Rule) if rule != "max_concurrent")
 _RULE_LABELS = {
