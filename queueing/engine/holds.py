@@ -44,3 +44,11 @@ def gate_hold(gate: Gate) -> str:
 def hold_of(verdict: Launch | Wait) -> str:
     """What holds a queued run at the next tick (`LAUNCHING` when nothing does)."""
     return LAUNCHING if isinstance(verdict, Launch) else gate_hold(verdict.blocking)
+
+
+def parse_hold(text: str) -> str:
+    """`text` as a hold identifier; ValueError naming the ones there are."""
+    if text not in HOLDS:
+        known = ", ".join(HOLDS)
+        raise ValueError(f"unknown rule {text[:40]!r}: expected one of {known}")
+    return text
