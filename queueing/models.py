@@ -143,9 +143,7 @@ class Run(models.Model):
             models.Index(fields=["job_name", "-id"], name="run_job_recent"),
             # Finished runs by end time: the last hour's counts (Overview, /metrics) and
             # retention (`run_retention_days`) read a range of it, never the whole history.
-            models.Index(
-                fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)
-            ),
+            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
         ]
 
     def __str__(self) -> str:
