@@ -495,7 +495,11 @@ class _Parked:
             self._open.discard(held)
             self._park(pos, held)
             if held != group:
-                self._offer(group)
+                if group != READY and _still_holds(group, verdict, run, walk):
+                    # Its own gate fails this run too (though not first): it holds the rest.
+                    self._open.discard(group)
+                else:
+                    self._offer(group)
         for pos in later:
             self._park(pos, READY)
         return launched
@@ -506,6 +510,16 @@ class _Parked:
         heapq.heappush(members, pos)
         if group in self._open and members[0] == pos:
             heapq.heappush(self._heads, (pos, group))
+
+
+def _still_holds(group: Place, verdict: Wait, run: RunInfo, walk: Walk) -> bool:
+    """Whether the gate `group` is parked on fails `run` (a run of the group) now."""
+    if group[0] == "tag":
+        return any(
+            gate.rule == "tag" and not gate.passed and (gate.kind, gate.subject) == group[1:]
+            for gate in verdict.gates
+        )
+    return walk.pools is not None and not walk.pools.check(run)[1]
 
 
 def _no_history(queued: Sequence[RunInfo]) -> dict[str, Estimate]:
