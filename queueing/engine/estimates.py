@@ -463,6 +463,11 @@ class _Parked:
             members = groups.get(group)
             if group not in self._open or not members or members[0] != pos:
                 continue
+            if group != READY and _holds(group, runs[pos], walk):
+                # Its gate still fails the group's first run, so it holds them all: closed
+                # without a whole verdict (the tick's pass gives this run a Wait too).
+                self._open.discard(group)
+                continue
             heapq.heappop(members)
             del where[pos]
             run = runs[pos]
@@ -510,6 +515,17 @@ class _Parked:
         heapq.heappush(members, pos)
         if group in self._open and members[0] == pos:
             heapq.heappush(self._heads, (pos, group))
+
+
+def _holds(group: Place, run: RunInfo, walk: Walk) -> bool:
+    """Whether the gate `group` is parked on fails `run` (a run of the group) now, asking
+    only that gate's counter."""
+    if group[0] == "tag":
+        return any(
+            not gate.passed and (gate.kind, gate.subject) == group[1:]
+            for gate in walk.tags.check(run.tags)
+        )
+    return walk.pools is not None and not walk.pools.check(run)[1]
 
 
 def _still_holds(group: Place, verdict: Wait, run: RunInfo, walk: Walk) -> bool:
