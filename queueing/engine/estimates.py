@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -347,10 +347,10 @@ def replay_events(
     return estimates
 
 
+Place = tuple[Hashable, ...]
 # Where a run of `replay_events` waits: the queue in order (`READY`), or parked with the
-# runs one gate holds: ("tag", kind, subject) or ("pool", the run's pool demand).
-READY = ("ready",)
-Place = tuple[str, ...]
+# runs one gate holds: ("tag", kind, subject) or ("pool", what the pools read of its demand).
+READY: Place = ("ready",)
 
 
 class _Parked:
@@ -489,14 +489,13 @@ class _Parked:
             if gate.rule == "tag":
                 held: Place = ("tag", gate.kind, gate.subject)
             else:
-                held = ("pool", repr(run.pool_summary))
+                # Runs whose pool demands read the same get the same answer from the pools.
                 summary = run.pool_summary
-                assert summary is not None
-                for key in (*summary.all_pools, *summary.root_pool_counts):
+                assert summary is not None and walk.pools is not None
+                room, read = walk.pools.room_key(summary)
+                held = ("pool", room)
+                for key in read:
                     self._by_pool.setdefault(key, set()).add(held)
-                for need in summary.root_demands:
-                    for key in need:
-                        self._by_pool.setdefault(key, set()).add(held)
             self._open.discard(held)
             self._park(pos, held)
             if held != group:

@@ -8,7 +8,7 @@ queue in `queue_order`; only how they page and fix up the queue differs.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from .fair_share import Turn, fair_order
@@ -19,6 +19,7 @@ from .types import (
     Gate,
     Launch,
     PoolState,
+    PoolSummary,
     QueueSettings,
     QueueSnapshot,
     RunInfo,
@@ -298,6 +299,20 @@ class PoolCounter:
             if not gate.passed:
                 return gates, False
         return gates, True
+
+    def room_key(self, summary: PoolSummary) -> tuple[Hashable, frozenset[str]]:
+        """(what `check` reads of a run's summary to say whether pools have room for it,
+        the pools it reads): runs with equal keys get the same answer from one counter."""
+        if self._op:
+            needs = summary.root_needs()
+            key: Hashable = (
+                summary.has_unconstrained_root,
+                bool(summary.root_pool_counts),
+                tuple(tuple(sorted(need.items())) for need in needs),
+            )
+            return key, frozenset(pool for need in needs for pool in need)
+        pools = summary.all_pools
+        return tuple(sorted((pool, summary.run_slots(pool)) for pool in pools)), pools
 
     def add(self, run: RunInfo) -> None:
         self._counted[run.run_id] = run
