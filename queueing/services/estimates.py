@@ -80,10 +80,10 @@ def durations() -> tuple[dict[str, float], float | None]:
 
 
 # Longer queues get no estimate. The incremental replay (engine/estimates.replay_events)
-# costs about a tenth of the plain one, but it still looks at every parked group a run's end
-# may free, so with the bench workload (ten tag limits, five pools) it takes about 1 s at
-# 500 queued runs and about 3 s at 1,000 on a loaded machine (bench/results.json
-# "start_estimates_replay_ms"): 1,000 is what a page can wait for once per tick.
+# is about twenty times faster than the plain one, but on the bench workload (ten tag
+# limits, five pools) it still took 185 ms at 500 queued runs, 559 ms at 1,000 and 1.4 s at
+# 2,000 on the loaded shared machine (bench/results.json "start_estimates_replay_ms"):
+# 1,000 is what a page can wait for once per tick.
 MAX_QUEUED = 1_000
 
 
