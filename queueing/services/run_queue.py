@@ -512,9 +512,7 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
 
 
 def _still_holds(rule: str | None, verdict: Wait) -> bool:
-    return bool(rule) and any(
-        not gate.passed and gate_key(gate) == rule for gate in verdict.gates
-    )
+    return bool(rule) and any(not gate.passed and gate_key(gate) == rule for gate in verdict.gates)
 
 
 def _unread_runs_changed(evaluation: Evaluation) -> list[tuple[str, str, list[int]]]:
