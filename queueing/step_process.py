@@ -1,7 +1,11 @@
-"""Entry point of a step's child process: `python -m queueing.step_process RUN_ID STEP_KEY`.
+"""A step's child process: runs one op with its upstream outputs and stores the result, logs
+and traceback. The parent executor treats a child that exits without reporting as a failed
+step.
 
-Runs one op with its upstream outputs and stores the result, logs and traceback. The
-parent executor treats a child that exits without reporting as a failed step.
+Two ways in, the same code: `python -m queueing.step_process RUN_ID STEP_KEY` (the cold
+path: a new interpreter sets up Django and imports the code locations), or a fork of the
+worker's zygote (`queueing/zygote.py`), which ran `prepare()` once and calls `run_step`
+in each child.
 """
 
 from __future__ import annotations
@@ -27,12 +31,29 @@ def _die_with_parent() -> None:
         pass
 
 
-def main(run_id: str, step_key: str) -> int:
-    _die_with_parent()
+def prepare() -> None:
+    """Set up Django and import what `run_step` needs, code locations included."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concurrency_ui.settings")
     import django
 
     django.setup()
+    import queueing.definitions  # noqa: F401
+    import queueing.engine.redaction  # noqa: F401
+    import queueing.models  # noqa: F401
+    import queueing.services.reconnect  # noqa: F401
+    from queueing.locations import get_workspace
+
+    get_workspace()
+
+
+def main(run_id: str, step_key: str) -> int:
+    _die_with_parent()
+    prepare()
+    return run_step(run_id, step_key)
+
+
+def run_step(run_id: str, step_key: str) -> int:
+    """Run the op and report its outcome; the exit code (0 or 1) to leave with."""
     from django.utils import timezone
 
     from queueing.definitions import StepContext

@@ -1,7 +1,8 @@
 """Executing a launched run on a worker: the multiprocess executor.
 
-Each step runs in a child process (`python -m queueing.step_process`), so a crash or
-`os._exit` in user code fails that step, never the worker. The executor loop chooses which
+Each step runs in a child process of its own, forked by the worker's zygote or started
+cold as `python -m queueing.step_process` (`queueing/zygote.py`), so a crash or `os._exit`
+in user code fails that step, never the worker. The executor loop chooses which
 ready steps start with the engine's `select_steps` (max_concurrent, in-run tag limits,
 then a pool claim) and waits for children or pool notifications.
 """
@@ -13,15 +14,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from .. import zygote
 from ..engine.plan import ExecutionPlan, plan_from_dict
 from ..engine.pools import claim_priority
 from ..engine.redaction import error_summary
@@ -42,7 +42,7 @@ RETRY_CLAIM_SECONDS = 2.0  # on SQLite, or if a notification was missed
 @dataclass
 class Child:
     step: StepInfo
-    process: subprocess.Popen
+    process: zygote.StepProcess
 
 
 def execute_run(run_id: str) -> str | None:
@@ -226,19 +226,7 @@ class Executor:
         self.wait_reasons[key] = reason
 
     def _launch(self, step: StepInfo) -> None:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "queueing.step_process", self.run.run_id, step.key],
-            cwd=str(settings.BASE_DIR),
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": os.environ.get(
-                    "DJANGO_SETTINGS_MODULE", "concurrency_ui.settings"
-                ),
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        process = zygote.start_step(self.run.run_id, step.key)
         # Recorded as running before any database write, so a failed write cannot orphan it.
         self.running[step.key] = Child(step, process)
         self.wait_reasons.pop(step.key, None)
