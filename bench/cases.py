@@ -736,6 +736,49 @@ def case_latency(args: argparse.Namespace) -> None:
         ROWS[-1]["p95"] = round(_p95(samples), 1)
 
 
+def case_step_start(args: argparse.Namespace) -> None:
+    """Step overhead: from asking for a step's process to the op's first line, forked by the
+    worker's zygote and cold (`python -m queueing.step_process`), interleaved. The op
+    returns `time.time()` when entered (bench/step_location.py); the step process reads
+    the run and step and their upstream outputs before it, as for any step."""
+    import pickle
+
+    from queueing import locations, zygote
+    from queueing.models import Step
+    from queueing.services import runs
+
+    # The location, for this process and for the zygote and cold children it starts.
+    os.environ["PYTHONPATH"] = str(ROOT / "bench")
+    os.environ["CODE_LOCATIONS"] = "step_location"
+    locations.reload_workspace()
+    kind = db_kind()
+    reset()
+    ready = zygote.warm()
+    if ready is None:
+        NOTES.append("step_start: the zygote did not come up; only cold figures")
+    samples: dict[str, list[float]] = {"zygote": [], "cold": []}
+    starts = {"zygote": zygote.start_step, "cold": zygote.cold_start}
+    for _ in range(args.reps):
+        for start in samples if ready is not None else ["cold"]:
+            run = runs.submit("stamped", actor="bench")
+            began = time.time()
+            process = starts[start](run.run_id, "stamp")
+            process.wait(120)
+            if process.stderr is not None:
+                process.stderr.close()
+            if start == "zygote" and not isinstance(process, zygote.ForkedStep):
+                raise RuntimeError("a warm step started cold: the zygote went away")
+            output = Step.objects.filter(run=run).values_list("output", flat=True)[0]
+            if output is None:
+                raise RuntimeError(f"step of run {run.run_id} did not report ({start})")
+            samples[start].append((pickle.loads(bytes(output)) - began) * 1000)
+    zygote.shutdown()
+    for start, values in samples.items():
+        if values:
+            row("step_overhead_ms", values, "ms", db=kind, start=start)
+            ROWS[-1]["p95"] = round(_p95(values), 1)
+
+
 def _p95(samples: list[float]) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
@@ -778,6 +821,7 @@ CASES = {
     "unlimited": case_unlimited,
     "history": case_history,
     "burst": case_burst,
+    "step_start": case_step_start,
 }
 
 

@@ -29,6 +29,7 @@ the write end of the step's stderr pipe (SCM_RIGHTS).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -113,6 +114,25 @@ def start_step(run_id: str, step_key: str) -> StepProcess:
     return cold_start(run_id, step_key)
 
 
+def exit_fd(process: StepProcess) -> int | None:
+    """A new descriptor, the caller's to close, that becomes readable when `process` has
+    ended and `poll()` says so; None where there is none (the caller polls)."""
+    if isinstance(process, ForkedStep):
+        return os.dup(process._exit_read)
+    try:
+        return os.pidfd_open(process.pid)  # Linux 5.3 and later
+    except (AttributeError, OSError):
+        return None
+
+
+def prestart() -> None:
+    """Start this worker's zygote in the background, so that its first step is warm too."""
+    from django.conf import settings
+
+    if settings.STEP_ZYGOTE and supported():
+        current()
+
+
 def warm(timeout: float = 60.0) -> Zygote | None:
     """Start this worker's zygote if needed and wait until it is ready (None: it is not)."""
     if not supported():
@@ -175,11 +195,19 @@ class ForkedStep:
         self.returncode: int | None = None
         self._zygote = zygote
         self._done = threading.Event()
+        # Readable (end of file) once the exit is known here: see `exit_fd`.
+        self._exit_read, self._exit_write = os.pipe()
 
     def _exited(self, code: int) -> None:
         if self.returncode is None:
             self.returncode = code
+            os.close(self._exit_write)
         self._done.set()
+
+    def __del__(self) -> None:
+        os.close(self._exit_read)
+        if self.returncode is None:
+            os.close(self._exit_write)
 
     def poll(self) -> int | None:
         return self.returncode
@@ -419,13 +447,20 @@ def _die_with_parent(parent: int) -> bool:
 
 
 def code_files() -> list[str]:
-    """Every imported module file outside the interpreter's and the virtualenv's directories:
-    the project and the code locations."""
+    """The files whose change makes a zygote stale: every imported module outside the
+    interpreter's and the virtualenv's directories (the project, code locations in a source
+    tree or installed editable), and every module of a code location's top-level package
+    wherever it is installed."""
+    from queueing.locations import default_location_modules
+
     skip = tuple({sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix})
+    packages = {path.partition(":")[0].split(".")[0] for path in default_location_modules()}
     files = set()
-    for module in list(sys.modules.values()):
+    for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
-        if isinstance(path, str) and not path.startswith(skip):
+        if not isinstance(path, str):
+            continue
+        if not path.startswith(skip) or name.split(".")[0] in packages:
             files.add(os.path.abspath(path))
     return sorted(files)
 
@@ -463,6 +498,10 @@ def serve(fd: int, parent: int) -> int:
     sock = socket.socket(fileno=fd)
     step_process.prepare()
     connections.close_all()
+    # Everything loaded so far is the children's to share: out of the collector's sight, so
+    # a child's collections do not touch (and copy) the pages it shares with the zygote.
+    gc.collect()
+    gc.freeze()
     files = code_files()
     loaded = fingerprint(files)
     wake_read, wake_write = os.pipe()

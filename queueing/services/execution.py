@@ -43,6 +43,13 @@ RETRY_CLAIM_SECONDS = 2.0  # on SQLite, or if a notification was missed
 class Child:
     step: StepInfo
     process: zygote.StepProcess
+    # Readable once the process has ended, so the loop wakes at once (None: it polls).
+    exit_fd: int | None = None
+
+    def close(self) -> None:
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
+            self.exit_fd = None
 
 
 def execute_run(run_id: str) -> str | None:
@@ -135,12 +142,15 @@ class Executor:
                     continue_ready = self._ready()
                 else:
                     continue_ready = ready
-                # Sleep until a child may have ended or a pool we wait on has room.
-                woken = wakeup.wait(0.1 if self.running else 0.5)
+                # Sleep until a child ended or a pool we wait on has room.
+                exits = [c.exit_fd for c in self.running.values() if c.exit_fd is not None]
+                woken = wakeup.wait(0.1 if self.running else 0.5, exits)
                 if woken & {key for s in continue_ready for key in s.pools}:
                     try_claims = True
         finally:
             wakeup.close()
+            for child in self.running.values():
+                child.close()
             # Steps that never got a slot leave the line so they do not block others.
             db(pools.free_run, self.run)
         return self._finish()
@@ -228,7 +238,7 @@ class Executor:
     def _launch(self, step: StepInfo) -> None:
         process = zygote.start_step(self.run.run_id, step.key)
         # Recorded as running before any database write, so a failed write cannot orphan it.
-        self.running[step.key] = Child(step, process)
+        self.running[step.key] = Child(step, process, zygote.exit_fd(process))
         self.wait_reasons.pop(step.key, None)
         db(self._record_start, step.key, process.pid)
 
@@ -254,6 +264,7 @@ class Executor:
                 child.process.stderr.read().decode(errors="replace") if child.process.stderr else ""
             )
             del self.running[key]
+            child.close()
             step = db(Step.objects.get, run=self.run, step_key=key)
             if step.status == Step.Status.RUNNING:
                 # The child died before reporting (crash, os._exit, kill): fail the step.
@@ -287,6 +298,7 @@ class Executor:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
+            child.close()
         db(
             Step.objects.filter(run=self.run, status__in=["PENDING", "WAITING", "RUNNING"]).update,
             status=Step.Status.CANCELED,

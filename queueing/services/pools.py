@@ -21,7 +21,7 @@ import json
 import select
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -655,10 +655,14 @@ class PoolWakeup:
         self._conn = psycopg.connect(**params, autocommit=True)
         self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
-    def wait(self, timeout: float) -> set[str]:
-        """Wait up to `timeout` seconds; return the pool keys notified (empty on timeout)."""
+    def wait(self, timeout: float, also: Sequence[int] = ()) -> set[str]:
+        """Wait up to `timeout` seconds, or until one of the descriptors `also` is readable
+        (a step process ended); return the pool keys notified (empty on timeout)."""
         if not self._listen:
-            time.sleep(min(timeout, 0.25))
+            if also:
+                select.select(list(also), [], [], min(timeout, 0.25))
+            else:
+                time.sleep(min(timeout, 0.25))
             return set()
         import psycopg
 
@@ -666,8 +670,8 @@ class PoolWakeup:
         try:
             if self._conn is None:
                 self._connect()
-            ready, _, _ = select.select([self._conn.fileno()], [], [], timeout)
-            if ready:
+            ready, _, _ = select.select([self._conn.fileno(), *also], [], [], timeout)
+            if self._conn.fileno() in ready:
                 for note in self._conn.notifies(timeout=0, stop_after=100):
                     keys.add(note.payload)
         except (psycopg.Error, OSError, ValueError):

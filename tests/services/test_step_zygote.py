@@ -63,10 +63,12 @@ def _outputs(run: Run) -> dict[str, dict]:
 
 def _running_pid(run: Run, step_key: str) -> int:
     return wait_until(
-        lambda: Step.objects.filter(run=run, step_key=step_key, status=Step.Status.RUNNING)
-        .exclude(pid=None)
-        .values_list("pid", flat=True)
-        .first(),
+        lambda: (
+            Step.objects.filter(run=run, step_key=step_key, status=Step.Status.RUNNING)
+            .exclude(pid=None)
+            .values_list("pid", flat=True)
+            .first()
+        ),
         timeout=60,
         message=f"step {step_key} to run",
     )
@@ -90,7 +92,10 @@ def test_each_step_is_a_forked_child_of_the_zygote_with_a_connection_of_its_own(
     a, b = where["where_a"], where["where_b"]
     assert a["ppid"] == b["ppid"] == warm.pid
     assert len({a["pid"], b["pid"], warm.pid, os.getpid()}) == 4
-    assert {s.step_key: s.pid for s in run.steps.all()} == {"where_a": a["pid"], "where_b": b["pid"]}
+    assert {s.step_key: s.pid for s in run.steps.all()} == {
+        "where_a": a["pid"],
+        "where_b": b["pid"],
+    }
     if a["backend"] is not None:  # PostgreSQL: each step opened its own session
         assert a["backend"] != b["backend"]
     # The zygote never holds a connection a child could inherit, and has reaped both.
