@@ -280,12 +280,15 @@ class Zygote:
         finally:
             os.close(write_end)
         if not pending.answered.wait(FORK_REPLY_SECONDS):
-            # A late fork is killed when its answer comes (see `_on_message`).
-            self.retired = True
-            self._forget(request_id)
-            os.close(read_end)
-            raise ZygoteUnavailable(f"no answer from the zygote in {FORK_REPLY_SECONDS:g} s")
-        if pending.step is None:
+            with self._state_lock:
+                abandoned = self._pending.pop(request_id, None) is not None
+            if abandoned:
+                # A late fork is killed when its answer comes (see `_on_message`).
+                self.retired = True
+                os.close(read_end)
+                raise ZygoteUnavailable(f"no answer from the zygote in {FORK_REPLY_SECONDS:g} s")
+            pending.answered.wait()  # the answer came just now and is being handled
+        if pending.step is None:  # refused, or the zygote ended: the pipe is ours to close
             os.close(read_end)
             raise ZygoteUnavailable(pending.refusal or "the zygote ended")
         return pending.step
@@ -397,9 +400,9 @@ class Zygote:
             self._retire_if_idle()
         elif op == "exited":
             with self._state_lock:
-                step = self._children.pop(int(message["pid"]), None)
-            if step is not None:
-                step._exited(int(message["code"]))
+                ended = self._children.pop(int(message["pid"]), None)
+            if ended is not None:
+                ended._exited(int(message["code"]))
             self._retire_if_idle()
         elif op == "status":
             self._status.append(message)
@@ -412,8 +415,7 @@ class Zygote:
             children, self._children = list(self._children.values()), {}
             pending, self._pending = list(self._pending.values()), {}
         for waiting in pending:
-            os.close(waiting.stderr_read)
-            waiting.answered.set()
+            waiting.answered.set()  # `fork` closes the pipe it made
         for step in children:
             _wait_gone(step.pid)
             step._exited(-signal.SIGKILL)
