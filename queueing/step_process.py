@@ -54,6 +54,7 @@ def main(run_id: str, step_key: str) -> int:
 
 def run_step(run_id: str, step_key: str) -> int:
     """Run the op and report its outcome; the exit code (0 or 1) to leave with."""
+    from django.db import transaction
     from django.utils import timezone
 
     from queueing.definitions import StepContext
@@ -80,6 +81,10 @@ def run_step(run_id: str, step_key: str) -> int:
         db(_report, status, error, output)
 
     def _report(status: str, error: str, output: bytes | None) -> None:
+        with transaction.atomic():  # the result and its event: one commit
+            _write_report(status, error, output)
+
+    def _write_report(status: str, error: str, output: bytes | None) -> None:
         Step.objects.filter(pk=step.pk).update(
             status=status,
             ended_at=timezone.now(),

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from .. import zygote
@@ -117,11 +117,17 @@ class Executor:
 
     # -- the loop -------------------------------------------------------------------
     def execute(self) -> str:
-        wakeup = pools.PoolWakeup()
-        last_beat = 0.0
+        # Only a step that claims pool slots ever waits for a pool's notification.
+        wakeup = pools.PoolWakeup(
+            listen=self.step_claims and any(s.pools for s in self.infos.values())
+        )
+        # STARTING → STARTED stamped the first heartbeat; a cancel may have come since.
+        last_beat = time.monotonic()
         last_claim_try = 0.0
         try_claims = True
         try:
+            if db(self._cancel_requested):
+                return self._cancel()
             while True:
                 now = time.monotonic()
                 if now - last_beat >= HEARTBEAT_SECONDS:
@@ -243,16 +249,18 @@ class Executor:
         db(self._record_start, step.key, process.pid)
 
     def _record_start(self, key: str, pid: int) -> None:
+        """The step RUNNING and its event, in one transaction (one commit to wait for)."""
         now = timezone.now()
         asked = self.claim_asked.get(key)
-        Step.objects.filter(run=self.run, step_key=key).update(
-            status=Step.Status.RUNNING,
-            started_at=now,
-            pid=pid,
-            wait_reason="",
-            slot_wait_seconds=None if asked is None else (now - asked).total_seconds(),
-        )
-        RunEvent.objects.create(run=self.run, step_key=key, kind="step_start")
+        with transaction.atomic():
+            Step.objects.filter(run=self.run, step_key=key).update(
+                status=Step.Status.RUNNING,
+                started_at=now,
+                pid=pid,
+                wait_reason="",
+                slot_wait_seconds=None if asked is None else (now - asked).total_seconds(),
+            )
+            RunEvent.objects.create(run=self.run, step_key=key, kind="step_start")
 
     def _reap(self) -> int:
         reaped = 0

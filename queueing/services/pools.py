@@ -640,9 +640,12 @@ class PoolWakeup:
     which the executor's periodic claim retry (`RETRY_CLAIM_SECONDS`) makes up for.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listen: bool = True) -> None:
+        """`listen=False` when nothing will wait on a pool: no LISTEN connection is opened
+        (a new database session costs more than a run of quick steps), and `wait` only
+        waits for its descriptors or the timeout."""
         self._conn: Any = None  # a psycopg connection, imported only on PostgreSQL
-        self._listen = connection.vendor == "postgresql"
+        self._listen = listen and connection.vendor == "postgresql"
         if self._listen:
             self._connect()
 
