@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import close_old_connections, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
 from .. import zygote
@@ -249,12 +250,19 @@ class Executor:
         db(self._record_start, step.key, process.pid)
 
     def _record_start(self, key: str, pid: int) -> None:
-        """The step RUNNING and its event, in one transaction (one commit to wait for)."""
+        """The step RUNNING and its event, in one transaction (one commit to wait for).
+
+        A forked step can finish before this write: its reported status is kept (only a
+        step not yet started becomes RUNNING), so that it is not taken for a crash."""
         now = timezone.now()
         asked = self.claim_asked.get(key)
+        not_started = [Step.Status.PENDING, Step.Status.WAITING]
         with transaction.atomic():
             Step.objects.filter(run=self.run, step_key=key).update(
-                status=Step.Status.RUNNING,
+                status=Case(
+                    When(status__in=not_started, then=Value(Step.Status.RUNNING)),
+                    default=F("status"),
+                ),
                 started_at=now,
                 pid=pid,
                 wait_reason="",

@@ -239,3 +239,25 @@ def test_no_step_waits_for_a_zygote_still_starting_it_starts_cold_meanwhile(work
     assert ready is not None
     run = _execute("whoami")
     assert {w["ppid"] for w in _outputs(run).values()} == {ready.pid}
+
+
+def test_a_step_that_reports_before_its_start_is_recorded_keeps_its_result(warm, monkeypatch):
+    # A forked no-op step can finish before the executor has written RUNNING: that write
+    # must not undo the step's SUCCESS (the executor would then fail it as a crash).
+    record_start = execution.Executor._record_start
+
+    def after_the_step_reported(self, key, pid):
+        wait_until(
+            lambda: Step.objects.filter(run=self.run, step_key=key, status="SUCCESS").exists(),
+            timeout=60,
+            message="the step to report",
+        )
+        record_start(self, key, pid)
+
+    monkeypatch.setattr(execution.Executor, "_record_start", after_the_step_reported)
+    run = _execute("quick")
+
+    assert run.status == RunStatus.SUCCESS, run.failure_reason
+    step = run.steps.get()
+    assert step.status == Step.Status.SUCCESS
+    assert step.pid is not None and step.started_at is not None
