@@ -6,6 +6,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
 
 from .engine.pools import MAX_POOL_LIMIT
 from .engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
@@ -47,6 +48,17 @@ class RunQuerySet(models.QuerySet):
     def in_queue_order(self) -> RunQuerySet:
         # The order the next tick considers runs: priority, then creation (SEMANTICS 2.3).
         return self.order_by("-priority", "id")
+
+    def count_by_tag_value(self, key: str) -> dict[tuple[str, str | None], int]:
+        """These runs counted by (status, value of their tag `key`; None without it),
+        grouped in the database (fair share's values: the Queued tab, metrics, linter)."""
+        rows = (
+            self.annotate(tag_value=KeyTextTransform(key, "tags"))
+            .values_list("status", "tag_value")
+            .annotate(n=models.Count("id"))
+            .order_by()
+        )
+        return {(status, value): n for status, value, n in rows}
 
 
 class Backfill(models.Model):

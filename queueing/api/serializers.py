@@ -532,6 +532,14 @@ class BottleneckSerializer(serializers.Serializer):
     waiting_after = serializers.IntegerField()
 
 
+class QueueTimeoutSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    rule = serializers.CharField(help_text="the queue-age bound that decides for the run")
+    subject = serializers.CharField(help_text='the tag of a by-tag bound ("team=growth"), or ""')
+    seconds = serializers.IntegerField()
+    waited_seconds = serializers.IntegerField()
+
+
 class SimulationSerializer(serializers.Serializer):
     """The next tick now and under the change; runs over a lowered limit keep running."""
 
@@ -545,6 +553,15 @@ class SimulationSerializer(serializers.Serializer):
     )
     waiting_total = serializers.IntegerField()
     over_limit = OverLimitSerializer(many=True)
+    canceled_for_queue_age = QueueTimeoutSerializer(
+        many=True,
+        help_text="queued runs past a queue-age bound under the change: run monitoring "
+        "cancels them at its next poll (first 200 in queue order)",
+    )
+    canceled_for_queue_age_total = serializers.IntegerField()
+    canceled_for_queue_age_now = serializers.IntegerField(
+        help_text="how many queued runs the current bounds already cancel"
+    )
     bottlenecks = BottleneckSerializer(many=True)
 
 

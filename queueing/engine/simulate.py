@@ -8,6 +8,12 @@ pool that follows the default (Q7). `next_tick_snapshot` replays exactly those s
 
 A change never interrupts anything: runs already in progress above a lowered limit keep
 running and are reported in `Simulation.over_limit`; nothing new launches past the limit.
+
+concurrency-ui's own rules are predicted too: fair share orders the queue with the same
+memory of the backlog the tick reads (`QueueState.fair_finished`, the proposal's own when it
+changes the key), a distinct-values cap is a tag limit like any other, and queue-age bounds
+(`max_queued_seconds`) name the queued runs run monitoring would cancel at its next poll
+(`Simulation.overdue`): the launches predicted are the next tick's, which may come first.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field
 
 from .pools import PoolRow, PoolUsage, pool_states, rows_after_default_change, rows_at_tick
 from .run_queue import decide
+from .staleness import QueuedAge, QueueTimeout, StaleRules, overdue
 from .tags import HOLDERS_CAP, TagCounter
 from .types import QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
 
@@ -34,6 +41,11 @@ class QueueState:
     # Keyed by pool, including pools that have entries but no row.
     pool_usage: Mapping[str, PoolUsage]
     now: float
+    # Fair share's memory of the backlog for the current rule (QueueSnapshot.fair_finished).
+    fair_finished: Mapping[str | None, int] = field(default_factory=dict)
+    # Queue-age bounds now, and the ages of the queued runs that could be past a bound.
+    stale_rules: StaleRules = field(default_factory=StaleRules)
+    ages: Sequence[QueuedAge] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,10 @@ class Proposal:
     change_default_pool_limit: bool = False
     default_pool_limit: int | None = None
     pool_limits: Mapping[str, int | None] = field(default_factory=dict)
+    # Fair share's memory for the proposed rule (None: the state's, same key).
+    fair_finished: Mapping[str | None, int] | None = None
+    # Proposed queue-age bounds (None: unchanged).
+    stale_rules: StaleRules | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +93,10 @@ class Simulation:
     proposed: TickDecision
     over_limit: tuple[OverLimit, ...] = ()
     bottlenecks: tuple[Bottleneck, ...] = ()
+    # Queued runs past their queue-age bound, which run monitoring cancels: now, and under
+    # the proposal.
+    overdue_now: tuple[QueueTimeout, ...] = ()
+    overdue: tuple[QueueTimeout, ...] = ()
 
     @property
     def launch(self) -> tuple[str, ...]:
@@ -92,6 +112,12 @@ class Simulation:
     def no_longer_launched(self) -> tuple[str, ...]:
         proposed = set(self.proposed.launch)
         return tuple(r for r in self.current.launch if r not in proposed)
+
+    @property
+    def newly_overdue(self) -> tuple[QueueTimeout, ...]:
+        """Runs the proposed bounds cancel that the current ones do not (yet)."""
+        now = {t.run_id for t in self.overdue_now}
+        return tuple(t for t in self.overdue if t.run_id not in now)
 
 
 def demanded_pools(runs: Iterable[RunInfo]) -> set[str]:
@@ -126,6 +152,9 @@ def next_tick_snapshot(state: QueueState, proposal: Proposal | None = None) -> Q
         active=state.active,
         pools=pool_states(rows, state.pool_usage),
         now=state.now,
+        fair_finished=(
+            state.fair_finished if proposal.fair_finished is None else proposal.fair_finished
+        ),
     )
 
 
@@ -137,11 +166,14 @@ def simulate(state: QueueState, proposal: Proposal) -> Simulation:
     current = decide(next_tick_snapshot(state))
     after = next_tick_snapshot(state, proposal)
     proposed = decide(after)
+    stale = state.stale_rules if proposal.stale_rules is None else proposal.stale_rules
     return Simulation(
         current=current,
         proposed=proposed,
         over_limit=over_limit(after),
         bottlenecks=bottlenecks(current, proposed),
+        overdue_now=overdue(state.stale_rules, state.ages, state.now),
+        overdue=overdue(stale, state.ages, state.now),
     )
 
 

@@ -10,7 +10,9 @@ from .types import DISTINCT_SUFFIX, Gate, TagLimit
 HOLDERS_CAP = 20
 
 _KEY, _KEY_VALUE, _PER_VALUE = "key", "key_value", "per_unique_value"
-_DISTINCT = "distinct_values"
+# The kind of a distinct-values limit (TagLimit.kind, Gate.kind).
+DISTINCT_VALUES = "distinct_values"
+_DISTINCT = DISTINCT_VALUES
 
 # A bucket is one counter: ("key", key, None), ("key_value", key, value) or
 # ("per_unique_value", key, value). A distinct-values limit counts in ("distinct_values",

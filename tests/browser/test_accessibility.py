@@ -198,3 +198,47 @@ def test_an_unknown_run_gets_the_products_404_page(axe_page, world):
     assert response is not None and response.status == 404
     expect(axe_page.locator("main h1")).to_have_text("Not found")
     expect(axe_page.locator(".topbar")).to_be_visible()
+
+
+def test_the_queued_tabs_rule_filters_are_accessible_and_filter_in_place(
+    axe_page, transactional_db
+):
+    """Issue 18's filters and columns: fair share's turn, the queue-age bound, what holds a
+    run; chosen in the form, the filtered table comes back, light and dark, without a
+    serious axe violation."""
+    load_config(
+        {
+            "concurrency": {
+                "runs": {
+                    "max_concurrent_runs": 2,
+                    "tag_concurrency_limits": [
+                        {"key": "dagster/backfill", "value": {"maxUniqueValues": 1}}
+                    ],
+                }
+            },
+            "concurrency_ui": {"fair_share": {"key": "team"}, "max_queued_seconds": 3600},
+        }
+    )
+    runs.submit("quick", tags={"team": "data", "dagster/backfill": "b1"}, actor="test")
+    capped = runs.submit("quick", tags={"team": "data", "dagster/backfill": "b2"}, actor="test")
+    for _ in range(3):
+        runs.submit("quick", tags={"team": "growth"}, actor="test")
+    old = timezone.now() - timedelta(minutes=55)
+    Run.objects.filter(pk=capped.pk).update(enqueued_at=old)
+    run_queue.tick()
+
+    problems: list[str] = []
+    for scheme in ("light", "dark"):
+        axe_page.emulate_media(color_scheme=scheme)
+        axe_page.goto("/runs/?tab=queued")
+        expect(axe_page.get_by_role("columnheader", name="Turn (team)")).to_be_visible()
+        problems += violations(axe_page, f"Queued tab with rule columns ({scheme})")
+    axe_page.get_by_label("Held by").select_option("max_queued_seconds")
+    axe_page.get_by_role("button", name="Filter").click()
+    expect(axe_page.locator("#runs-table tbody tr")).to_have_count(1)
+    expect(axe_page.locator("#runs-table tbody")).to_contain_text("canceled in")
+    axe_page.get_by_label("Fair share: team").select_option("growth")
+    axe_page.get_by_role("button", name="Filter").click()
+    expect(axe_page.locator("#runs-table")).to_contain_text("No runs match these filters")
+    problems += violations(axe_page, "Queued tab filtered to nothing")
+    assert problems == []
