@@ -109,6 +109,10 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # The first start estimate computed for the run while it was queued (normally right
+    # after its enqueue): seconds after `enqueued_at`. /metrics compares it with the real
+    # launch (services/estimates.record_first, services/metrics).
+    start_estimate_seconds = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     canceling_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -70,6 +70,32 @@ class QueueCollector:
         yield from self._daemons(config, now)
         yield from self._limits(now)
         yield from self._fair_share(config, now)
+        yield from self._start_estimates(now)
+
+    def _start_estimates(self, now: datetime) -> Iterator[Metric]:
+        """How far the first start estimate of each run launched in the last hour was
+        from its real start (`Run.start_estimate_seconds` against `launched_at`)."""
+        rows = Run.objects.filter(
+            launched_at__gte=now - WINDOW, start_estimate_seconds__isnull=False
+        ).values_list("enqueued_at", "launched_at", "start_estimate_seconds")
+        errors = sorted(
+            abs((launched - enqueued).total_seconds() - estimate)
+            for enqueued, launched, estimate in rows
+            if enqueued is not None
+        )
+        runs = _gauge(
+            "start_estimate_runs_last_hour",
+            "Runs launched in the last hour that had a start estimate.",
+        )
+        runs.add_metric([], len(errors))
+        yield runs
+        for name, fraction in (("p50", 0.5), ("p90", 0.9)):
+            gauge = _gauge(
+                f"start_estimate_error_{name}_seconds_last_hour",
+                f"{name} of |first start estimate - real start| over those runs (0 if none).",
+            )
+            gauge.add_metric([], _percentile(errors, fraction))
+            yield gauge
 
     def _runs(self, now: datetime) -> Iterator[Metric]:
         runs = _gauge("runs", "Runs by status.", ["status"])
