@@ -306,11 +306,13 @@ class MonitoringForm(SettingsForm):
     poll_interval_seconds = WholeNumberField()
 
 
+# Short enough to show whole in the form's narrowest select (14rem, and 390 px phones), in
+# the words of the tag-limit table; the help text says what the last one means.
 TAG_LIMIT_KINDS = [
-    ("key", "every run with the key"),
-    ("key_value", "runs with key = value"),
+    ("key", "any value, together"),
+    ("key_value", "one value"),
     ("per_unique_value", "each value separately"),
-    ("distinct_values", "at most N different values at once (not Dagster)"),
+    ("distinct_values", "distinct values"),
 ]
 
 
@@ -319,7 +321,11 @@ class TagLimitForm(forms.Form):
 
     # Not stripped: the key grammar refuses outer spaces instead of silently trimming them.
     key = forms.CharField(max_length=255, strip=False)
-    kind = forms.ChoiceField(choices=TAG_LIMIT_KINDS, initial="key")
+    kind = forms.ChoiceField(
+        choices=TAG_LIMIT_KINDS,
+        initial="key",
+        help_text="distinct values: at most N different values at once (concurrency-ui only)",
+    )
     value = forms.CharField(required=False, max_length=4096)
     limit = WholeNumberField()
 

@@ -517,6 +517,14 @@ class BlockingGateSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ReasonChangeSerializer(serializers.Serializer):
+    """One queued run the change treats differently; a null gate means the next tick starts it."""
+
+    run_id = serializers.CharField()
+    today = BlockingGateSerializer(allow_null=True)
+    proposed = BlockingGateSerializer(allow_null=True)
+
+
 class OverLimitSerializer(serializers.Serializer):
     rule = serializers.CharField()
     subject = serializers.CharField()
@@ -552,6 +560,11 @@ class SimulationSerializer(serializers.Serializer):
         help_text="run id -> the gate holding it (first 200 in queue order)",
     )
     waiting_total = serializers.IntegerField()
+    changes = ReasonChangeSerializer(
+        many=True,
+        help_text="queued runs whose verdict differs from today's (first 200 in queue order)",
+    )
+    changes_total = serializers.IntegerField()
     over_limit = OverLimitSerializer(many=True)
     canceled_for_queue_age = QueueTimeoutSerializer(
         many=True,

@@ -26,7 +26,7 @@ from .pools import PoolRow, PoolUsage, pool_states, rows_after_default_change, r
 from .run_queue import decide
 from .staleness import QueuedAge, QueueTimeout, StaleRules, overdue
 from .tags import HOLDERS_CAP, TagCounter
-from .types import QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
+from .types import Gate, Launch, QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,16 @@ class Bottleneck:
 
 
 @dataclass(frozen=True)
+class ReasonChange:
+    """A queued run the proposal treats differently: it starts today and would wait, waits
+    today and would start, or waits on another rule (None: the next tick starts it)."""
+
+    run_id: str
+    today: Gate | None
+    proposed: Gate | None
+
+
+@dataclass(frozen=True)
 class Simulation:
     current: TickDecision
     proposed: TickDecision
@@ -97,6 +107,19 @@ class Simulation:
     # the proposal.
     overdue_now: tuple[QueueTimeout, ...] = ()
     overdue: tuple[QueueTimeout, ...] = ()
+
+    @property
+    def changes(self) -> tuple[ReasonChange, ...]:
+        """Every queued run whose verdict differs, in the proposal's queue order. A wait on
+        the same rule and subject with other numbers is no change (the wait history's rule
+        is the same, see services.run_queue.gate_key)."""
+        found = []
+        for run_id in self.proposed.order:
+            today = _blocking(self.current.verdicts.get(run_id))
+            after = _blocking(self.proposed.verdicts.get(run_id))
+            if _rule_of(today) != _rule_of(after):
+                found.append(ReasonChange(run_id, today, after))
+        return tuple(found)
 
     @property
     def launch(self) -> tuple[str, ...]:
@@ -118,6 +141,14 @@ class Simulation:
         """Runs the proposed bounds cancel that the current ones do not (yet)."""
         now = {t.run_id for t in self.overdue_now}
         return tuple(t for t in self.overdue if t.run_id not in now)
+
+
+def _blocking(verdict: Launch | Wait | None) -> Gate | None:
+    return verdict.blocking if isinstance(verdict, Wait) else None
+
+
+def _rule_of(gate: Gate | None) -> tuple[str, str] | None:
+    return None if gate is None else (gate.rule, gate.subject)
 
 
 def demanded_pools(runs: Iterable[RunInfo]) -> set[str]:

@@ -16,7 +16,7 @@ from ..engine import simulate as engine
 from ..engine.config.flat import apply_settings
 from ..engine.config.model import InstanceConfig
 from ..engine.run_queue import decide
-from ..engine.types import ACTIVE_STATUSES, Launch, TickDecision
+from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
 from ..models import Run
 from . import pools, staleness
@@ -121,9 +121,16 @@ def simulate(
 WAITING_SHOWN = 200
 
 
+def _gate_or_none(gate: Gate | None) -> dict[str, Any] | None:
+    return None if gate is None else gate.to_dict(holders=False)
+
+
 def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
-    """JSON for the API and the page: launches now and after, and what the change costs."""
+    """JSON for the API and the page: launches now and after, the runs whose verdict
+    changes (start, wait, or another rule: the diff against today), and what the change
+    costs."""
     proposed = simulation.proposed
+    changes = simulation.changes
     waiting_ids = [r for r in proposed.order if not isinstance(proposed.verdicts[r], Launch)]
     # A queue of 100k runs would make an unreadable answer: the head of the queue is enough.
     waiting = {
@@ -137,6 +144,15 @@ def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
         "no_longer_launched": list(simulation.no_longer_launched),
         "waiting": waiting,
         "waiting_total": len(waiting_ids),
+        "changes": [
+            {
+                "run_id": change.run_id,
+                "today": _gate_or_none(change.today),
+                "proposed": _gate_or_none(change.proposed),
+            }
+            for change in changes[:WAITING_SHOWN]
+        ],
+        "changes_total": len(changes),
         "over_limit": [
             {
                 "rule": o.rule,

@@ -32,7 +32,15 @@ def test_submit_queues_a_run_with_job_and_user_tags(operator_client):
     assert run.status == RunStatus.QUEUED
     assert run.job_name == "redshift_etl"
     # Job tags and launch tags are merged; the answer shows what was stored.
-    assert run.tags == {"database": "redshift", "team": "data", "dagster/code_location": "queueing.demo.definitions"} == body["tags"]
+    assert (
+        run.tags
+        == {
+            "database": "redshift",
+            "team": "data",
+            "dagster/code_location": "queueing.demo.definitions",
+        }
+        == body["tags"]
+    )
     assert body["status"] == "QUEUED"
     assert list(run.steps.values_list("step_key", flat=True)) == [
         "extract_orders",

@@ -5,25 +5,22 @@ product's own 404 page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from queueing.models import Pool, PoolClaim, Run, Step
 from queueing.services import pools, run_queue, runs
 from tests.services.helpers import load_config
 
-from .conftest import POLL_PROOF_TIMEOUT_MS, VIEWPORT
+from .conftest import POLL_PROOF_TIMEOUT_MS
+from .helpers import violations
 
 pytestmark = pytest.mark.browser
 
-AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 MOBILE = {"width": 390, "height": 844}
-BAD_IMPACTS = {"serious", "critical"}
 
 
 @pytest.fixture
@@ -65,46 +62,6 @@ def _pages(world: dict[str, str]) -> list[str]:
         "/backfills/",
         "/automation/",
         "/runs/00000000-no-such-run/",
-    ]
-
-
-@pytest.fixture
-def axe_page(browser, live_server, make_user) -> Iterator[Page]:
-    """A logged-in admin page whose context lets the test inject axe (the product's CSP
-    forbids inline scripts, as it should; the tool is not part of the product)."""
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(make_user("admin"))
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, bypass_csp=True)
-    context.set_default_timeout(POLL_PROOF_TIMEOUT_MS)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-    yield context.new_page()
-    context.close()
-
-
-def violations(page: Page, where: str) -> list[str]:
-    """axe's serious and critical violations on the page as it is now."""
-    if not page.evaluate("typeof window.axe === 'object'"):
-        page.add_script_tag(content=AXE)
-    found = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
-            .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
-    )
-    return [
-        f"{where}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
-        for v in found
-        if v["impact"] in BAD_IMPACTS
     ]
 
 
