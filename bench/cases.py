@@ -292,8 +292,10 @@ def seed_history(count: int) -> None:
         later = "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (g + 7198) || ' seconds')"
         series_of = "(WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < {n}) SELECT i FROM k)"
     json = "::jsonb" if pg else ""
-    status = "CASE WHEN g % 50 = 0 THEN 'CANCELED' WHEN g % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END"
-    tags = "'{\"team\": \"team-' || (g % 12) || '\", \"env\": \"prod\"}'"
+    status = (
+        "CASE WHEN g % 50 = 0 THEN 'CANCELED' WHEN g % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END"
+    )
+    tags = '\'{"team": "team-\' || (g % 12) || \'", "env": "prod"}\''
     plan = "'{\"steps\": []}'"
     with connection.cursor() as cursor:
         cursor.execute(
@@ -309,8 +311,7 @@ def seed_history(count: int) -> None:
             "INSERT INTO queueing_step (run_id, step_key, op_name, plan_index, pool, priority,"
             " status, wait_reason, started_at, ended_at, logs, error)"
             " SELECT r.id, 'step_' || i, 'op_' || i, i, '', 0, 'SUCCESS', '', r.started_at,"
-            " r.ended_at, 'done', '' "
-            + history.format(series=series_of.format(n=HISTORY_STEPS))
+            " r.ended_at, 'done', '' " + history.format(series=series_of.format(n=HISTORY_STEPS))
         )
         cursor.execute(
             "INSERT INTO queueing_runevent (run_id, step_key, kind, message, created_at)"
@@ -320,8 +321,7 @@ def seed_history(count: int) -> None:
         cursor.execute(
             "INSERT INTO queueing_runwait (run_id, rule, message, started_at, ended_at)"
             " SELECT r.id, 'max_concurrent_runs:max_concurrent_runs', 'full', r.created_at,"
-            " r.launched_at "
-            + history.format(series=series_of.format(n=HISTORY_WAITS))
+            " r.launched_at " + history.format(series=series_of.format(n=HISTORY_WAITS))
         )
 
 
@@ -353,8 +353,7 @@ def case_history(args: argparse.Namespace) -> None:
             began = time.perf_counter()
             seed_history(history)
             NOTES.append(
-                f"seeded {history:,} finished runs on {kind} in "
-                f"{time.perf_counter() - began:.0f} s"
+                f"seeded {history:,} finished runs on {kind} in {time.perf_counter() - began:.0f} s"
             )
         configure()
         create_queued(args.queued)
@@ -709,14 +708,20 @@ def case_latency(args: argparse.Namespace) -> None:
     max_concurrent_runs 1, a run's end → the next queued run STARTED."""
     import e2e
     import yaml
+    from django.conf import settings
 
     from queueing.services import config
 
+    _bench_location()
     kind, broker = db_kind(), _broker_kind()
+    # STEP_ZYGOTE=false in the environment measures cold steps (the workers inherit it).
+    steps = "zygote" if settings.STEP_ZYGOTE else "cold"
     reset()
     config.load_yaml(yaml.safe_dump({}), actor="bench")  # the defaults: a 5 s interval
     with e2e.Workers():
         e2e.submit_one(timeout=120)  # the workers' first run imports the location
+        if steps == "zygote":
+            _until_steps_start_warm()
         started, success = [], []
         for _ in range(args.reps):
             time.sleep(0.3)
@@ -733,8 +738,79 @@ def case_latency(args: argparse.Namespace) -> None:
         ("e2e_submit_to_success_ms", success),
         ("e2e_run_end_to_next_started_ms", handovers),
     ):
-        row(figure, samples, "ms", db=kind, broker=broker)
+        row(figure, samples, "ms", db=kind, broker=broker, steps=steps)
         ROWS[-1]["p95"] = round(p95(samples), 1)
+
+
+def _bench_location() -> None:
+    """Add bench/step_location.py to the code locations, for this process and for the
+    workers, zygotes and step processes it starts."""
+    from queueing import locations
+
+    os.environ["PYTHONPATH"] = str(ROOT / "bench")
+    os.environ["CODE_LOCATIONS"] = "queueing.demo.definitions,step_location"
+    locations.reload_workspace()
+
+
+def _until_steps_start_warm(timeout: float = 180) -> None:
+    """Submit one-step runs until a runs worker's zygote forks one (it starts with the worker
+    and takes a cold start's time to come up), so that the figures are of warm steps."""
+    import pickle
+
+    import e2e
+
+    from queueing.models import Step
+    from queueing.services import runs
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run_id = runs.submit("forked_or_cold", actor="bench").run_id
+        e2e.wait_for(lambda run_id=run_id: e2e.finished(run_id), 60, f"run {run_id}")
+        output = Step.objects.filter(run__run_id=run_id).values_list("output", flat=True)[0]
+        if output is not None and pickle.loads(bytes(output)) == "zygote":
+            return
+        time.sleep(0.5)
+    NOTES.append("the runs worker's zygote did not come up: steps started cold")
+
+
+def case_step_start(args: argparse.Namespace) -> None:
+    """Step overhead: from asking for a step's process to the op's first line, forked by the
+    worker's zygote and cold (`python -m queueing.step_process`), interleaved. The op
+    returns `time.time()` when entered (bench/step_location.py); the step process reads
+    the run and step and their upstream outputs before it, as for any step."""
+    import pickle
+
+    from queueing import zygote
+    from queueing.models import Step
+    from queueing.services import runs
+
+    _bench_location()
+    kind = db_kind()
+    reset()
+    ready = zygote.warm()
+    if ready is None:
+        NOTES.append("step_start: the zygote did not come up; only cold figures")
+    samples: dict[str, list[float]] = {"zygote": [], "cold": []}
+    starts = {"zygote": zygote.start_step, "cold": zygote.cold_start}
+    for _ in range(args.reps):
+        for start in samples if ready is not None else ["cold"]:
+            run = runs.submit("stamped", actor="bench")
+            began = time.time()
+            process = starts[start](run.run_id, "stamp")
+            process.wait(120)
+            if process.stderr is not None:
+                process.stderr.close()
+            if start == "zygote" and not isinstance(process, zygote.ForkedStep):
+                raise RuntimeError("a warm step started cold: the zygote went away")
+            output = Step.objects.filter(run=run).values_list("output", flat=True)[0]
+            if output is None:
+                raise RuntimeError(f"step of run {run.run_id} did not report ({start})")
+            samples[start].append((pickle.loads(bytes(output)) - began) * 1000)
+    zygote.shutdown()
+    for start, values in samples.items():
+        if values:
+            row("step_overhead_ms", values, "ms", db=kind, start=start)
+            ROWS[-1]["p95"] = round(p95(values), 1)
 
 
 def case_burst(args: argparse.Namespace) -> None:
@@ -774,6 +850,7 @@ CASES = {
     "unlimited": case_unlimited,
     "history": case_history,
     "burst": case_burst,
+    "step_start": case_step_start,
 }
 
 

@@ -6,9 +6,11 @@ bench/results.json (rows "start_estimates_ms" and "start_estimate_error_s").
     DATABASE_URL=postgres://…/DB CELERY_BROKER_URL=redis://…/N python bench/estimates.py accuracy
 
 Both EMPTY the database of DATABASE_URL first (every queueing table): give it a scratch one.
-`speed`: 10,000 queued runs of the shared bench workload (ten tag limits, five pools, 25
-runs in progress, a history of successful runs for every job), `services.estimates.compute`
-timed 7 times. `accuracy`: real Celery worker and beat processes execute a recorded mixed
+`speed`: the queued runs of the shared bench workload (ten tag limits, five pools, 25 runs
+in progress, a history of successful runs for every job): reading the queue
+(`run_queue.evaluate`) and the engine's incremental replay of its first 500, 1,000 and 2,000
+runs in queue order (`--sizes`), each timed `--reps` times (once above 2,000), with the
+plain replay once at 500 runs for comparison (and whether both agree). `accuracy`: real Celery worker and beat processes execute a recorded mixed
 workload of the demo jobs (submitted in bursts, `max_concurrent_runs: 3`); right after each
 submit the estimate of that run is taken as a page would (`services.estimates.current`);
 once every run finished, each estimate is compared with the real start (launch time) for
@@ -25,6 +27,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -46,7 +50,7 @@ def _save(rows: list[dict]) -> None:
     names = {(r["figure"], r.get("case")) for r in rows}
     data["rows"] = [r for r in data.get("rows", []) if (r["figure"], r.get("case")) not in names]
     data["rows"].extend(rows)
-    RESULTS.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    RESULTS.write_text(json.dumps(data, indent=1, default=str) + "\n")
 
 
 def _migrate() -> None:
@@ -56,10 +60,12 @@ def _migrate() -> None:
     reset()
 
 
-def speed(reps: int) -> list[dict]:
+def speed(reps: int, sizes: list[int]) -> list[dict]:
     from django.db import connection
     from django.utils import timezone
 
+    from queueing.engine.estimates import replay_events, replay_ticks
+    from queueing.engine.gates import queue_order
     from queueing.engine.types import RunStatus
     from queueing.models import Run
     from queueing.services import config, estimates, run_queue
@@ -67,7 +73,7 @@ def speed(reps: int) -> list[dict]:
     _migrate()
     configure(max_concurrent_runs=25)
     run_queue.send_launches = lambda ids: None  # launches go nowhere: nothing executes them
-    create_queued(10_000)
+    create_queued(max(sizes))
     # A history: 20 successful runs of every job of the workload, 1 to 10 minutes each.
     rng = random.Random(WORKLOAD_SEED)
     end = timezone.now() - timedelta(hours=1)
@@ -89,49 +95,59 @@ def speed(reps: int) -> list[dict]:
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     current = config.current_config()
-    samples, replay = [], []
+    reading = []
     for _ in range(reps):
         started = time.perf_counter()
-        found = estimates.compute(current)
-        samples.append((time.perf_counter() - started) * 1000)
-        # The replay alone (what the engine costs, without reading the queue).
-    kinds = statistics.multimode(e.kind for e in found.by_run.values())
-    last = max(e.starts_in or 0 for e in found.by_run.values())
-    from queueing.engine.estimates import estimate_starts
-
-    evaluation = run_queue.evaluate(current)
+        evaluation = run_queue.evaluate(current)
+        reading.append((time.perf_counter() - started) * 1000)
+    snapshot = evaluation.snapshot
     job_of = dict(Run.objects.values_list("run_id", "job_name"))
     medians, fallback = estimates.durations()
-    for _ in range(reps):
-        started = time.perf_counter()
-        estimate_starts(
-            evaluation.snapshot, job_of, medians, fallback, current.dequeue_interval_seconds
-        )
-        replay.append((time.perf_counter() - started) * 1000)
-    print(
-        f"start estimates, 10,000 queued, {connection.vendor}: median "
-        f"{statistics.median(samples):.0f} ms (min {min(samples):.0f}, max {max(samples):.0f}) "
-        f"for the whole queue; the engine's replay alone {statistics.median(replay):.0f} ms; "
-        f"{len(found.by_run)} estimates, mostly {kinds}, the last run starting in "
-        f"{last / 3600:.1f} h"
-    )
-    return [
+    tick = current.dequeue_interval_seconds
+    ordered = queue_order(snapshot.queued)
+    rows = [
         {
-            "figure": "start_estimates_ms",
+            "figure": "start_estimates_read_ms",
             "case": "estimates",
             "db": connection.vendor,
-            "queued": 10_000,
-            **stats(samples),
+            "queued": len(ordered),
+            **stats(reading),
             "unit": "ms",
-        },
-        {
-            "figure": "start_estimates_replay_ms",
-            "case": "estimates",
-            "queued": 10_000,
-            **stats(replay),
-            "unit": "ms",
-        },
+        }
     ]
+    print(
+        f"start estimates: reading the queue of {len(ordered)} runs ({connection.vendor}) "
+        f"median {statistics.median(reading):.0f} ms"
+    )
+    for size in sizes:
+        part = replace(snapshot, queued=tuple(ordered[:size]))
+        samples = []
+        for _ in range(reps if size <= 2000 else 1):
+            started = time.perf_counter()
+            found = replay_events(part, job_of, medians, fallback, tick)
+            samples.append((time.perf_counter() - started) * 1000)
+        kinds = Counter(e.kind for e in found.values())
+        row = {
+            "figure": "start_estimates_replay_ms",
+            "case": f"estimates_{size}",
+            "queued": len(part.queued),  # fewer than `size` when the tick launched some
+            **stats(samples),
+            "kinds": dict(kinds),
+            "unit": "ms",
+        }
+        line = (
+            f"start estimates, incremental replay of {size} queued runs: median "
+            f"{row['median']:.0f} ms (min {row['min']:.0f}, max {row['max']:.0f}); {dict(kinds)}"
+        )
+        if size <= 500:
+            started = time.perf_counter()
+            plain = replay_ticks(part, job_of, medians, fallback, tick, max_rounds=10**6)
+            row["plain_replay_ms"] = (time.perf_counter() - started) * 1000
+            row["plain_agrees"] = plain == found
+            line += f"; the plain replay {row['plain_replay_ms']:.0f} ms, agrees: {plain == found}"
+        print(line)
+        rows.append(row)
+    return rows
 
 
 def _workload(seconds: int, runs: int) -> list[tuple[float, str]]:
@@ -292,7 +308,8 @@ def _wait(check, timeout: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["speed", "accuracy"])
-    parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--sizes", default="500,1000,2000")
     parser.add_argument("--seconds", type=int, default=150)
     parser.add_argument("--runs", type=int, default=60)
     parser.add_argument("--warmup", type=int, default=2)
@@ -300,7 +317,7 @@ def main() -> None:
     os.environ.setdefault("SUBMIT_RATE", "off")
     setup_django()
     if args.mode == "speed":
-        rows = speed(args.reps)
+        rows = speed(args.reps, [int(size) for size in args.sizes.split(",")])
     else:
         rows = accuracy(args.seconds, args.runs, args.warmup)
     _save(rows)

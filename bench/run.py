@@ -68,6 +68,7 @@ FULL = [
     # HISTORY_RUNS=1000000 for the issue's size (the seeding alone takes minutes).
     ("history", ["postgresql", "sqlite"], ["--size", HISTORY_RUNS, "--reps", "9"]),
     ("burst", ["postgresql"], ["--runs", BURST_RUNS or "500", "--reps", "1"]),
+    ("step_start", ["postgresql", "sqlite"], ["--reps", "30"]),
 ]
 QUICK = [
     ("engine", [None], ["--sizes", "1000", "10000", "100000", "--reps", "3"]),
@@ -99,6 +100,7 @@ QUICK = [
     ("unlimited", ["postgresql"], ["--sizes", "100000", "--reps", "3"]),
     ("history", ["postgresql", "sqlite"], ["--size", "20000", "--reps", "3"]),
     ("burst", ["postgresql"], ["--runs", BURST_RUNS or "100", "--reps", "1"]),
+    ("step_start", ["postgresql", "sqlite"], ["--reps", "10"]),
 ]
 
 # Targets of the issue that need no Dagster figure (the ratios are in compare_dagster.py).
@@ -111,6 +113,7 @@ ABSOLUTE_TARGETS = [
     ("e2e_run_end_to_next_started_ms", {"db": "postgresql", "broker": "redis"}, "<", 150.0),
     ("e2e_submit_to_started_ms", {"db": "sqlite"}, "<", 500.0),
     ("e2e_submit_to_success_ms", {"db": "postgresql", "broker": "redis"}, "<", 300.0),
+    ("step_overhead_ms", {"start": "zygote"}, "<", 30.0),
     ("backfill_submit_s", {"db": "postgresql", "partitions": 1000}, "<", 2.0),
     ("weighted_slot_oversubscriptions", {}, "==", 0),
     ("multi_pool_slot_oversubscriptions", {}, "==", 0),

@@ -313,6 +313,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # Worker-side: how many runs one worker process executes at once (threads waiting on steps).
 RUN_WORKER_CONCURRENCY = env_int("RUN_WORKER_CONCURRENCY", 16)
+# Worker-side: steps are forked from a per-worker process that has Django and the code
+# locations loaded (queueing/zygote.py); off, or on a platform other than Linux, each step
+# starts a new interpreter (`python -m queueing.step_process`).
+STEP_ZYGOTE = env_bool("STEP_ZYGOTE", True)
 
 # Prometheus scrapes /metrics with `Authorization: Bearer <METRICS_TOKEN>`; unset, /metrics
 # is open in development and closed in production.

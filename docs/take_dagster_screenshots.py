@@ -23,18 +23,22 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-VIEWPORT = {"width": 1366, "height": 900}
+sys.path.insert(0, str(ROOT))
+from docs.take_screenshots import (  # noqa: E402 - shared set-up of the screenshot scripts
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    _free_port,
+    _wait_for_http,
+    logged_in_page,
+    snap,
+)
 
 DAGSTER_YAML = """\
 run_queue:
@@ -209,10 +213,8 @@ def main() -> None:
     import django
 
     django.setup()
-    from django.conf import settings
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
-    from django.test import Client
 
     call_command("migrate", verbosity=0)
     user = User.objects.create_user("alice", password="demo-pass-1")
@@ -225,29 +227,24 @@ def main() -> None:
         env=env,
     )
     try:
-        _wait_for_http(base + "/login/")
-        client = Client()
-        client.force_login(user)
+        _wait_for_http(base + "/login/", timeout=60)
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            context = browser.new_context(viewport=VIEWPORT, base_url=base)
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                        "url": base,
-                    }
-                ]
-            )
-            page = context.new_page()
+            page = logged_in_page(browser, base, user)
             snap(page, args.out, "/dagster/", "dagster-queue")
-            snap(page, args.out, f"/dagster/runs/{ids['bf2_queued']}/", "dagster-run")
+            # A short id, as the dashboard shows it: the page redirects to the whole id.
+            snap(page, args.out, f"/dagster/runs/{ids['bf2_queued'][:8]}/", "dagster-run")
             snap(page, args.out, "/dagster/pools/", "dagster-pools")
             snap(page, args.out, "/dagster/doctor/", "dagster-doctor")
-            snap(page, args.out, "/dagster/what-if/?pool=warehouse&pool_limit=3", "dagster-what-if")
+            what_if = "/dagster/what-if/?pool=warehouse&pool_limit=3"
+            snap(page, args.out, what_if, "dagster-what-if")
+            mobile = logged_in_page(browser, base, user, viewport={"width": 390, "height": 844})
+            dark = logged_in_page(browser, base, user, color_scheme="dark")
+            for url, name in [("/dagster/", "queue"), (what_if, "what-if")]:
+                snap(mobile, args.out, url, f"mobile-dagster-{name}")
+                snap(dark, args.out, url, f"dark-dagster-{name}")
             browser.close()
     finally:
         web.terminate()
@@ -256,34 +253,6 @@ def main() -> None:
             print(f"kept {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-
-
-def snap(page, out: Path, url: str, name: str) -> None:
-    response = page.goto(url)
-    if response is None or not response.ok:
-        raise RuntimeError(f"{url} answered {response.status if response else 'nothing'}")
-    page.wait_for_load_state("networkidle")
-    path = out / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_http(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
 
 
 if __name__ == "__main__":

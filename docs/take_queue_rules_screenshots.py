@@ -1,12 +1,14 @@
-"""Screenshots of issue 18's queue rules: the Queued tab with start estimates and fair share,
+"""Screenshots of issue 18's queue rules: the Queued tab with start estimates, fair share's
+turns and queue-age bounds, the tab filtered by what holds runs and by a fair-share value,
 and a queued run's page (docs/screenshots/queue-rules-*.png).
 
     .venv/bin/python docs/take_queue_rules_screenshots.py
 
 A throwaway SQLite instance in a temporary directory: a history of finished demo runs, fair
-share on `team`, a distinct-values cap on `dagster/backfill`, a queue-age bound, a backfill
-of eight runs ahead of two runs of another team; one tick launches the first ones (no
-worker runs them, so they stay in progress), then `runserver` and Debian's Chromium.
+share on `team`, a distinct-values cap on `dagster/backfill`, tag limits per team, a
+queue-age bound (two runs queued close to it), a backfill of eight runs ahead of two runs
+of another team; one tick launches the first ones (no worker runs them, so they stay in
+progress), then `runserver` and Debian's Chromium.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ OUT = ROOT / "docs" / "screenshots"
 CONFIG = """\
 concurrency:
   runs:
-    max_concurrent_runs: 3
+    max_concurrent_runs: -1
     tag_concurrency_limits:
       - {key: dagster/backfill, value: {maxUniqueValues: 2}}
+      - {key: team, value: data, limit: 3}
+      - {key: team, value: growth, limit: 1}
 concurrency_ui:
   max_queued_seconds: 7200
   fair_share: {key: team, weights: {growth: 2}}
@@ -72,6 +76,11 @@ def main() -> None:
         runs.submit("redshift_etl", tags={"team": "growth"}, actor="shots")
     run_queue.send_launches = lambda ids: None
     run_queue.tick()
+    # Two of the waiting backfill runs have been queued for nearly the two-hour bound.
+    close = Run.objects.queued().filter(tags__team="data").order_by("id")[:2]
+    Run.objects.filter(pk__in=[r.pk for r in close]).update(
+        enqueued_at=timezone.now() - timedelta(minutes=108)
+    )
     waiting = Run.objects.queued().order_by("id").first()
     assert waiting is not None
 
@@ -106,6 +115,11 @@ def main() -> None:
             page.click("button[type=submit]")
             page.goto(base + "/runs/?tab=queued")
             page.screenshot(path=str(OUT / "queue-rules-queued.png"), full_page=True)
+            page.select_option("select[name=held_by]", "distinct_values")
+            page.select_option("select[name=share]", "data")
+            page.click("button:has-text('Filter')")
+            page.wait_for_load_state()
+            page.screenshot(path=str(OUT / "queue-rules-queued-filtered.png"), full_page=True)
             page.goto(base + f"/runs/{waiting.run_id}/")
             page.screenshot(path=str(OUT / "queue-rules-run.png"), full_page=True)
             browser.close()

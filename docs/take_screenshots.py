@@ -236,27 +236,11 @@ class Story:
     # --- screenshots ------------------------------------------------------------------------
 
     def shoot(self, browser, user) -> None:
-        from django.conf import settings
-        from django.test import Client
-
         from queueing.models import Run
         from queueing.services import pools, runs
 
-        client = Client()
-        client.force_login(user)
-
         def logged_in(**options):
-            context = browser.new_context(base_url=self.base, **{"viewport": VIEWPORT, **options})
-            context.add_cookies(
-                [
-                    {
-                        "name": settings.SESSION_COOKIE_NAME,
-                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                        "url": self.base,
-                    }
-                ]
-            )
-            return context.new_page()
+            return logged_in_page(browser, self.base, user, **options)
 
         page = logged_in()
         _wait_for_http(self.base + "/login/")
@@ -279,8 +263,13 @@ class Story:
         for url, name in [
             ("/", "overview"),
             ("/runs/?tab=in_progress", "runs-in-progress"),
+            ("/runs/?tab=finished", "runs-finished"),
             (f"/runs/{waited.run_id}/", "run-detail"),
             ("/pools/api/", "pool"),
+            ("/deployment/concurrency/", "concurrency"),
+            ("/deployment/configuration/", "configuration"),
+            ("/troubleshooting/", "troubleshooting"),
+            ("/launchpad/?job=redshift_etl", "launchpad"),
         ]:
             self.snap(mobile, url, f"mobile-{name}")
         mobile.locator("details.dropdown summary").click()
@@ -291,8 +280,12 @@ class Story:
             ("/runs/?tab=in_progress", "runs-in-progress"),
             (f"/runs/{waited.run_id}/", "run-detail"),
             ("/pools/api/", "pool"),
+            ("/runs/?tab=finished", "runs-finished"),
             ("/deployment/concurrency/", "concurrency"),
+            ("/deployment/configuration/", "configuration"),
             ("/troubleshooting/", "troubleshooting"),
+            ("/launchpad/?job=redshift_etl", "launchpad"),
+            ("/deployment/daemons/", "daemons"),
         ]:
             self.snap(dark, url, f"dark-{name}")
         page.goto("/launchpad/?job=redshift_etl")
@@ -323,6 +316,14 @@ class Story:
         self.snap(page, "/runs/?tab=queued", "runs-queued")
         self.snap(page, "/pools/snowflake/", "pool-closed")
         self.snap(dark, "/runs/?tab=queued", "dark-runs-queued")
+        self.snap(mobile, "/runs/?tab=queued", "mobile-runs-queued")
+        # The simulator's diff against today: one more place, and the closed pool opened.
+        page.goto("/troubleshooting/?max_concurrent_runs=5&pool=snowflake&pool_limit=1")
+        page.locator("#what-if").scroll_into_view_if_needed()
+        page.wait_for_load_state("networkidle")
+        path = self.out / "troubleshooting-what-if.png"
+        page.locator("#what-if").screenshot(path=str(path))
+        print(f"wrote {path}")
 
         anonymous = browser.new_context(viewport=VIEWPORT, base_url=self.base).new_page()
         self.snap(anonymous, "/login/", "login")
@@ -372,15 +373,45 @@ class Story:
         dev.wait(60)
 
     def snap(self, page, url: str | None, name: str) -> None:
-        if url is not None:
-            response = page.goto(url)
-            if response is not None and not response.ok:
-                text = page.inner_text("body")[:3000]
-                raise RuntimeError(f"{url} answered HTTP {response.status}:\n{text}")
-        page.wait_for_load_state("networkidle")
-        path = self.out / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
-        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        snap(page, self.out, url, name)
+
+
+# --- shared by every take_*_screenshots.py script ------------------------------------------
+
+
+def logged_in_page(browser, base: str, user, **options):
+    """A page of a new browser context (1366x900 unless `options` say otherwise) logged in
+    as `user` through a session cookie, as the browser tests do."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(base_url=base, **{"viewport": VIEWPORT, **options})
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": base,
+            }
+        ]
+    )
+    return context.new_page()
+
+
+def snap(page, out: Path, url: str | None, name: str) -> None:
+    """Open `url` (None: the page as it is) and save the whole page as `out/name.png`; an
+    error answer stops the script with the page's text."""
+    if url is not None:
+        response = page.goto(url)
+        if response is not None and not response.ok:
+            text = page.inner_text("body")[:3000]
+            raise RuntimeError(f"{url} answered HTTP {response.status}:\n{text}")
+    page.wait_for_load_state("networkidle")
+    path = out / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
 
 
 def _actor(i: int) -> str:

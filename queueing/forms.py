@@ -18,6 +18,7 @@ from . import inputs
 from .definitions import JobDefinition
 from .engine.config.specs import MAX_UNIQUE, PER_UNIQUE
 from .engine.grammar import parse_integer
+from .engine.holds import HOLDS
 from .engine.partitions import PARTITION_TAG
 from .engine.submission import parse_tag_pair
 from .engine.types import (
@@ -76,6 +77,9 @@ class RunFilterForm(forms.Form):
         choices=[("", "any")] + [(s.value, s.value) for s in RunStatus], required=False
     )
     page = WholeNumberField(min_value=1, max_value=1_000_000, required=False)
+    # Queued tab only: what holds the runs back (engine.holds), and fair share's value.
+    held_by = forms.ChoiceField(choices=[("", "anything")] + list(HOLDS.items()), required=False)
+    share = forms.CharField(required=False, max_length=500)
 
     def clean_tag(self) -> tuple[str, str] | None:
         text = self.cleaned_data["tag"].strip()
@@ -92,6 +96,10 @@ class RunFilterForm(forms.Form):
         status = data.get("status")
         if status and status not in TAB_STATUSES[self.current_tab()]:
             self.add_error("status", f"{status} runs are not shown on this tab")
+        if self.current_tab() != "queued":
+            for name in ("held_by", "share"):
+                if data.get(name):
+                    self.add_error(name, "only queued runs are held back: use the Queued tab")
         return data
 
     def value(self, name: str, default: Any = None) -> Any:
@@ -109,9 +117,14 @@ class RunFilterForm(forms.Form):
         status = self.value("status")
         return [status] if status else [s.value for s in TAB_STATUSES[self.current_tab()]]
 
-    def tags(self) -> dict[str, str]:
+    def tags(self, share_key: str | None = None) -> dict[str, str]:
+        """The tag filter, and `share_key`=<the fair-share value asked for> (fair share on)."""
         pair = self.value("tag")
-        return {} if pair is None else {pair[0]: pair[1]}
+        tags = {} if pair is None else {pair[0]: pair[1]}
+        share = self.value("share")
+        if share_key is not None and share is not None:
+            tags[share_key] = share
+        return tags
 
     def status_choices(self) -> list[str]:
         return [s.value for s in TAB_STATUSES[self.current_tab()]]
@@ -293,11 +306,13 @@ class MonitoringForm(SettingsForm):
     poll_interval_seconds = WholeNumberField()
 
 
+# Short enough to show whole in the form's narrowest select (14rem, and 390 px phones), in
+# the words of the tag-limit table; the help text says what the last one means.
 TAG_LIMIT_KINDS = [
-    ("key", "every run with the key"),
-    ("key_value", "runs with key = value"),
+    ("key", "any value, together"),
+    ("key_value", "one value"),
     ("per_unique_value", "each value separately"),
-    ("distinct_values", "at most N different values at once (not Dagster)"),
+    ("distinct_values", "distinct values"),
 ]
 
 
@@ -306,7 +321,11 @@ class TagLimitForm(forms.Form):
 
     # Not stripped: the key grammar refuses outer spaces instead of silently trimming them.
     key = forms.CharField(max_length=255, strip=False)
-    kind = forms.ChoiceField(choices=TAG_LIMIT_KINDS, initial="key")
+    kind = forms.ChoiceField(
+        choices=TAG_LIMIT_KINDS,
+        initial="key",
+        help_text="distinct values: at most N different values at once (concurrency-ui only)",
+    )
     value = forms.CharField(required=False, max_length=4096)
     limit = WholeNumberField()
 

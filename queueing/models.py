@@ -6,6 +6,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
 
 from .engine.pools import MAX_POOL_LIMIT
 from .engine.types import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
@@ -47,6 +48,17 @@ class RunQuerySet(models.QuerySet):
     def in_queue_order(self) -> RunQuerySet:
         # The order the next tick considers runs: priority, then creation (SEMANTICS 2.3).
         return self.order_by("-priority", "id")
+
+    def count_by_tag_value(self, key: str) -> dict[tuple[str, str | None], int]:
+        """These runs counted by (status, value of their tag `key`; None without it),
+        grouped in the database (fair share's values: the Queued tab, metrics, linter)."""
+        rows = (
+            self.annotate(tag_value=KeyTextTransform(key, "tags"))
+            .values_list("status", "tag_value")
+            .annotate(n=models.Count("id"))
+            .order_by()
+        )
+        return {(status, value): n for status, value, n in rows}
 
 
 class Backfill(models.Model):
@@ -97,6 +109,10 @@ class Run(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # The first start estimate computed for the run while it was queued (normally right
+    # after its enqueue): seconds after `enqueued_at`. /metrics compares it with the real
+    # launch (services/estimates.record_first, services/metrics).
+    start_estimate_seconds = models.FloatField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     canceling_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -131,7 +147,9 @@ class Run(models.Model):
             models.Index(fields=["job_name", "-id"], name="run_job_recent"),
             # Finished runs by end time: the last hour's counts (Overview, /metrics) and
             # retention (`run_retention_days`) read a range of it, never the whole history.
-            models.Index(fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)),
+            models.Index(
+                fields=["ended_at"], name="run_ended", condition=Q(ended_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

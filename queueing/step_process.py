@@ -1,7 +1,11 @@
-"""Entry point of a step's child process: `python -m queueing.step_process RUN_ID STEP_KEY`.
+"""A step's child process: runs one op with its upstream outputs and stores the result, logs
+and traceback. The parent executor treats a child that exits without reporting as a failed
+step.
 
-Runs one op with its upstream outputs and stores the result, logs and traceback. The
-parent executor treats a child that exits without reporting as a failed step.
+Two ways in, the same code: `python -m queueing.step_process RUN_ID STEP_KEY` (the cold
+path: a new interpreter sets up Django and imports the code locations), or a fork of the
+worker's zygote (`queueing/zygote.py`), which ran `prepare()` once and calls `run_step`
+in each child.
 """
 
 from __future__ import annotations
@@ -27,24 +31,44 @@ def _die_with_parent() -> None:
         pass
 
 
-def main(run_id: str, step_key: str) -> int:
-    _die_with_parent()
+def prepare() -> None:
+    """Set up Django and import what `run_step` needs, code locations included."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "concurrency_ui.settings")
     import django
 
     django.setup()
+    import queueing.definitions  # noqa: F401
+    import queueing.engine.redaction  # noqa: F401
+    import queueing.models  # noqa: F401
+    import queueing.services.reconnect  # noqa: F401
+    from queueing.locations import get_workspace
+
+    get_workspace()
+
+
+def main(run_id: str, step_key: str) -> int:
+    _die_with_parent()
+    prepare()
+    return run_step(run_id, step_key)
+
+
+def run_step(run_id: str, step_key: str) -> int:
+    """Run the op and report its outcome; the exit code (0 or 1) to leave with."""
+    from django.db import transaction
     from django.utils import timezone
 
     from queueing.definitions import StepContext
     from queueing.engine.redaction import error_summary
     from queueing.locations import get_workspace
-    from queueing.models import Run, RunEvent, Step
+    from queueing.models import RunEvent, Step
     from queueing.services.reconnect import reconnecting as db
 
     # Every database call survives a dropped connection: a step that ran for an hour must
     # not lose its result because the database restarted meanwhile.
-    run = db(Run.objects.get, run_id=run_id)
-    step = db(Step.objects.get, run=run, step_key=step_key)
+    # One round trip for both rows: on a warm start these queries are most of the time
+    # before the op runs.
+    step = db(Step.objects.select_related("run").get, run__run_id=run_id, step_key=step_key)
+    run = step.run
     buffer = io.StringIO()
     logger = logging.getLogger(f"concurrency_ui.step.{step_key}")
     logger.propagate = False
@@ -57,6 +81,10 @@ def main(run_id: str, step_key: str) -> int:
         db(_report, status, error, output)
 
     def _report(status: str, error: str, output: bytes | None) -> None:
+        with transaction.atomic():  # the result and its event: one commit
+            _write_report(status, error, output)
+
+    def _write_report(status: str, error: str, output: bytes | None) -> None:
         Step.objects.filter(pk=step.pk).update(
             status=status,
             ended_at=timezone.now(),
@@ -79,11 +107,15 @@ def main(run_id: str, step_key: str) -> int:
             raise LookupError(f"job {run.job_name!r} is no longer defined in any code location")
         _, job = found
         fn, inputs, takes_context = job.get_step_callable(step_key)
-        outputs: list[tuple[str, Any]] = db(
-            list,
-            Step.objects.filter(run=run, step_key__in=[k for _, k in inputs]).values_list(
-                "step_key", "output"
-            ),
+        outputs: list[tuple[str, Any]] = (
+            db(
+                list,
+                Step.objects.filter(run=run, step_key__in=[k for _, k in inputs]).values_list(
+                    "step_key", "output"
+                ),
+            )
+            if inputs
+            else []
         )
         upstream = {
             key: pickle.loads(bytes(out)) if out is not None else None for key, out in outputs

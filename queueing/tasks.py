@@ -7,9 +7,20 @@ whose names must match the ones below.
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
 
-from . import dispatch
+from . import dispatch, zygote
 from .services import automation, execution, monitoring, run_queue
+
+
+@worker_ready.connect
+def start_step_zygote(sender, **kwargs) -> None:
+    """A worker that executes runs starts its step zygote now, not with its first step."""
+    if settings.CELERY_TASK_ROUTES[dispatch.EXECUTE_RUN]["queue"] in (
+        sender.app.amqp.queues.consume_from or {}
+    ):
+        zygote.prestart()
 
 
 @shared_task(name=dispatch.EXECUTE_RUN, acks_late=True)

@@ -517,6 +517,14 @@ class BlockingGateSerializer(serializers.Serializer):
     message = serializers.CharField()
 
 
+class ReasonChangeSerializer(serializers.Serializer):
+    """One queued run the change treats differently; a null gate means the next tick starts it."""
+
+    run_id = serializers.CharField()
+    today = BlockingGateSerializer(allow_null=True)
+    proposed = BlockingGateSerializer(allow_null=True)
+
+
 class OverLimitSerializer(serializers.Serializer):
     rule = serializers.CharField()
     subject = serializers.CharField()
@@ -532,6 +540,14 @@ class BottleneckSerializer(serializers.Serializer):
     waiting_after = serializers.IntegerField()
 
 
+class QueueTimeoutSerializer(serializers.Serializer):
+    run_id = serializers.CharField()
+    rule = serializers.CharField(help_text="the queue-age bound that decides for the run")
+    subject = serializers.CharField(help_text='the tag of a by-tag bound ("team=growth"), or ""')
+    seconds = serializers.IntegerField()
+    waited_seconds = serializers.IntegerField()
+
+
 class SimulationSerializer(serializers.Serializer):
     """The next tick now and under the change; runs over a lowered limit keep running."""
 
@@ -544,7 +560,21 @@ class SimulationSerializer(serializers.Serializer):
         help_text="run id -> the gate holding it (first 200 in queue order)",
     )
     waiting_total = serializers.IntegerField()
+    changes = ReasonChangeSerializer(
+        many=True,
+        help_text="queued runs whose verdict differs from today's (first 200 in queue order)",
+    )
+    changes_total = serializers.IntegerField()
     over_limit = OverLimitSerializer(many=True)
+    canceled_for_queue_age = QueueTimeoutSerializer(
+        many=True,
+        help_text="queued runs past a queue-age bound under the change: run monitoring "
+        "cancels them at its next poll (first 200 in queue order)",
+    )
+    canceled_for_queue_age_total = serializers.IntegerField()
+    canceled_for_queue_age_now = serializers.IntegerField(
+        help_text="how many queued runs the current bounds already cancel"
+    )
     bottlenecks = BottleneckSerializer(many=True)
 
 

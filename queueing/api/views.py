@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from ..engine.config.export import to_instance_dict, to_instance_yaml
 from ..engine.config.model import ParseResult
 from ..engine.grammar import parse_integer
+from ..engine.holds import HOLDS, parse_hold
 from ..engine.submission import parse_tag_pair
 from ..engine.types import RunStatus
 from ..errors import InvalidInput, NotFound
@@ -128,6 +129,13 @@ class RunList(APIView):
             OpenApiParameter("status", str, many=True, enum=[x.value for x in RunStatus]),
             OpenApiParameter("tag", str, many=True, description="KEY=VALUE"),
             OpenApiParameter("job", str),
+            OpenApiParameter(
+                "held_by",
+                str,
+                enum=list(HOLDS),
+                description="with status=QUEUED: only the runs this rule holds back now "
+                "(max_queued_seconds: runs close to their queue-age bound)",
+            ),
             OpenApiParameter("limit", int),
             OpenApiParameter("offset", int),
         ],
@@ -148,7 +156,17 @@ class RunList(APIView):
         )
         limit = _int_param(request, "limit", 50, 1000)
         offset = _int_param(request, "offset", 0, 10**9)
-        page = queries.page_of_runs(qs, offset, limit)
+        hold = request.query_params.get("held_by")
+        if hold is not None:
+            try:
+                hold = parse_hold(hold)
+            except ValueError as exc:
+                raise InvalidInput.one("held_by", str(exc)) from None
+            if statuses != [RunStatus.QUEUED.value]:
+                raise InvalidInput.one(
+                    "held_by", "only queued runs are held back: ask for status=QUEUED alone"
+                )
+        page = queries.page_of_runs(qs, offset, limit, hold=hold)
         return Response(
             {
                 "count": page.total,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
+from ..services.runs import unique_prefix_match
+
 if TYPE_CHECKING:
     from .state import DagsterState
 
@@ -106,3 +108,13 @@ def forget() -> None:
             except Exception:
                 pass
         _instances.clear()
+
+
+def resolve_run_id(state: DagsterState, text: str) -> str:
+    """The whole id of the run `text` names in the deployment: a unique prefix of at least
+    `engine.run_ids.MIN_PREFIX` characters of a run the pages know (queued, in progress or
+    holding pool entries) becomes its id, with the ambiguity error (InvalidInput) of every
+    other page; anything else is returned as given (Dagster then says whether it exists)."""
+    if state.run(text) is not None:
+        return text
+    return unique_prefix_match(text, state.run_ids_starting_with) or text

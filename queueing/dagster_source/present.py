@@ -33,11 +33,12 @@ def verdict_dict(verdict: Launch | Wait) -> dict[str, Any]:
     data: dict[str, Any] = {
         "verdict": "launch" if isinstance(verdict, Launch) else "wait",
         "position": verdict.position,
-        "gates": [g.to_dict() for g in verdict.gates],
+        # With the unit, so a page links the runs a gate names (templatetags gate_message).
+        "gates": [{**g.to_dict(), "unit": g.unit} for g in verdict.gates],
         "notes": list(verdict.notes),
     }
     if isinstance(verdict, Wait):
-        data["blocking"] = verdict.blocking.to_dict()
+        data["blocking"] = {**verdict.blocking.to_dict(), "unit": verdict.blocking.unit}
         data["reason"] = verdict.message
     else:
         data["reason"] = "launches at the daemon's next iteration"

@@ -150,6 +150,16 @@ class DagsterState:
                     return run
         return None
 
+    def run_ids_starting_with(self, prefix: str, count: int) -> list[str]:
+        """The first `count` ids, in id order, of this state's runs that start with `prefix`."""
+        ids = {
+            run.run_id
+            for runs in (self.queued, self.in_progress, self.other_slot_runs)
+            for run in runs
+            if run.run_id.startswith(prefix)
+        }
+        return sorted(ids)[:count]
+
     def snapshot(self, settings: QueueSettings | None = None) -> QueueSnapshot:
         """What the daemon's next iteration evaluates (engine/dagster_1_13.py)."""
         settings = settings or self.settings

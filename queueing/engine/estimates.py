@@ -16,33 +16,59 @@ it launches. Assumptions, shown with every estimate:
 A run the replay never launches gets why: `blocked` (nothing in progress would ever free
 what holds it, e.g. a closed pool or `max_concurrent_runs: 0`) or `beyond` (past
 `horizon_seconds`, or past `max_rounds` simulated ticks).
-Cost: one `decide` per simulated tick with a run ending (at most `MAX_ROUNDS`), over the
-head of the remaining queue while `max_concurrent_runs` is what holds it, but over the
-whole remaining queue when tag limits or pools hold runs past the head: too slow for long
-queues (the service replays queues of at most 500 runs; bench/estimates.py). The caller
-caches the result for a whole tick.
+
+Two replays give the same estimates. `replay_ticks` is the plain one: at every simulated
+tick with a run ending it asks `decide` about the remaining queue, so it costs one pass over
+the queue per tick (minutes at 10,000 runs held by tags and pools); it is the replay of
+Dagster 1.13's semantics, whose `decide` pages and fixes up the queue its own way.
+`replay_events` (every other case) keeps the tag and pool counters of `gates.Walk` from one
+tick to the next, taking back what ends, and gives each run its verdict from the same
+`Walk.consider` as the tick, but only re-examines runs whose gates could have changed: a
+run a tag limit or a pool held is parked with the runs that limit (or that pool demand)
+holds, and they are looked at again only once a run counted by it ends (or a started run's
+pool allotment is over); runs held by `max_concurrent_runs` are looked at in queue order
+until the slots are used up again. Every run parked on one gate fails that same gate, so
+when the first of them (in queue order) still does, the rest are not looked at. Runs held
+by a distinct-values cap (whose gate depends on the run's own value) are never parked.
+With fair share, the order is computed again only when a run launched ahead of an earlier
+run of its own value (which changes that value's turns). The property test
+(tests/engine/test_estimates.py) checks that both replays agree on random queues.
+The caller caches the result for a whole tick.
 """
 
 from __future__ import annotations
 
+import heapq
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from .gates import queue_order
+from .fair_share import Turn, fair_order
+from .gates import Capacity, Walk, queue_order
 from .run_queue import decide
-from .types import PoolState, QueueSnapshot, RunInfo, RunStatus, Wait
+from .types import (
+    DAGSTER_1_13,
+    FairShare,
+    Launch,
+    PoolState,
+    QueueSnapshot,
+    RunInfo,
+    RunStatus,
+    Wait,
+)
 
 Kind = Literal["estimate", "blocked", "beyond", "no_history"]
 # A replay never simulates more than this far ahead.
 HORIZON_SECONDS = 24 * 3600.0
 # Head of the remaining queue `decide` is asked about first (grown while runs could launch).
 FIRST_HEAD = 64
-# The replay stops after this many simulated ticks with a run ending (each one `decide`):
-# later runs get "beyond". Bounds the cost when limits other than max_concurrent_runs hold
-# most of a long queue (then every round decides the whole remaining queue).
-MAX_ROUNDS = 200
+# A replay stops after this many simulated ticks with a run ending: later runs get
+# "beyond". `replay_ticks` decides the whole remaining queue at each one when limits other
+# than max_concurrent_runs hold most of it, so it stops early; `replay_events` only looks at
+# the runs whose gates could have changed, and the horizon is what stops it in practice.
+TICKS_MAX_ROUNDS = 200
+MAX_ROUNDS = 100_000
 
 
 @dataclass(frozen=True)
@@ -119,33 +145,40 @@ def estimate_starts(
     fallback_seconds: float | None,
     tick_seconds: float,
     horizon_seconds: float = HORIZON_SECONDS,
-    max_rounds: int = MAX_ROUNDS,
 ) -> dict[str, Estimate]:
-    """An estimate for every queued run of `snapshot` (module docstring).
+    """An estimate for every queued run of `snapshot` (module docstring): `replay_events`,
+    or `replay_ticks` for Dagster 1.13's semantics.
 
     `job_of` maps run ids (queued and active) to job names; `durations` the typical duration
     of each job. Times are relative to `snapshot.now`.
     """
+    if snapshot.settings.semantics == DAGSTER_1_13:
+        return replay_ticks(
+            snapshot, job_of, durations, fallback_seconds, tick_seconds, horizon_seconds
+        )
+    return replay_events(
+        snapshot, job_of, durations, fallback_seconds, tick_seconds, horizon_seconds
+    )
+
+
+def replay_ticks(
+    snapshot: QueueSnapshot,
+    job_of: Mapping[str, str],
+    durations: Mapping[str, float],
+    fallback_seconds: float | None,
+    tick_seconds: float,
+    horizon_seconds: float = HORIZON_SECONDS,
+    max_rounds: int = TICKS_MAX_ROUNDS,
+) -> dict[str, Estimate]:
+    """The plain replay: `decide` over the remaining queue at every simulated tick with a
+    run ending (arguments as `estimate_starts`)."""
     queued = snapshot.queued
     if fallback_seconds is None:
-        return {
-            run.run_id: Estimate(run.run_id, "no_history", reason="no job has finished a run yet")
-            for run in queued
-        }
+        return _no_history(queued)
     tick = max(1.0, float(tick_seconds))
     now = snapshot.now
-
-    def duration(run_id: str) -> tuple[float, tuple[str, ...]]:
-        job = job_of.get(run_id, "")
-        if job in durations:
-            return durations[job], ()
-        return float(fallback_seconds), (job,)
-
-    running: list[_Running] = []
-    for run in snapshot.active:
-        length, assumed = duration(run.run_id)
-        ran = 0.0 if run.started_at is None else max(0.0, now - run.started_at)
-        running.append(_Running(run, now + max(length - ran, 0.0), assumed))
+    duration = _durations(job_of, durations, fallback_seconds)
+    running = _in_progress(snapshot, duration)
     # Fair share reorders the queue as runs end; otherwise the order never changes.
     remaining = list(queued) if snapshot.settings.fair_share else queue_order(queued)
     pools = dict(snapshot.pools)
@@ -199,6 +232,345 @@ def estimate_starts(
     return estimates
 
 
+def replay_events(
+    snapshot: QueueSnapshot,
+    job_of: Mapping[str, str],
+    durations: Mapping[str, float],
+    fallback_seconds: float | None,
+    tick_seconds: float,
+    horizon_seconds: float = HORIZON_SECONDS,
+    max_rounds: int = MAX_ROUNDS,
+) -> dict[str, Estimate]:
+    """The incremental replay (module docstring): the estimates of `replay_ticks`, with the
+    run queue's own semantics only. Simulated ticks, rounds and the horizon are counted as
+    there."""
+    settings = snapshot.settings
+    if settings.semantics == DAGSTER_1_13:
+        raise ValueError("replay_events replays concurrency_ui's semantics only")
+    queued = snapshot.queued
+    if fallback_seconds is None:
+        return _no_history(queued)
+    tick = max(1.0, float(tick_seconds))
+    now = snapshot.now
+    duration = _durations(job_of, durations, fallback_seconds)
+    fair = settings.fair_share
+    pools = dict(snapshot.pools)
+    finished: dict[str | None, int] = dict(snapshot.fair_finished)
+
+    # The counters of a pass over `snapshot`, kept from tick to tick.
+    start = Walk.start(replace(snapshot, queued=()), complete=False)
+    tags, pool_counter = start.tags, start.pools
+    running: list[tuple[float, int, _Running]] = []  # a heap by expected end
+    assumed_running: dict[str, int] = {}
+    seq = 0
+
+    def begin(entry: _Running) -> None:
+        nonlocal seq
+        seq += 1
+        heapq.heappush(running, (entry.ends_at, seq, entry))
+        for job in entry.assumed:
+            assumed_running[job] = assumed_running.get(job, 0) + 1
+
+    for entry in _in_progress(snapshot, duration):
+        begin(entry)
+
+    queue = _Parked(queued, fair, finished)
+    if fair is not None:
+        queue.place([entry[2].run for entry in running])
+    relied_on: set[str] = set()
+    estimates: dict[str, Estimate] = {}
+    t = now
+    rounds = 0
+    while queue.remaining:
+        rounds += 1
+        if pool_counter is not None:
+            queue.wake_pools(pool_counter.expire(t))
+        walk = Walk(
+            settings,
+            Capacity(settings.max_concurrent_runs, len(running)),
+            tags,
+            pool_counter,
+            complete=False,
+        )
+        launched = queue.walk(walk)
+        if launched:
+            behind = tuple(sorted(relied_on | {j for j, n in assumed_running.items() if n}))
+            for run in launched:
+                estimates[run.run_id] = Estimate(
+                    run.run_id, "estimate", t - now, assumed_jobs=behind
+                )
+            for run in launched:
+                length, assumed = duration(run.run_id)
+                started = replace(run, status=RunStatus.STARTING, started_at=None)
+                begin(_Running(started, t + length, assumed))
+            if not queue.remaining:
+                break
+            if fair is not None and queue.launched_out_of_turn(launched):
+                queue.place([entry[2].run for entry in running])
+        if not running:
+            # Nothing in progress: nothing will ever free what holds the rest. Their
+            # reasons are those of the tick's own `decide`, asked once.
+            state = replace(snapshot, pools=pools, fair_finished=finished, now=t)
+            rest = queue.in_order()
+            none, last_wait, rest_wait = _launch_round(state, rest, [])
+            assert not none, "a run the replay held would launch"
+            for run in rest:
+                wait = last_wait.get(run.run_id)
+                reason = wait.message if wait is not None else rest_wait
+                estimates[run.run_id] = Estimate(run.run_id, "blocked", reason=reason)
+            break
+        first_end = running[0][0]
+        steps = max(1, -int(-(first_end - t) // tick))
+        t += steps * tick
+        if t - now > horizon_seconds or rounds >= max_rounds:
+            for run in queue.in_order():
+                estimates[run.run_id] = Estimate(run.run_id, "beyond")
+            break
+        while running and running[0][0] <= t:
+            done = heapq.heappop(running)[2]
+            run_id = done.run.run_id
+            for job in done.assumed:
+                assumed_running[job] -= 1
+            relied_on.update(done.assumed)
+            tags.remove(run_id, done.run.tags)
+            queue.wake_tags(tags.gate_ids(done.run.tags))
+            if pool_counter is not None:
+                queue.wake_pools(pool_counter.remove(run_id))
+                for key in _free_pools(pools, run_id):
+                    pool_counter.set_state(key, pools[key])
+                    queue.wake_pools([key])
+            else:
+                _free_pools(pools, run_id)
+            if fair is not None:
+                value = done.run.tags.get(fair.key)
+                finished[value] = finished.get(value, 0) + 1
+    return estimates
+
+
+Place = tuple[Hashable, ...]
+# Where a run of `replay_events` waits: the queue in order (`READY`), or parked with the
+# runs one gate holds: ("tag", kind, subject) or ("pool", what the pools read of its demand).
+READY: Place = ("ready",)
+
+
+class _Parked:
+    """The remaining queue of `replay_events`: runs by their place in the pass order, each
+    either ready (looked at every pass, in order, until max_concurrent_runs is used up) or
+    parked on the gate that held it. A parked group is open when what holds it may have
+    room (a run it counted ended) and closed when its first run in order is held by it
+    again: every run of a group fails its gate alike, and counts only grow during a pass.
+    """
+
+    def __init__(
+        self,
+        queued: Sequence[RunInfo],
+        fair: FairShare | None,
+        finished: dict[str | None, int],
+    ) -> None:
+        self._fair = fair
+        self._finished = finished
+        self.remaining = len(queued)
+        self._runs: list[RunInfo] = queue_order(queued)
+        self._position = {run.run_id: i for i, run in enumerate(self._runs)}
+        self._turns: Mapping[str, Turn] = {}
+        self._where: dict[int, Place] = dict.fromkeys(range(len(self._runs)), READY)
+        self._groups: dict[Place, list[int]] = {READY: list(range(len(self._runs)))}
+        self._open: set[Place] = {READY}
+        self._by_pool: dict[str, set[Place]] = {}
+        # The pass's heap of (position, group) over the heads of open groups; entries that
+        # no longer name a group's head are skipped.
+        self._heads: list[tuple[int, Place]] = []
+        self._offer(READY)
+        # Fair share: the runs of each value, in Dagster's order, not launched yet.
+        self._of_value: dict[str | None, list[tuple[int, int, str]]] = {}
+
+    def place(self, active: Sequence[RunInfo]) -> None:
+        """(Fair share) order the remaining runs as `fair_order` does now."""
+        assert self._fair is not None
+        left = self.in_order()
+        placed = fair_order(left, active, self._fair, self._finished)
+        old = {pos: run.run_id for pos, run in enumerate(self._runs)}
+        self._runs = placed.runs
+        self._turns = placed.turns
+        self._position = {run.run_id: i for i, run in enumerate(self._runs)}
+        where: dict[int, Place] = {}
+        groups: dict[Place, list[int]] = {}
+        for pos, place in self._where.items():
+            new = self._position[old[pos]]
+            where[new] = place
+            groups.setdefault(place, []).append(new)
+        for members in groups.values():
+            heapq.heapify(members)
+        self._where, self._groups = where, groups
+        self._groups.setdefault(READY, [])
+        self._heads = []
+        for group in self._open:
+            self._offer(group)
+        self._of_value = {}
+        key = self._fair.key
+        for run in sorted(left, key=lambda r: (-r.priority, r.created_seq)):
+            self._of_value.setdefault(run.tags.get(key), []).append(
+                (-run.priority, run.created_seq, run.run_id)
+            )
+        for runs in self._of_value.values():
+            runs.reverse()  # popped from the end, first in order last
+
+    def launched_out_of_turn(self, launched: Sequence[RunInfo]) -> bool:
+        """(Fair share) whether a run launched while an earlier run of its value (in
+        Dagster's order) still waits: that run's turn changed, and the order with it."""
+        assert self._fair is not None
+        key = self._fair.key
+        out = False
+        for run in sorted(launched, key=lambda r: (-r.priority, r.created_seq)):
+            runs = self._of_value.get(run.tags.get(key), [])
+            if runs and runs[-1][2] == run.run_id:
+                runs.pop()
+            else:
+                out = True
+        return out
+
+    def in_order(self) -> list[RunInfo]:
+        """The runs not launched, in the pass order."""
+        return [self._runs[pos] for pos in sorted(self._where)]
+
+    def wake_tags(self, gate_ids: Sequence[tuple[str, str]]) -> None:
+        for kind, subject in gate_ids:
+            self._wake(("tag", kind, subject))
+
+    def wake_pools(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            for group in self._by_pool.get(key, ()):
+                self._wake(group)
+
+    def _wake(self, group: Place) -> None:
+        if group in self._groups and group not in self._open:
+            self._open.add(group)
+            self._offer(group)
+
+    def _offer(self, group: Place) -> None:
+        members = self._groups.get(group)
+        if members:
+            heapq.heappush(self._heads, (members[0], group))
+
+    def walk(self, walk: Walk) -> list[RunInfo]:
+        """One pass: the heads of the open groups in order, each given its verdict by
+        `walk`, until max_concurrent_runs is used up. Returns the runs launched."""
+        launched: list[RunInfo] = []
+        later: list[int] = []  # held by a distinct-values cap: ready again after the pass
+        heads, groups, where, runs = self._heads, self._groups, self._where, self._runs
+        while heads:
+            pos, group = heapq.heappop(heads)
+            members = groups.get(group)
+            if group not in self._open or not members or members[0] != pos:
+                continue
+            if group != READY and _holds(group, runs[pos], walk):
+                # Its gate still fails the group's first run, so it holds them all: closed
+                # without a whole verdict (the tick's pass gives this run a Wait too).
+                self._open.discard(group)
+                continue
+            heapq.heappop(members)
+            del where[pos]
+            run = runs[pos]
+            verdict = walk.consider(run, pos + 1, self._turns.get(run.run_id))
+            if isinstance(verdict, Launch):
+                launched.append(run)
+                self.remaining -= 1
+                self._offer(group)
+                continue
+            gate = verdict.blocking
+            if gate.rule in ("max_concurrent_runs", "fair_share"):
+                # Every later run of this pass waits on it too; it stays first in its group.
+                self._park(pos, group)
+                break
+            if gate.rule == "tag" and gate.kind == "distinct_values":
+                later.append(pos)
+                self._offer(group)
+                continue
+            if gate.rule == "tag":
+                held: Place = ("tag", gate.kind, gate.subject)
+            else:
+                # Runs whose pool demands read the same get the same answer from the pools.
+                summary = run.pool_summary
+                assert summary is not None and walk.pools is not None
+                room, read = walk.pools.room_key(summary)
+                held = ("pool", room)
+                for key in read:
+                    self._by_pool.setdefault(key, set()).add(held)
+            self._open.discard(held)
+            self._park(pos, held)
+            if held != group:
+                if group != READY and _still_holds(group, verdict, run, walk):
+                    # Its own gate fails this run too (though not first): it holds the rest.
+                    self._open.discard(group)
+                else:
+                    self._offer(group)
+        for pos in later:
+            self._park(pos, READY)
+        return launched
+
+    def _park(self, pos: int, group: Place) -> None:
+        self._where[pos] = group
+        members = self._groups.setdefault(group, [])
+        heapq.heappush(members, pos)
+        if group in self._open and members[0] == pos:
+            heapq.heappush(self._heads, (pos, group))
+
+
+def _holds(group: Place, run: RunInfo, walk: Walk) -> bool:
+    """Whether the gate `group` is parked on fails `run` (a run of the group) now, asking
+    only that gate's counter."""
+    if group[0] == "tag":
+        return any(
+            not gate.passed and (gate.kind, gate.subject) == group[1:]
+            for gate in walk.tags.check(run.tags)
+        )
+    return walk.pools is not None and not walk.pools.check(run)[1]
+
+
+def _still_holds(group: Place, verdict: Wait, run: RunInfo, walk: Walk) -> bool:
+    """Whether the gate `group` is parked on fails `run` (a run of the group) now."""
+    if group[0] == "tag":
+        return any(
+            gate.rule == "tag" and not gate.passed and (gate.kind, gate.subject) == group[1:]
+            for gate in verdict.gates
+        )
+    return walk.pools is not None and not walk.pools.check(run)[1]
+
+
+def _no_history(queued: Sequence[RunInfo]) -> dict[str, Estimate]:
+    return {
+        run.run_id: Estimate(run.run_id, "no_history", reason="no job has finished a run yet")
+        for run in queued
+    }
+
+
+def _durations(
+    job_of: Mapping[str, str], durations: Mapping[str, float], fallback_seconds: float
+) -> Callable[[str], tuple[float, tuple[str, ...]]]:
+    """A run's expected length and the jobs never run whose fallback it rests on."""
+
+    def duration(run_id: str) -> tuple[float, tuple[str, ...]]:
+        job = job_of.get(run_id, "")
+        if job in durations:
+            return durations[job], ()
+        return float(fallback_seconds), (job,)
+
+    return duration
+
+
+def _in_progress(
+    snapshot: QueueSnapshot, duration: Callable[[str], tuple[float, tuple[str, ...]]]
+) -> list[_Running]:
+    """The runs in progress, each ending after its job's typical length minus what it ran."""
+    now = snapshot.now
+    running = []
+    for run in snapshot.active:
+        length, assumed = duration(run.run_id)
+        ran = 0.0 if run.started_at is None else max(0.0, now - run.started_at)
+        running.append(_Running(run, now + max(length - ran, 0.0), assumed))
+    return running
+
+
 def _launch_round(
     snapshot: QueueSnapshot, remaining: list[RunInfo], running: list[_Running]
 ) -> tuple[list[RunInfo], dict[str, Wait], str]:
@@ -222,8 +594,10 @@ def _launch_round(
     return [by_id[run_id] for run_id in decision.launch], waits, rest
 
 
-def _free_pools(pools: dict[str, PoolState], run_id: str) -> None:
-    """A run ended: its steps' slots and waiting entries leave the pools."""
+def _free_pools(pools: dict[str, PoolState], run_id: str) -> list[str]:
+    """A run ended: its steps' slots and waiting entries leave the pools. Returns the pools
+    it was in."""
+    changed = []
     for key, state in pools.items():
         if run_id in state.holders:
             held = state.holders.count(run_id)
@@ -232,3 +606,5 @@ def _free_pools(pools: dict[str, PoolState], run_id: str) -> None:
                 pending=max(0, state.pending - held),
                 holders=tuple(h for h in state.holders if h != run_id),
             )
+            changed.append(key)
+    return changed

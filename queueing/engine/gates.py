@@ -8,10 +8,10 @@ queue in `queue_order`; only how they page and fix up the queue differs.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
-from .fair_share import fair_order
+from .fair_share import Turn, fair_order
 from .fair_share import gate as fair_gate
 from .tags import HOLDERS_CAP, TagCounter
 from .types import (
@@ -19,6 +19,8 @@ from .types import (
     Gate,
     Launch,
     PoolState,
+    PoolSummary,
+    QueueSettings,
     QueueSnapshot,
     RunInfo,
     RunStatus,
@@ -36,16 +38,7 @@ def greedy_pass(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
     """One pass over the queue in `queue_order`: the body of `run_queue.decide` (which
     documents the gates and `complete`), without pausing the collector."""
     settings = snapshot.settings
-    if settings.max_concurrent_runs < -1:
-        raise ValueError(
-            f"max_concurrent_runs must be -1 (no limit) or >= 0, got {settings.max_concurrent_runs}"
-        )
-    capacity = Capacity(settings.max_concurrent_runs, len(snapshot.active))
-    tags = TagCounter(settings.tag_limits, unit="run")
-    for run in snapshot.active:
-        tags.add(run.run_id, run.tags)
-    pools = PoolCounter(snapshot) if settings.block_op_concurrency_limited_runs else None
-
+    walk = Walk.start(snapshot, complete)
     launch: list[str] = []
     verdicts: dict[str, Launch | Wait] = {}
     order: list[str] = []
@@ -56,28 +49,88 @@ def greedy_pass(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
         ordered, fair_turns = placed.runs, placed.turns
     else:
         ordered = queue_order(snapshot.queued)
+    consider = walk.consider
     for position, run in enumerate(ordered, start=1):
         order.append(run.run_id)
+        verdict = consider(run, position, None if fair_turns is None else fair_turns[run.run_id])
+        verdicts[run.run_id] = verdict
+        if type(verdict) is Launch:
+            launch.append(run.run_id)
+
+    final_gate = walk.capacity.gate()
+    return TickDecision(
+        launch=tuple(launch),
+        verdicts=verdicts,
+        order=tuple(order),
+        later_runs_wait_on=None if final_gate.passed else final_gate,
+    )
+
+
+class Walk:
+    """The counters of one greedy pass and the verdict of each run it considers, in order.
+
+    `greedy_pass` walks the whole queue with one; the start-estimate replay
+    (`engine/estimates.py`) keeps its tag and pool counters from one simulated tick to the
+    next (removing the runs that end) and considers only the runs whose gates could have
+    changed. Both get every verdict from `consider`, so they cannot disagree.
+    """
+
+    __slots__ = ("capacity", "complete", "fair", "pools", "tags")
+
+    def __init__(
+        self,
+        settings: QueueSettings,
+        capacity: Capacity,
+        tags: TagCounter,
+        pools: PoolCounter | None,
+        complete: bool = True,
+    ) -> None:
+        if settings.max_concurrent_runs < -1:
+            raise ValueError(
+                "max_concurrent_runs must be -1 (no limit) or >= 0, got "
+                f"{settings.max_concurrent_runs}"
+            )
+        self.capacity = capacity
+        self.tags = tags
+        self.pools = pools
+        self.fair = settings.fair_share
+        self.complete = complete
+
+    @classmethod
+    def start(cls, snapshot: QueueSnapshot, complete: bool = True) -> Walk:
+        """A pass over `snapshot`: its active runs counted, nothing accepted yet."""
+        settings = snapshot.settings
+        tags = TagCounter(settings.tag_limits, unit="run")
+        for run in snapshot.active:
+            tags.add(run.run_id, run.tags)
+        pools = PoolCounter(snapshot) if settings.block_op_concurrency_limited_runs else None
+        capacity = Capacity(settings.max_concurrent_runs, len(snapshot.active))
+        return cls(settings, capacity, tags, pools, complete)
+
+    def consider(self, run: RunInfo, position: int, turn: Turn | None = None) -> Launch | Wait:
+        """The verdict of the next run of the pass (`turn`: its fair-share place, with the
+        rule on); a launched run is counted at once."""
+        capacity = self.capacity
         capacity_gate = capacity.gate()
+        fair = self.fair
         # With fair share, a run held by max_concurrent_runs after later runs of other
         # values went first waits its turn: its fair-share gate is the reason given.
         held: Gate = capacity_gate
         head: tuple[Gate, ...] = (capacity_gate,)
-        if fair is not None and fair_turns is not None:
-            turn = fair_turns[run.run_id]
+        if fair is not None and turn is not None:
             turn_gate = fair_gate(
                 fair, turn, waits=not capacity_gate.passed and turn.overtaken_by > 0
             )
             head = (capacity_gate, turn_gate)
             if not turn_gate.passed:
                 held = turn_gate
-        if not complete and not capacity_gate.passed:
+        if not self.complete and not capacity_gate.passed:
             # Once the queue is full every later run waits on it: in a long queue this
             # skips the tag and pool checks of nearly every run (they were most of a
             # 10,000-run tick's `decide` in the profile), and checking has no side effect.
-            verdicts[run.run_id] = Wait(run.run_id, position, held, head)
-            continue
-        tag_gates = tags.check(run.tags)
+            return Wait(run.run_id, position, held, head)
+        pools = self.pools
+        tag_gates = self.tags.check(run.tags)
         pool_gates, pools_have_room = pools.check(run) if pools else ((), True)
         gates = (*head, *tag_gates, *pool_gates)
 
@@ -94,21 +147,11 @@ def greedy_pass(snapshot: QueueSnapshot, complete: bool = True) -> TickDecision:
 
         if blocking is None:
             capacity.accept()
-            tags.add(run.run_id, run.tags)
+            self.tags.add(run.run_id, run.tags)
             if pools:
                 pools.add(run)
-            launch.append(run.run_id)
-            verdicts[run.run_id] = Launch(run.run_id, position, gates)
-        else:
-            verdicts[run.run_id] = Wait(run.run_id, position, blocking, gates)
-
-    final_gate = capacity.gate()
-    return TickDecision(
-        launch=tuple(launch),
-        verdicts=verdicts,
-        order=tuple(order),
-        later_runs_wait_on=None if final_gate.passed else final_gate,
-    )
+            return Launch(run.run_id, position, gates)
+        return Wait(run.run_id, position, blocking, gates)
 
 
 @contextmanager
@@ -167,16 +210,25 @@ class PoolCounter:
         self._op = settings.granularity == "op"
         self._buffer = settings.slot_buffer
         self._states: Mapping[str, PoolState] = snapshot.pools
+        self._allotment = settings.started_run_allotment_seconds
         self._used: dict[str, int] = {}
         self._holders: dict[str, list[str]] = {}
         self._gates: dict[tuple[str, int], Gate] = {}
+        # Runs whose demand is counted (active ones allotted, accepted ones), by id: what
+        # `remove` takes back.
+        self._counted: dict[str, RunInfo] = {}
+        # Of those, runs STARTED counted only until their allotment is over (`expire`).
+        self._expiring: list[str] = []
         for key, state in self._states.items():
             self._used[key] = state.pending if self._op else 0
             self._holders[key] = list(dict.fromkeys(state.holders)) if self._op else []
         seen = {key: set(holders) for key, holders in self._holders.items()}
         for run in snapshot.active:
-            if not self._allotted(run, snapshot.now, settings.started_run_allotment_seconds):
+            if not self._allotted(run, snapshot.now, self._allotment):
                 continue
+            self._counted[run.run_id] = run
+            if run.status == RunStatus.STARTED and self._op:
+                self._expiring.append(run.run_id)
             for key, demand in self._demand(run).items():
                 if key in self._states:
                     self._used[key] += demand
@@ -248,11 +300,75 @@ class PoolCounter:
                 return gates, False
         return gates, True
 
+    def room_key(self, summary: PoolSummary) -> tuple[Hashable, frozenset[str]]:
+        """(what `check` reads of a run's summary to say whether pools have room for it,
+        the pools it reads): runs with equal keys get the same answer from one counter."""
+        if self._op:
+            needs = summary.root_needs()
+            key: Hashable = (
+                summary.has_unconstrained_root,
+                bool(summary.root_pool_counts),
+                tuple(tuple(sorted(need.items())) for need in needs),
+            )
+            return key, frozenset(pool for need in needs for pool in need)
+        pools = summary.all_pools
+        return tuple(sorted((pool, summary.run_slots(pool)) for pool in pools)), pools
+
     def add(self, run: RunInfo) -> None:
+        self._counted[run.run_id] = run
         for key, demand in self._demand(run).items():
             if key in self._states:
                 self._used[key] += demand
                 self._holders[key].append(run.run_id)
+
+    # The start-estimate replay (engine/estimates.py) keeps one counter over simulated
+    # time; these take back what ends, so that the counts stay those a counter built
+    # afresh from the runs still in progress would have.
+
+    def remove(self, run_id: str) -> list[str]:
+        """A counted run ended: its demand leaves. Returns the pools whose count fell."""
+        run = self._counted.pop(run_id, None)
+        if run is None:
+            return []
+        freed = []
+        for key, demand in self._demand(run).items():
+            if key in self._states:
+                self._used[key] -= demand
+                holders = self._holders[key]
+                if run_id in holders:
+                    holders.remove(run_id)
+                self._forget_gates(key)
+                freed.append(key)
+        return freed
+
+    def expire(self, now: float) -> list[str]:
+        """Runs STARTED whose allotment (`started_run_allotment_seconds`) is over at `now`
+        stop counting, as they would in a counter built at `now`. Returns the pools whose
+        count fell."""
+        freed: list[str] = []
+        for run_id in list(self._expiring):
+            run = self._counted.get(run_id)
+            if run is None or not self._allotted(run, now, self._allotment):
+                self._expiring.remove(run_id)
+                freed += self.remove(run_id)
+        return freed
+
+    def set_state(self, key: str, state: PoolState) -> None:
+        """Pool `key`'s step entries changed (a run's steps left it): at op granularity its
+        count follows `pending`."""
+        old = self._states[key]
+        self._states = {**self._states, key: state}
+        if self._op:
+            self._used[key] += state.pending - old.pending
+            gone = set(old.holders) - set(state.holders)
+            self._holders[key] = [
+                h for h in self._holders[key] if h not in gone or h in self._counted
+            ]
+        self._forget_gates(key)
+
+    def _forget_gates(self, key: str) -> None:
+        for cached in [k for k in self._gates if k[0] == key]:
+            del self._gates[cached]
 
     def _gate(self, key: str, need: int) -> Gate:
         used = self._used[key]

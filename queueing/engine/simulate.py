@@ -8,6 +8,12 @@ pool that follows the default (Q7). `next_tick_snapshot` replays exactly those s
 
 A change never interrupts anything: runs already in progress above a lowered limit keep
 running and are reported in `Simulation.over_limit`; nothing new launches past the limit.
+
+concurrency-ui's own rules are predicted too: fair share orders the queue with the same
+memory of the backlog the tick reads (`QueueState.fair_finished`, the proposal's own when it
+changes the key), a distinct-values cap is a tag limit like any other, and queue-age bounds
+(`max_queued_seconds`) name the queued runs run monitoring would cancel at its next poll
+(`Simulation.overdue`): the launches predicted are the next tick's, which may come first.
 """
 
 from __future__ import annotations
@@ -18,8 +24,9 @@ from dataclasses import dataclass, field
 
 from .pools import PoolRow, PoolUsage, pool_states, rows_after_default_change, rows_at_tick
 from .run_queue import decide
+from .staleness import QueuedAge, QueueTimeout, StaleRules, overdue
 from .tags import HOLDERS_CAP, TagCounter
-from .types import QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
+from .types import Gate, Launch, QueueSettings, QueueSnapshot, RunInfo, TickDecision, Wait
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class QueueState:
     # Keyed by pool, including pools that have entries but no row.
     pool_usage: Mapping[str, PoolUsage]
     now: float
+    # Fair share's memory of the backlog for the current rule (QueueSnapshot.fair_finished).
+    fair_finished: Mapping[str | None, int] = field(default_factory=dict)
+    # Queue-age bounds now, and the ages of the queued runs that could be past a bound.
+    stale_rules: StaleRules = field(default_factory=StaleRules)
+    ages: Sequence[QueuedAge] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +60,10 @@ class Proposal:
     change_default_pool_limit: bool = False
     default_pool_limit: int | None = None
     pool_limits: Mapping[str, int | None] = field(default_factory=dict)
+    # Fair share's memory for the proposed rule (None: the state's, same key).
+    fair_finished: Mapping[str | None, int] | None = None
+    # Proposed queue-age bounds (None: unchanged).
+    stale_rules: StaleRules | None = None
 
 
 @dataclass(frozen=True)
@@ -72,11 +88,38 @@ class Bottleneck:
 
 
 @dataclass(frozen=True)
+class ReasonChange:
+    """A queued run the proposal treats differently: it starts today and would wait, waits
+    today and would start, or waits on another rule (None: the next tick starts it)."""
+
+    run_id: str
+    today: Gate | None
+    proposed: Gate | None
+
+
+@dataclass(frozen=True)
 class Simulation:
     current: TickDecision
     proposed: TickDecision
     over_limit: tuple[OverLimit, ...] = ()
     bottlenecks: tuple[Bottleneck, ...] = ()
+    # Queued runs past their queue-age bound, which run monitoring cancels: now, and under
+    # the proposal.
+    overdue_now: tuple[QueueTimeout, ...] = ()
+    overdue: tuple[QueueTimeout, ...] = ()
+
+    @property
+    def changes(self) -> tuple[ReasonChange, ...]:
+        """Every queued run whose verdict differs, in the proposal's queue order. A wait on
+        the same rule and subject with other numbers is no change (the wait history's rule
+        is the same, see services.run_queue.gate_key)."""
+        found = []
+        for run_id in self.proposed.order:
+            today = _blocking(self.current.verdicts.get(run_id))
+            after = _blocking(self.proposed.verdicts.get(run_id))
+            if _rule_of(today) != _rule_of(after):
+                found.append(ReasonChange(run_id, today, after))
+        return tuple(found)
 
     @property
     def launch(self) -> tuple[str, ...]:
@@ -92,6 +135,20 @@ class Simulation:
     def no_longer_launched(self) -> tuple[str, ...]:
         proposed = set(self.proposed.launch)
         return tuple(r for r in self.current.launch if r not in proposed)
+
+    @property
+    def newly_overdue(self) -> tuple[QueueTimeout, ...]:
+        """Runs the proposed bounds cancel that the current ones do not (yet)."""
+        now = {t.run_id for t in self.overdue_now}
+        return tuple(t for t in self.overdue if t.run_id not in now)
+
+
+def _blocking(verdict: Launch | Wait | None) -> Gate | None:
+    return verdict.blocking if isinstance(verdict, Wait) else None
+
+
+def _rule_of(gate: Gate | None) -> tuple[str, str] | None:
+    return None if gate is None else (gate.rule, gate.subject)
 
 
 def demanded_pools(runs: Iterable[RunInfo]) -> set[str]:
@@ -126,6 +183,9 @@ def next_tick_snapshot(state: QueueState, proposal: Proposal | None = None) -> Q
         active=state.active,
         pools=pool_states(rows, state.pool_usage),
         now=state.now,
+        fair_finished=(
+            state.fair_finished if proposal.fair_finished is None else proposal.fair_finished
+        ),
     )
 
 
@@ -137,11 +197,14 @@ def simulate(state: QueueState, proposal: Proposal) -> Simulation:
     current = decide(next_tick_snapshot(state))
     after = next_tick_snapshot(state, proposal)
     proposed = decide(after)
+    stale = state.stale_rules if proposal.stale_rules is None else proposal.stale_rules
     return Simulation(
         current=current,
         proposed=proposed,
         over_limit=over_limit(after),
         bottlenecks=bottlenecks(current, proposed),
+        overdue_now=overdue(state.stale_rules, state.ages, state.now),
+        overdue=overdue(stale, state.ages, state.now),
     )
 
 

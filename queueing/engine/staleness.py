@@ -16,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-DEPLOYMENT_RULE = "concurrency_ui.max_queued_seconds"
+# The rule's short name (the Queued tab's filter of runs close to their bound uses it).
+RULE = "max_queued_seconds"
+DEPLOYMENT_RULE = f"concurrency_ui.{RULE}"
 TAG_RULE = "concurrency_ui.max_queued_seconds_by_tag"
 # A queued run past this share of its bound is "close to it" for the doctor and the pages.
 NEAR_SHARE = 0.8

@@ -10,7 +10,9 @@ from .types import DISTINCT_SUFFIX, Gate, TagLimit
 HOLDERS_CAP = 20
 
 _KEY, _KEY_VALUE, _PER_VALUE = "key", "key_value", "per_unique_value"
-_DISTINCT = "distinct_values"
+# The kind of a distinct-values limit (TagLimit.kind, Gate.kind).
+DISTINCT_VALUES = "distinct_values"
+_DISTINCT = DISTINCT_VALUES
 
 # A bucket is one counter: ("key", key, None), ("key_value", key, value) or
 # ("per_unique_value", key, value). A distinct-values limit counts in ("distinct_values",
@@ -158,6 +160,37 @@ class TagCounter:
                 continue
             self._holders.setdefault(bucket, []).append(item_id)
 
+    def remove(self, item_id: str, tags: Mapping[str, str]) -> None:
+        """Stop counting an item `add` counted (it ended): the start-estimate replay keeps
+        one counter over simulated time instead of recounting every run in progress."""
+        for _, _, bucket in self._applicable(tags):
+            kind, key, value = bucket
+            if kind == _DISTINCT:
+                assert value is not None
+                self._drop((kind, key, None), item_id)
+                values = self._distinct.get(key, {})
+                if values.get(value, 0) <= 1:
+                    values.pop(value, None)
+                else:
+                    values[value] -= 1
+                self._distinct_gates.pop((key, True), None)
+                self._distinct_gates.pop((key, False), None)
+                continue
+            self._drop(bucket, item_id)
+            # Gates are cached while a count is unchanged; a removal then an addition keeps
+            # the count but not the holders.
+            self._gates.pop(bucket, None)
+
+    def _drop(self, bucket: Bucket, item_id: str) -> None:
+        held = self._holders.get(bucket)
+        if held is not None and item_id in held:
+            held.remove(item_id)
+
+    def gate_ids(self, tags: Mapping[str, str]) -> list[tuple[str, str]]:
+        """(kind, subject) of the gate of every limit that counts an item with `tags`: the
+        gates whose count falls when such an item ends."""
+        return [(bucket[0], _subject(bucket)) for _, _, bucket in self._applicable(tags)]
+
     def count(self, tag_limit: TagLimit, value: str | None = None) -> int:
         """Live count of one limit; `value` picks the budget of a per-unique-value limit."""
         if tag_limit.kind == _DISTINCT:
@@ -208,10 +241,10 @@ class TagCounter:
         # Holder lists only grow, so an unchanged length means an unchanged gate.
         if cached is not None and cached.count == count:
             return cached
-        kind, key, value = bucket
+        kind = bucket[0]
         gate = Gate(
             rule="tag",
-            subject=key if value is None else f"{key}={value}",
+            subject=_subject(bucket),
             count=count,
             limit=limit,
             passed=count < limit,
@@ -237,7 +270,7 @@ class TagCounter:
         holders: Sequence[str] = self._holders.get((_DISTINCT, key, None), ())
         gate = Gate(
             rule="tag",
-            subject=key + DISTINCT_SUFFIX,
+            subject=_subject((_DISTINCT, key, None)),
             count=count,
             limit=limit,
             passed=passed,
@@ -249,3 +282,12 @@ class TagCounter:
         )
         self._distinct_gates[(key, passed)] = gate
         return gate
+
+
+def _subject(bucket: Bucket) -> str:
+    """The subject of a counter's gates: `key`, `key=value`, or the key of a distinct-values
+    limit with `DISTINCT_SUFFIX`."""
+    kind, key, value = bucket
+    if kind == _DISTINCT:
+        return key + DISTINCT_SUFFIX
+    return key if value is None else f"{key}={value}"

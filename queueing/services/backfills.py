@@ -28,7 +28,7 @@ from ..engine.partitions import (
     select_partitions,
 )
 from ..engine.submission import validate_tags
-from ..engine.types import ACTIVE_STATUSES, ConfigError, RunStatus
+from ..engine.types import ACTIVE_STATUSES, ConfigError, Gate, RunStatus
 from ..errors import Conflict, InvalidInput, NotFound
 from ..locations import get_workspace
 from ..models import Backfill
@@ -139,8 +139,9 @@ class Progress:
     status: str
     total: int
     done: int
-    # (gate key, message, queued runs it holds): the limits holding its queued runs now.
-    holding: list[tuple[str, str, int]] = field(default_factory=list)
+    # (gate key, message, queued runs it holds, the gate or None for "launches"): the
+    # limits holding its queued runs now; pages link the runs a gate names (gate_message).
+    holding: list[tuple[str, str, int, Gate | None]] = field(default_factory=list)
 
     @property
     def percent(self) -> int:
@@ -165,7 +166,7 @@ def progress(backfill: Backfill, holding: bool = False) -> Progress:
     return result
 
 
-def _holding(backfill: Backfill) -> list[tuple[str, str, int]]:
+def _holding(backfill: Backfill) -> list[tuple[str, str, int, Gate | None]]:
     queued = backfill.runs.filter(status=RunStatus.QUEUED)
     last = queued.order_by("priority", "-id").values_list("priority", "id").first()
     if last is None:
@@ -173,6 +174,7 @@ def _holding(backfill: Backfill) -> list[tuple[str, str, int]]:
     wanted = set(queued.values_list("run_id", flat=True))
     evaluation = evaluate(current_config(), through=last)
     groups: dict[str, list[Any]] = {}
+    gates: dict[str, Gate | None] = {}
     for run_id, verdict in evaluation.decision.verdicts.items():
         if run_id not in wanted:
             continue
@@ -182,7 +184,8 @@ def _holding(backfill: Backfill) -> list[tuple[str, str, int]]:
         else:
             key, message = gate_key(blocking), blocking.message
         groups.setdefault(key, [message, 0])[1] += 1
-    return sorted(((k, m, n) for k, (m, n) in groups.items()), key=lambda g: -g[2])
+        gates.setdefault(key, blocking)
+    return sorted(((k, m, n, gates[k]) for k, (m, n) in groups.items()), key=lambda g: -g[2])
 
 
 def backfill_to_dict(progress_: Progress) -> dict[str, Any]:
@@ -200,7 +203,7 @@ def backfill_to_dict(progress_: Progress) -> dict[str, Any]:
         "created_by": b.created_by,
         "created_at": b.created_at,
         "canceled_at": b.canceled_at,
-        "holding": [{"rule": k, "message": m, "runs": n} for k, m, n in progress_.holding],
+        "holding": [{"rule": k, "message": m, "runs": n} for k, m, n, _ in progress_.holding],
     }
 
 

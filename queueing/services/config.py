@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 from django.db import transaction
 
-from ..engine.config.export import to_instance_dict
+from ..engine.config.export import setting_paths, to_instance_dict
 from ..engine.config.flat import apply_settings, config_sources, config_to_flat
+from ..engine.config.lint import fair_share_warnings
 from ..engine.config.model import InstanceConfig, ParseResult
 from ..engine.config.reader import parse_instance_dict, parse_instance_yaml
+from ..engine.types import ACTIVE_STATUSES, ConfigError, RunStatus
 from ..errors import InvalidInput
 from ..inputs import limits, server_environment
-from ..models import AuditEntry, DeploymentSettings
+from ..models import AuditEntry, DeploymentSettings, Run
 from . import pools, tick_requests
 from .audit import record
 
@@ -80,10 +83,37 @@ def source_labels() -> dict[str, str]:
     return labels
 
 
+# The setting name of `concurrency_ui.fair_share` (engine/config/specs.py).
+FAIR_SHARE = "extra.fair_share"
+
+
 def check_yaml(text: str, trusted: bool = True) -> ParseResult:
     """Parse a `dagster.yaml` through the input boundary. `{env: VAR}` values are read from
-    the server's environment only for a `trusted` caller (an admin, the command line)."""
-    return parse_instance_yaml(text, server_environment(trusted), limits())
+    the server's environment only for a `trusted` caller (an admin, the command line).
+    Its warnings include the linter's about the runs there are (`run_warnings`)."""
+    result = parse_instance_yaml(text, server_environment(trusted), limits())
+    if result.config is None:
+        return result
+    return replace(result, warnings=(*result.warnings, *run_warnings(result.config)))
+
+
+def run_warnings(config: InstanceConfig) -> list[ConfigError]:
+    """The linter's warnings that need the runs (engine.config.lint.fair_share_warnings):
+    a fair-share key no queued run carries, weights for values no run carries. Two grouped
+    queries, only with fair share on."""
+    rule = config.queue.fair_share
+    if rule is None:
+        return []
+    by_status = Run.objects.filter(
+        status__in=[RunStatus.QUEUED, *ACTIVE_STATUSES]
+    ).count_by_tag_value(rule.key)
+    queued: dict[str | None, int] = {}
+    in_progress: dict[str | None, int] = {}
+    for (status, value), n in by_status.items():
+        counts = queued if status == RunStatus.QUEUED else in_progress
+        counts[value] = counts.get(value, 0) + n
+    path = setting_paths(config).get(FAIR_SHARE, FAIR_SHARE)
+    return fair_share_warnings(rule, queued, in_progress, path)
 
 
 def diff_flat(old: InstanceConfig, new: InstanceConfig) -> dict[str, tuple[Any, Any]]:

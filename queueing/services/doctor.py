@@ -39,7 +39,7 @@ from ..models import DaemonHeartbeat, Pool, PoolClaim, Run, RunWait
 from ..supervisor import read_state
 from . import automation, heartbeats, pools, runs, staleness
 from . import simulate as simulate_service
-from .config import config_from_row, settings_row
+from .config import config_from_row, run_warnings, settings_row
 from .daemons import daemon_intervals
 from .queries import step_waits
 
@@ -172,7 +172,7 @@ def gather(now: datetime | None = None, celery_app: Any = None) -> DoctorFacts:
     now = now or timezone.now()
     row = settings_row()
     config = config_from_row(row)
-    warnings = parse_instance_dict(row.document or {}, env=None).warnings
+    warnings = (*parse_instance_dict(row.document or {}, env=None).warnings, *run_warnings(config))
     rows = list(
         Run.objects.filter(status__in=list(ACTIVE_STATUSES))
         .order_by("id")

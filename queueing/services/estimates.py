@@ -79,10 +79,12 @@ def durations() -> tuple[dict[str, float], float | None]:
     return typical_durations(samples)
 
 
-# Longer queues get no estimate: the replay decides the remaining queue once per simulated
-# tick, which at 10,000 queued runs held by tag limits and pools took minutes (bench/
-# estimates.py), far too long for a page. A faster replay is future work.
-MAX_QUEUED = 500
+# Longer queues get no estimate. The incremental replay (engine/estimates.replay_events)
+# is about twenty times faster than the plain one, but on the bench workload (ten tag
+# limits, five pools) it still took 185 ms at 500 queued runs, 559 ms at 1,000 and 1.4 s at
+# 2,000 on the loaded shared machine (bench/results.json "start_estimates_replay_ms"):
+# 1,000 is what a page can wait for once per tick.
+MAX_QUEUED = 1_000
 
 
 def compute(config: InstanceConfig, now: float | None = None) -> Estimates:
@@ -105,7 +107,33 @@ def compute(config: InstanceConfig, now: float | None = None) -> Estimates:
     job_of = {run_id: jobs.get(run_id, "") for run_id in run_ids}
     medians, fallback = durations()
     by_run = estimate_starts(snapshot, job_of, medians, fallback, config.dequeue_interval_seconds)
+    record_first(now, by_run)
     return Estimates(now, by_run, ())
+
+
+def record_first(now: float, by_run: dict[str, Estimate]) -> int:
+    """Store on each queued run that has none its first estimate, as seconds after its
+    enqueue (`Run.start_estimate_seconds`, for the estimate error on /metrics). Returns the
+    runs updated.
+
+    No lock: each row is written once, by a conditional UPDATE (`... IS NULL`), so two
+    processes computing at once write the same kind of value and the first one stays."""
+    fresh = list(
+        Run.objects.queued()
+        .filter(start_estimate_seconds__isnull=True, run_id__in=list(by_run))
+        .exclude(enqueued_at=None)
+        .values_list("id", "run_id", "enqueued_at")
+    )
+    updated = 0
+    for pk, run_id, enqueued_at in fresh:
+        found = by_run[run_id]
+        if found.kind != "estimate" or found.starts_in is None:
+            continue
+        seconds = now - enqueued_at.timestamp() + found.starts_in
+        updated += Run.objects.filter(pk=pk, start_estimate_seconds__isnull=True).update(
+            start_estimate_seconds=max(0.0, seconds)
+        )
+    return updated
 
 
 def current(config: InstanceConfig | None = None) -> Estimates:

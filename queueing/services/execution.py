@@ -1,7 +1,8 @@
 """Executing a launched run on a worker: the multiprocess executor.
 
-Each step runs in a child process (`python -m queueing.step_process`), so a crash or
-`os._exit` in user code fails that step, never the worker. The executor loop chooses which
+Each step runs in a child process of its own, forked by the worker's zygote or started
+cold as `python -m queueing.step_process` (`queueing/zygote.py`), so a crash or `os._exit`
+in user code fails that step, never the worker. The executor loop chooses which
 ready steps start with the engine's `select_steps` (max_concurrent, in-run tag limits,
 then a pool claim) and waits for children or pool notifications.
 """
@@ -13,15 +14,15 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 
+from .. import zygote
 from ..engine.plan import ExecutionPlan, plan_from_dict
 from ..engine.pools import claim_priority
 from ..engine.redaction import error_summary
@@ -42,7 +43,14 @@ RETRY_CLAIM_SECONDS = 2.0  # on SQLite, or if a notification was missed
 @dataclass
 class Child:
     step: StepInfo
-    process: subprocess.Popen
+    process: zygote.StepProcess
+    # Readable once the process has ended, so the loop wakes at once (None: it polls).
+    exit_fd: int | None = None
+
+    def close(self) -> None:
+        if self.exit_fd is not None:
+            os.close(self.exit_fd)
+            self.exit_fd = None
 
 
 def execute_run(run_id: str) -> str | None:
@@ -110,11 +118,17 @@ class Executor:
 
     # -- the loop -------------------------------------------------------------------
     def execute(self) -> str:
-        wakeup = pools.PoolWakeup()
-        last_beat = 0.0
+        # Only a step that claims pool slots ever waits for a pool's notification.
+        wakeup = pools.PoolWakeup(
+            listen=self.step_claims and any(s.pools for s in self.infos.values())
+        )
+        # STARTING → STARTED stamped the first heartbeat; a cancel may have come since.
+        last_beat = time.monotonic()
         last_claim_try = 0.0
         try_claims = True
         try:
+            if db(self._cancel_requested):
+                return self._cancel()
             while True:
                 now = time.monotonic()
                 if now - last_beat >= HEARTBEAT_SECONDS:
@@ -135,12 +149,15 @@ class Executor:
                     continue_ready = self._ready()
                 else:
                     continue_ready = ready
-                # Sleep until a child may have ended or a pool we wait on has room.
-                woken = wakeup.wait(0.1 if self.running else 0.5)
+                # Sleep until a child ended or a pool we wait on has room.
+                exits = [c.exit_fd for c in self.running.values() if c.exit_fd is not None]
+                woken = wakeup.wait(0.1 if self.running else 0.5, exits)
                 if woken & {key for s in continue_ready for key in s.pools}:
                     try_claims = True
         finally:
             wakeup.close()
+            for child in self.running.values():
+                child.close()
             # Steps that never got a slot leave the line so they do not block others.
             db(pools.free_run, self.run)
         return self._finish()
@@ -226,35 +243,32 @@ class Executor:
         self.wait_reasons[key] = reason
 
     def _launch(self, step: StepInfo) -> None:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "queueing.step_process", self.run.run_id, step.key],
-            cwd=str(settings.BASE_DIR),
-            env={
-                **os.environ,
-                "DJANGO_SETTINGS_MODULE": os.environ.get(
-                    "DJANGO_SETTINGS_MODULE", "concurrency_ui.settings"
-                ),
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        process = zygote.start_step(self.run.run_id, step.key)
         # Recorded as running before any database write, so a failed write cannot orphan it.
-        self.running[step.key] = Child(step, process)
+        self.running[step.key] = Child(step, process, zygote.exit_fd(process))
         self.wait_reasons.pop(step.key, None)
         db(self._record_start, step.key, process.pid)
 
     def _record_start(self, key: str, pid: int) -> None:
+        """The step RUNNING and its event, in one transaction (one commit to wait for).
+
+        A forked step can finish before this write: its reported status is kept (only a
+        step not yet started becomes RUNNING), so that it is not taken for a crash."""
         now = timezone.now()
         asked = self.claim_asked.get(key)
-        Step.objects.filter(run=self.run, step_key=key).update(
-            status=Step.Status.RUNNING,
-            started_at=now,
-            pid=pid,
-            wait_reason="",
-            slot_wait_seconds=None if asked is None else (now - asked).total_seconds(),
-        )
-        RunEvent.objects.create(run=self.run, step_key=key, kind="step_start")
+        not_started = [Step.Status.PENDING, Step.Status.WAITING]
+        with transaction.atomic():
+            Step.objects.filter(run=self.run, step_key=key).update(
+                status=Case(
+                    When(status__in=not_started, then=Value(Step.Status.RUNNING)),
+                    default=F("status"),
+                ),
+                started_at=now,
+                pid=pid,
+                wait_reason="",
+                slot_wait_seconds=None if asked is None else (now - asked).total_seconds(),
+            )
+            RunEvent.objects.create(run=self.run, step_key=key, kind="step_start")
 
     def _reap(self) -> int:
         reaped = 0
@@ -266,6 +280,7 @@ class Executor:
                 child.process.stderr.read().decode(errors="replace") if child.process.stderr else ""
             )
             del self.running[key]
+            child.close()
             step = db(Step.objects.get, run=self.run, step_key=key)
             if step.status == Step.Status.RUNNING:
                 # The child died before reporting (crash, os._exit, kill): fail the step.
@@ -299,6 +314,7 @@ class Executor:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 child.process.kill()
+            child.close()
         db(
             Step.objects.filter(run=self.run, status__in=["PENDING", "WAITING", "RUNNING"]).update,
             status=Step.Status.CANCELED,

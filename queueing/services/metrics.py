@@ -21,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import CollectorRegistry, GaugeMetricFamily, Metric
 
 from ..engine.plan import pool_summary_from_dict
-from ..engine.types import RunStatus
+from ..engine.types import ACTIVE_STATUSES, RunStatus
 from ..models import DaemonHeartbeat, Pool, Run, RunWait, TickRecord
 from .config import current_config
 from .heartbeats import is_healthy
@@ -31,6 +31,8 @@ PREFIX = "concurrency_ui"
 WINDOW = timedelta(hours=1)
 # Label for a key-only tag limit, which counts runs carrying the key whatever its value.
 ANY_VALUE = "*"
+# Fair share's label for runs without its key (they share one group, of weight 1).
+NO_VALUE = "(no value)"
 
 
 def _gauge(name: str, doc: str, labels: list[str] | None = None) -> GaugeMetricFamily:
@@ -67,6 +69,33 @@ class QueueCollector:
         yield from self._pools()
         yield from self._daemons(config, now)
         yield from self._limits(now)
+        yield from self._fair_share(config, now)
+        yield from self._start_estimates(now)
+
+    def _start_estimates(self, now: datetime) -> Iterator[Metric]:
+        """How far the first start estimate of each run launched in the last hour was
+        from its real start (`Run.start_estimate_seconds` against `launched_at`)."""
+        rows = Run.objects.filter(
+            launched_at__gte=now - WINDOW, start_estimate_seconds__isnull=False
+        ).values_list("enqueued_at", "launched_at", "start_estimate_seconds")
+        errors = sorted(
+            abs((launched - enqueued).total_seconds() - estimate)
+            for enqueued, launched, estimate in rows
+            if enqueued is not None
+        )
+        runs = _gauge(
+            "start_estimate_runs_last_hour",
+            "Runs launched in the last hour that had a start estimate.",
+        )
+        runs.add_metric([], len(errors))
+        yield runs
+        for name, fraction in (("p50", 0.5), ("p90", 0.9)):
+            gauge = _gauge(
+                f"start_estimate_error_{name}_seconds_last_hour",
+                f"{name} of |first start estimate - real start| over those runs (0 if none).",
+            )
+            gauge.add_metric([], _percentile(errors, fraction))
+            yield gauge
 
     def _runs(self, now: datetime) -> Iterator[Metric]:
         runs = _gauge("runs", "Runs by status.", ["status"])
@@ -234,6 +263,44 @@ class QueueCollector:
         yield at_cap
         yield p50
         yield p95
+
+    def _fair_share(self, config, now: datetime) -> Iterator[Metric]:
+        """Each value's share under `concurrency_ui.fair_share` (none when it is off):
+        queued runs, runs in progress and runs launched in the last hour, and its weight."""
+        rule = config.queue.fair_share
+        if rule is None:
+            return
+        labels = ["key", "value"]
+        queued = _gauge("fair_share_queued_runs", "Queued runs per fair-share value.", labels)
+        active = _gauge(
+            "fair_share_running_runs",
+            "Runs in progress (STARTING, STARTED, CANCELING) per fair-share value.",
+            labels,
+        )
+        launched = _gauge(
+            "fair_share_runs_launched_last_hour",
+            "Runs launched in the last hour per fair-share value: the turns each value had.",
+            labels,
+        )
+        weight = _gauge("fair_share_weight", "Configured fair-share weights.", labels)
+        live = [RunStatus.QUEUED, *ACTIVE_STATUSES]
+        now_counts: Counter[tuple[str, str | None]] = Counter()
+        counted = Run.objects.filter(status__in=live).count_by_tag_value(rule.key)
+        for (status, value), n in counted.items():
+            now_counts[("queued" if status == RunStatus.QUEUED else "active", value)] += n
+        recent: Counter[str | None] = Counter()
+        launches = Run.objects.filter(launched_at__gte=now - WINDOW)
+        for (_, value), n in launches.count_by_tag_value(rule.key).items():
+            recent[value] += n
+        values = {v for _, v in now_counts} | set(recent) | set(rule.weight_map)
+        for value in sorted(values, key=lambda v: (v is None, v or "")):
+            label = [rule.key, NO_VALUE if value is None else value]
+            queued.add_metric(label, now_counts[("queued", value)])
+            active.add_metric(label, now_counts[("active", value)])
+            launched.add_metric(label, recent[value])
+        for value, w in sorted(rule.weight_map.items()):
+            weight.add_metric([rule.key, value], w)
+        yield from (queued, active, launched, weight)
 
 
 def render(now: datetime | None = None) -> tuple[bytes, str]:

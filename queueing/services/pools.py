@@ -21,7 +21,7 @@ import json
 import select
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -640,9 +640,12 @@ class PoolWakeup:
     which the executor's periodic claim retry (`RETRY_CLAIM_SECONDS`) makes up for.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, listen: bool = True) -> None:
+        """`listen=False` when nothing will wait on a pool: no LISTEN connection is opened
+        (a new database session costs more than a run of quick steps), and `wait` only
+        waits for its descriptors or the timeout."""
         self._conn: Any = None  # a psycopg connection, imported only on PostgreSQL
-        self._listen = connection.vendor == "postgresql"
+        self._listen = listen and connection.vendor == "postgresql"
         if self._listen:
             self._connect()
 
@@ -655,10 +658,14 @@ class PoolWakeup:
         self._conn = psycopg.connect(**params, autocommit=True)
         self._conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
-    def wait(self, timeout: float) -> set[str]:
-        """Wait up to `timeout` seconds; return the pool keys notified (empty on timeout)."""
+    def wait(self, timeout: float, also: Sequence[int] = ()) -> set[str]:
+        """Wait up to `timeout` seconds, or until one of the descriptors `also` is readable
+        (a step process ended); return the pool keys notified (empty on timeout)."""
         if not self._listen:
-            time.sleep(min(timeout, 0.25))
+            if also:
+                select.select(list(also), [], [], min(timeout, 0.25))
+            else:
+                time.sleep(min(timeout, 0.25))
             return set()
         import psycopg
 
@@ -666,8 +673,8 @@ class PoolWakeup:
         try:
             if self._conn is None:
                 self._connect()
-            ready, _, _ = select.select([self._conn.fileno()], [], [], timeout)
-            if ready:
+            ready, _, _ = select.select([self._conn.fileno(), *also], [], [], timeout)
+            if self._conn.fileno() in ready:
                 for note in self._conn.notifies(timeout=0, stop_after=100):
                     keys.add(note.payload)
         except (psycopg.Error, OSError, ValueError):

@@ -5,14 +5,17 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import Count, QuerySet
 from django.db.models.fields.json import KeyTransform
 
+from ..engine.config.model import InstanceConfig
+from ..engine.holds import QUEUE_AGE, hold_of
 from ..engine.pool_words import is_closed, limit_unused
 from ..engine.redaction import error_summary, mask_secrets
+from ..engine.staleness import NEAR_SHARE, Bound, is_near, time_left
 from ..engine.stuck import StepWait, stuck_in_run
 from ..engine.types import Launch, RunStatus, Wait
 from ..errors import NotFound
@@ -24,6 +27,7 @@ from .estimates import Estimates
 from .pool_report import code_pools
 from .pools import pool_usage
 from .run_queue import evaluate
+from .staleness import queued_ages
 
 
 @dataclass
@@ -55,8 +59,13 @@ def filter_runs(
     return qs.order_by("-id")
 
 
-def page_of_runs(qs: QuerySet[Run], offset: int = 0, limit: int = 50) -> RunPage:
-    """One page of runs, with the live verdict of the queued ones on the page."""
+def page_of_runs(
+    qs: QuerySet[Run], offset: int = 0, limit: int = 50, hold: str | None = None
+) -> RunPage:
+    """One page of runs, with the live verdict of the queued ones on the page. With `hold`
+    (an identifier of `engine.holds.HOLDS`) only the queued runs it holds back now."""
+    if hold is not None:
+        return _held_page(qs, offset, limit, hold)
     total = qs.count()
     config = current_config()
     if config.queue.fair_share is not None and tuple(qs.query.order_by) == QUEUE_ORDER:
@@ -90,6 +99,37 @@ def _fair_page(qs: QuerySet[Run], offset: int, limit: int, total: int) -> RunPag
     page = [by_id[run_id] for run_id in ids if run_id in by_id]
     verdicts = {r.run_id: evaluation.decision.verdicts[r.run_id] for r in page}
     return RunPage(page, total, verdicts, estimates.current() if page else None)
+
+
+def _held_page(qs: QuerySet[Run], offset: int, limit: int, hold: str) -> RunPage:
+    """The queued runs of `qs` that `hold` holds back, in the engine's order: the whole
+    queue is decided (a verdict depends on every run ahead), then filtered."""
+    evaluation = evaluate(current_config())
+    decision = evaluation.decision
+    wanted = set(qs.values_list("run_id", flat=True))
+    if hold == QUEUE_AGE:
+        near = near_bound(evaluation.config, datetime.fromtimestamp(evaluation.snapshot.now, UTC))
+        held = [run_id for run_id in decision.order if run_id in wanted and run_id in near]
+    else:
+        verdicts = decision.verdicts
+        held = [r for r in decision.order if r in wanted and hold_of(verdicts[r]) == hold]
+    ids = held[offset : offset + limit]
+    by_id = {r.run_id: r for r in qs.filter(run_id__in=ids).defer("plan", "run_config")}
+    page = [by_id[run_id] for run_id in ids if run_id in by_id]
+    verdicts = {r.run_id: decision.verdicts[r.run_id] for r in page}
+    return RunPage(page, len(held), verdicts, estimates.current() if page else None)
+
+
+def near_bound(config: InstanceConfig, now: datetime) -> dict[str, tuple[Bound, float]]:
+    """Queued runs past `NEAR_SHARE` of their queue-age bound: (bound, seconds left)."""
+    rules = config.extra.stale_rules
+    shortest = rules.shortest()
+    found = {}
+    for age in queued_ages(None if shortest is None else shortest * NEAR_SHARE, now):
+        left = time_left(rules, age, now.timestamp())
+        if left is not None and is_near(*left):
+            found[age.run_id] = left
+    return found
 
 
 def verdict_to_dict(verdict: Launch | Wait | None) -> dict[str, Any] | None:

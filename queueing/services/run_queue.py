@@ -483,7 +483,22 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
         moved = {rid for _, rid in ids}
         launched = [rid for rid in decision.launch if rid in moved]
 
-    # Store a waiting reason only when the rule holding a run changed (wait history).
+    groups = _changed_waits(evaluation, pk_of)
+    ended += [pk for _, _, pks in groups for pk in pks]
+    for chunk in _chunks(ended):
+        RunWait.objects.filter(run_id__in=chunk, ended_at__isnull=True).update(ended_at=now)
+    if groups:
+        _store_wait_reasons(groups, now)
+    return launched
+
+
+def _changed_waits(
+    evaluation: Evaluation, pk_of: dict[str, int], since_pk: int | None = None
+) -> list[tuple[str, str, list[int]]]:
+    """(rule key, reason, run pks) of the waiting runs whose rule is not the one stored:
+    a wait reason is stored only when the rule holding a run changed (wait history).
+    With `since_pk`, only runs created from that primary key on."""
+    decision = evaluation.decision
     changed: dict[tuple[str, str], list[str]] = defaultdict(list)
     stored = evaluation.stored_rules
     # Most waiting runs share a few blocking gates (once the queue is full, every later run
@@ -491,6 +506,8 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
     keys: dict[int, str] = {}
     for run_id, verdict in decision.verdicts.items():
         if isinstance(verdict, Wait):
+            if since_pk is not None and pk_of[run_id] < since_pk:
+                continue
             key = keys.get(id(verdict.blocking))
             if key is None:
                 key = keys[id(verdict.blocking)] = rule_key(verdict)
@@ -502,22 +519,37 @@ def _apply(evaluation: Evaluation, now: datetime) -> list[str]:
         (key, message, [pk_of[rid] for rid in run_ids])
         for (key, message), run_ids in changed.items()
     ]
-    groups += _unread_runs_changed(evaluation)
-    ended += [pk for _, _, pks in groups for pk in pks]
-    for chunk in _chunks(ended):
-        RunWait.objects.filter(run_id__in=chunk, ended_at__isnull=True).update(ended_at=now)
-    if groups:
-        _store_wait_reasons(groups, now)
-    return launched
+    return groups + _unread_runs_changed(evaluation, since_pk)
+
+
+def record_first_waits(created: Sequence[Run], now: datetime) -> None:
+    """Inside the submit's transaction, after the insert of `created` (queued at `now`):
+    store the reason the next tick would give each new run it holds back, and open its
+    wait-history row at `now`, so the history starts when the run was queued rather than
+    at the first tick after. Runs the tick would launch get none.
+
+    The same evaluation and the same comparison as the tick (`_changed_waits`), read as
+    the tick reads the queue; without the tick's lock (a read): no tick sees these runs
+    before the submit commits, and a later change of rule is the next tick's to record,
+    like any other.
+    """
+    if not created:
+        return
+    evaluation = evaluate(config_from_row(settings_row()), now=now.timestamp(), complete=False)
+    pk_of = {run.run_id: run.created_seq for run in evaluation.snapshot.queued}
+    groups = _changed_waits(evaluation, pk_of, since_pk=min(run.pk for run in created))
+    new = {run.pk for run in created}
+    groups = [(key, message, [pk for pk in pks if pk in new]) for key, message, pks in groups]
+    _store_wait_reasons([group for group in groups if group[2]], now)
 
 
 def _still_holds(rule: str | None, verdict: Wait) -> bool:
-    return bool(rule) and any(
-        not gate.passed and gate_key(gate) == rule for gate in verdict.gates
-    )
+    return bool(rule) and any(not gate.passed and gate_key(gate) == rule for gate in verdict.gates)
 
 
-def _unread_runs_changed(evaluation: Evaluation) -> list[tuple[str, str, list[int]]]:
+def _unread_runs_changed(
+    evaluation: Evaluation, since_pk: int | None = None
+) -> list[tuple[str, str, list[int]]]:
     """The queued runs the tick did not read whose stored rule is not the gate they all
     wait on (runs submitted since, or held by another rule before): one group, or none."""
     gate = evaluation.decision.later_runs_wait_on
@@ -525,12 +557,10 @@ def _unread_runs_changed(evaluation: Evaluation) -> list[tuple[str, str, list[in
         return []
     priority, pk = evaluation.unread_after
     key = gate_key(gate)
-    pks = list(
-        Run.objects.queued()
-        .filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=pk))
-        .exclude(wait_rule=key)
-        .values_list("id", flat=True)
-    )
+    unread = Run.objects.queued().filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=pk))
+    if since_pk is not None:
+        unread = unread.filter(id__gte=since_pk)
+    pks = list(unread.exclude(wait_rule=key).values_list("id", flat=True))
     return [(key, gate.message, pks)] if pks else []
 
 

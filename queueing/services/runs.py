@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..inputs import check_value
 from ..locations import get_workspace
 from ..models import Run, RunEvent, Step
-from . import pools, tick_requests
+from . import pools, run_queue, tick_requests
 from .audit import record
 from .config import current_config
 
@@ -48,18 +48,31 @@ def resolve_run_id(text: str) -> str:
         raise NotFound("no run id given")
     if Run.objects.filter(run_id=text).exists():
         return text
-    if prefix_problem(text) is not None:
-        raise NotFound(f"run {text!r} does not exist")
-    matches = list(
-        Run.objects.filter(run_id__startswith=text.lower())
-        .order_by("run_id")
-        .values_list("run_id", flat=True)[: LISTED_MATCHES + 1]
+    found = unique_prefix_match(
+        text,
+        lambda prefix, count: list(
+            Run.objects.filter(run_id__startswith=prefix)
+            .order_by("run_id")
+            .values_list("run_id", flat=True)[:count]
+        ),
     )
-    if not matches:
+    if found is None:
         raise NotFound(f"run {text!r} does not exist")
+    return found
+
+
+def unique_prefix_match(text: str, starting_with: Callable[[str, int], list[str]]) -> str | None:
+    """The one run id that starts with `text` (a prefix of at least MIN_PREFIX characters),
+    None when `text` is too short or nothing matches; InvalidInput (`run_id`) listing the
+    matches when several do. `starting_with(prefix, count)` answers the first `count` ids
+    in id order that start with `prefix`: the database's runs here, the attached Dagster
+    deployment's in `dagster_source.present`."""
+    if prefix_problem(text) is not None:
+        return None
+    matches = starting_with(text.lower(), LISTED_MATCHES + 1)
     if len(matches) > 1:
         raise InvalidInput.one("run_id", ambiguous_message(text, matches))
-    return matches[0]
+    return matches[0] if matches else None
 
 
 def get_run(run_id: str) -> Run:
@@ -195,6 +208,8 @@ def insert_runs(
         [RunEvent(run=run, kind="enqueued", message=f"submitted by {actor}") for run in created],
         batch_size=_BATCH,
     )
+    # The wait history starts at the enqueue time, with the reason the next tick would give.
+    run_queue.record_first_waits(created, now)
     tick_requests.request_run_queue_tick()
     return created
 

@@ -6,30 +6,37 @@ by setting, a whole `dagster.yaml`, or pool limits) and only simulated.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from django.utils import timezone
 
 from ..engine import simulate as engine
 from ..engine.config.flat import apply_settings
 from ..engine.config.model import InstanceConfig
 from ..engine.run_queue import decide
-from ..engine.types import ACTIVE_STATUSES, Launch, TickDecision
+from ..engine.types import ACTIVE_STATUSES, Gate, Launch, TickDecision
 from ..errors import InvalidInput
 from ..models import Run
-from . import pools
+from . import pools, staleness
 from .config import check_yaml, current_config
-from .run_queue import run_infos
+from .run_queue import backlog_turns, run_infos
 
 
 def queue_state(
-    config: InstanceConfig | None = None, now: datetime | None = None
+    config: InstanceConfig | None = None,
+    now: datetime | None = None,
+    bounds: tuple[int | None, ...] = (),
 ) -> engine.QueueState:
-    """The queue, active runs, pool rows and pool entries as stored now (four queries)."""
+    """The queue, active runs, pool rows and pool entries as stored now (four queries), fair
+    share's memory of the backlog (with the rule), and the ages of the runs queued at least
+    the shortest of `bounds` and of the configuration's queue-age bounds."""
     config = config or current_config()
+    at = timezone.now() if now is None else now
     queued = run_infos(Run.objects.queued().in_queue_order())
     active = run_infos(Run.objects.filter(status__in=list(ACTIVE_STATUSES)))
+    shortest = [b for b in (config.extra.stale_rules.shortest(), *bounds) if b is not None]
     return engine.QueueState(
         settings=config.queue,
         default_pool_limit=config.default_pool_limit,
@@ -37,7 +44,10 @@ def queue_state(
         active=active,
         pool_rows=pools.limit_rows(),
         pool_usage=pools.claim_usage(),
-        now=time.time() if now is None else now.timestamp(),
+        now=at.timestamp(),
+        fair_finished=backlog_turns(config),
+        stale_rules=config.extra.stale_rules,
+        ages=staleness.queued_ages(min(shortest), at) if shortest else [],
     )
 
 
@@ -92,21 +102,35 @@ def simulate(
         for key, limit in pool_limits.items():
             key = pools.validate_key(key, "pools")
             limits[key] = None if limit is None else pools.parse_limit(limit, f"pools.{key}")
+    fair = config.queue.fair_share
     proposal = engine.Proposal(
         settings=config.queue,
         change_default_pool_limit=config.default_pool_limit != current.default_pool_limit,
         default_pool_limit=config.default_pool_limit,
         pool_limits=limits,
+        # A proposal that turns fair share on or changes its key has its own memory.
+        fair_finished=None
+        if fair is None or fair.key == getattr(current.queue.fair_share, "key", None)
+        else backlog_turns(config),
+        stale_rules=config.extra.stale_rules,
     )
-    return engine.simulate(queue_state(current, now), proposal)
+    bounds = (config.extra.stale_rules.shortest(),)
+    return engine.simulate(queue_state(current, now, bounds), proposal)
 
 
 WAITING_SHOWN = 200
 
 
+def _gate_or_none(gate: Gate | None) -> dict[str, Any] | None:
+    return None if gate is None else gate.to_dict(holders=False)
+
+
 def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
-    """JSON for the API and the page: launches now and after, and what the change costs."""
+    """JSON for the API and the page: launches now and after, the runs whose verdict
+    changes (start, wait, or another rule: the diff against today), and what the change
+    costs."""
     proposed = simulation.proposed
+    changes = simulation.changes
     waiting_ids = [r for r in proposed.order if not isinstance(proposed.verdicts[r], Launch)]
     # A queue of 100k runs would make an unreadable answer: the head of the queue is enough.
     waiting = {
@@ -120,6 +144,15 @@ def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
         "no_longer_launched": list(simulation.no_longer_launched),
         "waiting": waiting,
         "waiting_total": len(waiting_ids),
+        "changes": [
+            {
+                "run_id": change.run_id,
+                "today": _gate_or_none(change.today),
+                "proposed": _gate_or_none(change.proposed),
+            }
+            for change in changes[:WAITING_SHOWN]
+        ],
+        "changes_total": len(changes),
         "over_limit": [
             {
                 "rule": o.rule,
@@ -130,6 +163,18 @@ def simulation_to_dict(simulation: engine.Simulation) -> dict[str, Any]:
             }
             for o in simulation.over_limit
         ],
+        "canceled_for_queue_age": [
+            {
+                "run_id": t.run_id,
+                "rule": t.bound.rule,
+                "subject": t.bound.subject,
+                "seconds": t.bound.seconds,
+                "waited_seconds": round(t.waited),
+            }
+            for t in simulation.overdue[:WAITING_SHOWN]
+        ],
+        "canceled_for_queue_age_total": len(simulation.overdue),
+        "canceled_for_queue_age_now": len(simulation.overdue_now),
         "bottlenecks": [
             {
                 "rule": b.rule,

@@ -28,25 +28,30 @@ def cancel_overdue(config: InstanceConfig, now: datetime) -> tuple[engine.QueueT
     the `queue_timeout` event are written only by the one that moved it.
     """
     rules = config.extra.stale_rules
-    shortest = rules.shortest()
-    if shortest is None:
-        return ()
-    cutoff = now - timedelta(seconds=shortest)
-    rows = (
-        Run.objects.queued()
-        .filter(enqueued_at__lt=cutoff)
-        .values_list("run_id", "enqueued_at", "tags")
-        .iterator(2000)
-    )
-    candidates = [
-        engine.QueuedAge(run_id, enqueued_at.timestamp(), tags or {})
-        for run_id, enqueued_at, tags in rows
-    ]
+    candidates = queued_ages(rules.shortest(), now)
     canceled = []
     for timeout in engine.overdue(rules, candidates, now.timestamp()):
         if _cancel(timeout):
             canceled.append(timeout)
     return tuple(canceled)
+
+
+def queued_ages(older_than: float | None, now: datetime) -> list[engine.QueuedAge]:
+    """The queued runs queued at least `older_than` seconds (a rule's `shortest()` bound:
+    nothing younger can be overdue), in queue order; none when it is None (no bound)."""
+    if older_than is None:
+        return []
+    rows = (
+        Run.objects.queued()
+        .filter(enqueued_at__lt=now - timedelta(seconds=older_than))
+        .in_queue_order()
+        .values_list("run_id", "enqueued_at", "tags")
+        .iterator(2000)
+    )
+    return [
+        engine.QueuedAge(run_id, enqueued_at.timestamp(), tags or {})
+        for run_id, enqueued_at, tags in rows
+    ]
 
 
 def _cancel(timeout: engine.QueueTimeout) -> bool:

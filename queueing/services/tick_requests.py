@@ -65,9 +65,7 @@ def _claim(now: datetime) -> bool:
     if TickRequest.objects.filter(daemon=RUN_QUEUE).exists():
         return False
     # The row is made on first use (a flushed or new database has none).
-    _, created = TickRequest.objects.get_or_create(
-        daemon=RUN_QUEUE, defaults={"requested_at": now}
-    )
+    _, created = TickRequest.objects.get_or_create(daemon=RUN_QUEUE, defaults={"requested_at": now})
     return created
 
 
@@ -80,7 +78,5 @@ def take() -> None:
 def pending() -> datetime | None:
     """When the pending run-queue tick request was sent, or None."""
     return (
-        TickRequest.objects.filter(daemon=RUN_QUEUE)
-        .values_list("requested_at", flat=True)
-        .first()
+        TickRequest.objects.filter(daemon=RUN_QUEUE).values_list("requested_at", flat=True).first()
     )

@@ -154,19 +154,45 @@ def run_ids_in(args: Any) -> list[str]:
 
 
 @register.simple_tag
-def gate_message(gate: Any) -> str:
-    """A gate's sentence with each run it names (by its short id) linked to that run."""
-    text: str = conditional_escape(gate.message)
-    if gate.unit != "run":
+def gate_message(gate: Any, url_name: str = "run-detail") -> str:
+    """A gate's sentence with each run it names (by its short id) linked to that run's
+    page (`url_name`: "dagster-run" on the attached-Dagster pages). `gate` is a Gate or
+    its `to_dict()` (with holders); a dict without a unit counts runs."""
+    if isinstance(gate, Mapping):
+        message, unit, holders = gate["message"], gate.get("unit", "run"), gate.get("holders", ())
+    else:
+        message, unit, holders = gate.message, gate.unit, gate.holders
+    text: str = conditional_escape(message)
+    if unit != "run":
         return mark_safe(text)  # noqa: S308 - escaped above
-    for holder in dict.fromkeys(gate.holders):
+    for holder in dict.fromkeys(holders):
         if len(holder) == 36:
             short = holder[:8]
             link = format_html(
-                '<a href="{}"><code>{}</code></a>', reverse("run-detail", args=[holder]), short
+                '<a href="{}"><code>{}</code></a>', reverse(url_name, args=[holder]), short
             )
             text = re.sub(rf"\b{re.escape(short)}\b", link, text)
     return mark_safe(text)  # noqa: S308 - built from escaped parts
+
+
+# The run ids a stored reason names (`Gate._held_by`: short ids after "held by " or
+# "runs counted: ", comma-separated).
+_HELD_BY = re.compile(r"(held by |runs counted: )([0-9a-f]{8}(?:, [0-9a-f]{8})*)\b")
+
+
+@register.filter
+def held_by_links(message: str) -> str:
+    """A stored wait reason (wait history) with each run it names by its short id linked to
+    that run: the run page takes the short id (a unique prefix) and redirects to the run."""
+
+    def link(match: re.Match[str]) -> str:
+        ids = match.group(2).split(", ")
+        return match.group(1) + ", ".join(
+            format_html('<a href="{}"><code>{}</code></a>', reverse("run-detail", args=[i]), i)
+            for i in ids
+        )
+
+    return mark_safe(_HELD_BY.sub(link, str(conditional_escape(message or ""))))  # noqa: S308 - escaped first
 
 
 _BACKTICKED = re.compile(r"`([^`]+)`")

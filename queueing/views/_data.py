@@ -49,6 +49,14 @@ def live_runs_exist() -> bool:
     return Run.objects.filter(status__in=statuses).exists()
 
 
+def share_values(key: str) -> list[tuple[str, int]]:
+    """(value, queued runs) of fair share's key among queued runs, most runs first (the
+    Queued tab's filter; runs without the key are left out)."""
+    counts = Run.objects.queued().count_by_tag_value(key)
+    found = [(value, n) for (_, value), n in counts.items() if value is not None]
+    return sorted(found, key=lambda item: (-item[1], item[0]))
+
+
 # --- overview ---------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from ..errors import Conflict, InvalidInput, NotFound
 from ..roles import can_change_limits
 from ..services.audit import actor_name
 from ..services.doctor import report
+from ..services.simulate import WAITING_SHOWN
 from ._common import HtmxHttpRequest, requires
 
 admin_only = requires(can_change_limits, "admin")
@@ -37,14 +38,17 @@ def _page(request: HtmxHttpRequest, template: str, build) -> HttpResponse:
         state = dagster_source.load_state()
     except dagster_source.DagsterUnavailable as exc:
         return render(request, "queueing/dagster/unavailable.html", {"reason": str(exc)})
+    built = build(state)
+    if isinstance(built, HttpResponse):
+        return built
     context = {
         "state": state,
         "deployment": present.deployment_dict(state),
         "writes_enabled": dagster_source.writes_enabled(),
         "can_write": dagster_source.writes_enabled() and can_change_limits(request.user),
-        **build(state),
+        **built,
     }
-    return render(request, template, context)
+    return render(request, template, context, status=context.pop("status", 200))
 
 
 @require_GET
@@ -70,7 +74,15 @@ def queue(request: HtmxHttpRequest) -> HttpResponse:
 def run(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     """One run: for a queued run every gate with live numbers and the quirks deciding it."""
 
-    def build(state) -> dict[str, Any]:
+    def build(state) -> dict[str, Any] | HttpResponse:
+        try:
+            whole = dagster_source.resolve_run_id(state, run_id)
+        except InvalidInput as exc:
+            # A prefix of several runs: the message lists them, as on every other page.
+            return {"run": None, "run_id": run_id, "problem": exc.errors[0].message, "status": 404}
+        if whole != run_id:
+            # A short id: the page's address is the whole id.
+            return redirect("dagster-run", whole)
         return {"run": present.explain(state, decision(state), run_id), "run_id": run_id}
 
     return _page(request, "queueing/dagster/run.html", build)
@@ -134,7 +146,15 @@ def what_if(request: HtmxHttpRequest) -> HttpResponse:
                 result = simulate(state, max_runs, buffer, limits)
             except InvalidInput as exc:
                 errors += [str(e) for e in exc.errors]
-        return {"form": form, "errors": errors, "simulation": result}
+        changes = result.changes if result else ()
+        return {
+            "form": form,
+            "errors": errors,
+            "simulation": result,
+            # The same cap as the simulator of this deployment's own queue.
+            "changes": changes[:WAITING_SHOWN],
+            "changes_total": len(changes),
+        }
 
     return _page(request, "queueing/dagster/what_if.html", build)
 
@@ -151,6 +171,11 @@ def _change(request: HtmxHttpRequest, action, success: str, back: str) -> HttpRe
     else:
         messages.success(request, success)
     return redirect(back)
+
+
+def _whole_run_id(run_id: str) -> str:
+    """The run a short id names in the deployment (InvalidInput when several)."""
+    return dagster_source.resolve_run_id(dagster_source.load_state(), run_id)
 
 
 @require_POST
@@ -197,7 +222,7 @@ def free_slots(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
     back = request.POST.get("back") == "doctor"
     return _change(
         request,
-        lambda: writes.free_run_slots(run_id, actor_name(request.user)),
+        lambda: writes.free_run_slots(_whole_run_id(run_id), actor_name(request.user)),
         f"The pool slots of run {run_id[:8]} were freed.",
         reverse("dagster-doctor") if back else reverse("dagster-pools"),
     )
@@ -211,7 +236,7 @@ def terminate(request: HtmxHttpRequest, run_id: str) -> HttpResponse:
 
     return _change(
         request,
-        lambda: writes.terminate_queued(run_id, actor_name(request.user)),
+        lambda: writes.terminate_queued(_whole_run_id(run_id), actor_name(request.user)),
         f"Queued run {run_id[:8]} was canceled.",
         reverse("dagster-queue"),
     )

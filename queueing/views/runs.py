@@ -13,7 +13,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from ..engine.estimates import ASSUMPTION, Estimate
-from ..engine.types import Launch, Wait
+from ..engine.holds import HOLDS, QUEUE_AGE
+from ..engine.staleness import Bound, QueuedAge, is_near, time_left
+from ..engine.types import Gate, Launch, RunStatus, Wait
 from ..errors import Conflict, InvalidInput, NotFound
 from ..forms import TAB_LABELS, RunFilterForm
 from ..models import Run
@@ -52,22 +54,35 @@ class RunRow:
     # Why the run looks stuck inside (every ready step waiting too long), or "".
     stuck: str = ""
     estimate: Estimate | None = None
+    # Fair share on: the run's fair-share gate (its value, turn and weight).
+    turn: Gate | None = None
+    share_value: str | None = None  # its value of the fair-share key
+    # Under a queue-age bound: (the bound, seconds left), and whether it is close to it.
+    bound: tuple[Bound, float] | None = None
+    near_bound: bool = False
 
 
 @require_GET
 @login_required
 def run_list(request: HtmxHttpRequest) -> HttpResponse:
-    """One page of one tab; the table re-polls itself while any run is queued or in progress."""
+    """One page of one tab; the table re-polls itself while any run is queued or in progress.
+
+    The Queued tab also filters by what holds runs back (`held_by`, engine.holds) and by
+    fair share's value (`share`), and shows each run's fair-share turn and queue-age bound."""
     form = RunFilterForm(request.GET)
     form.is_valid()
+    config = current_config()
+    fair = config.queue.fair_share
+    share_key = fair.key if fair is not None else None
     number = form.value("page", 1)
-    qs = filter_runs(form.statuses(), job=form.value("job"), tags=form.tags())
-    page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+    qs = filter_runs(form.statuses(), job=form.value("job"), tags=form.tags(share_key))
+    hold = form.value("held_by")
+    page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE, hold=hold)
     last = max(1, -(-page.total // PAGE_SIZE))
     if number > last:
         # A page past the end (an old link, ?page=999) shows the last page, not "999 of 3".
         number = last
-        page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE)
+        page = page_of_runs(qs, (number - 1) * PAGE_SIZE, PAGE_SIZE, hold=hold)
     in_progress = form.current_tab() == "in_progress"
     activity = _data.run_activity(r.pk for r in page.runs) if in_progress else {}
     stuck = stuck_runs([r.pk for r in page.runs], timezone.now()) if in_progress else {}
@@ -77,22 +92,30 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         verdict = page.verdicts.get(r.run_id)
         if isinstance(verdict, Wait) and verdict.blocking.rule == "pool":
             pool_held[r.run_id] = r.pool_summary
-    demands = (
-        pools.explain_root_demands(pool_held, current_config().default_pool_limit)
-        if pool_held
-        else {}
-    )
-    rows = [
-        RunRow(
-            r,
-            page.verdicts.get(r.run_id),
-            estimate=found.get(r.run_id) if found else None,
-            demands=tuple(demands.get(r.run_id, ())),
-            stuck=stuck.get(r.pk, ""),
-            **activity.get(r.pk, {}),
+    demands = pools.explain_root_demands(pool_held, config.default_pool_limit) if pool_held else {}
+    now = timezone.now().timestamp()
+    rules = config.extra.stale_rules
+    rows = []
+    for r in page.runs:
+        verdict = page.verdicts.get(r.run_id)
+        bound = None
+        if rules.enabled and r.status == RunStatus.QUEUED and r.enqueued_at is not None:
+            bound = time_left(rules, QueuedAge(r.run_id, r.enqueued_at.timestamp(), r.tags), now)
+        turn = next((g for g in verdict.gates if g.rule == "fair_share"), None) if verdict else None
+        rows.append(
+            RunRow(
+                r,
+                verdict,
+                estimate=found.get(r.run_id) if found else None,
+                demands=tuple(demands.get(r.run_id, ())),
+                stuck=stuck.get(r.pk, ""),
+                turn=turn,
+                share_value=r.tags.get(fair.key) if fair is not None else None,
+                bound=bound,
+                near_bound=bound is not None and is_near(*bound),
+                **activity.get(r.pk, {}),
+            )
         )
-        for r in page.runs
-    ]
     live = _data.live_runs_exist()
     context = {
         "form": form,
@@ -106,6 +129,12 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         "live": live,
         "can_launch": can_launch(request.user),
         "job_names": sorted({j.name for _, _, jobs in _data.jobs_by_location() for j in jobs}),
+        "holds": HOLDS,
+        "queue_age_hold": QUEUE_AGE,
+        "fair_share": fair,
+        "share_values": _data.share_values(fair.key) if fair is not None else [],
+        "bounded": rules.enabled,
+        "filtered": any(form.value(n) for n in ("job", "tag", "status", "held_by", "share")),
     }
     return page_or_fragment(
         request, "queueing/runs.html", "queueing/_runs_table.html", context, stop_polling=not live

@@ -49,7 +49,10 @@ def _what_if(request: HtmxHttpRequest) -> tuple[dict[str, Any] | None, list[str]
         simulation = simulate_service.simulate(settings=changes, pool_limits=pools)
     except InvalidInput as exc:
         return None, [str(e) for e in exc.errors], form
-    return simulate_service.simulation_to_dict(simulation), [], form
+    data = simulate_service.simulation_to_dict(simulation)
+    # The engine's own changes for the page, whose reasons link the runs they name.
+    data["changes"] = simulation.changes[: simulate_service.WAITING_SHOWN]
+    return data, [], form
 
 
 @require_GET

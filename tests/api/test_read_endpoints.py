@@ -71,8 +71,14 @@ def test_daemon_processes_report_the_dev_supervisors_restarts(viewer_client, set
         "last_exit_at": now - 31,
         "next_restart_at": None,
     }
-    state = {"pid": 1, "host": "h", "started_at": now - 600, "updated_at": now,
-             "stopped_at": None, "processes": [control]}
+    state = {
+        "pid": 1,
+        "host": "h",
+        "started_at": now - 600,
+        "updated_at": now,
+        "stopped_at": None,
+        "processes": [control],
+    }
     (tmp_path / "supervisor.json").write_text(json.dumps(state))
 
     body = viewer_client.get("/api/daemons/processes/").json()

@@ -32,7 +32,15 @@ def test_submit_queues_a_run_with_job_and_user_tags(operator_client):
     assert run.status == RunStatus.QUEUED
     assert run.job_name == "redshift_etl"
     # Job tags and launch tags are merged; the answer shows what was stored.
-    assert run.tags == {"database": "redshift", "team": "data", "dagster/code_location": "queueing.demo.definitions"} == body["tags"]
+    assert (
+        run.tags
+        == {
+            "database": "redshift",
+            "team": "data",
+            "dagster/code_location": "queueing.demo.definitions",
+        }
+        == body["tags"]
+    )
     assert body["status"] == "QUEUED"
     assert list(run.steps.values_list("step_key", flat=True)) == [
         "extract_orders",
@@ -534,3 +542,36 @@ def test_free_slots_refuses_a_step_the_run_does_not_have(
 def test_free_slots_of_an_unknown_run_is_404(admin_client, unchanged):
     assert admin_client.post("/api/runs/nope/free_slots/", {}, format="json").status_code == 404
     unchanged()
+
+
+def test_queued_runs_filtered_by_the_rule_that_holds_them(operator_client, viewer_client):
+    load_config(
+        "concurrency:\n  runs:\n    max_concurrent_runs: -1\n    tag_concurrency_limits:\n"
+        "      - {key: dagster/backfill, value: {maxUniqueValues: 1}}\n"
+    )
+    submit(operator_client, tags={"dagster/backfill": "b1"})
+    capped = submit(operator_client, tags={"dagster/backfill": "b2"})
+    free = submit(operator_client)
+    run_queue.tick()
+    plain = submit(operator_client)
+
+    def ids(hold):
+        body = viewer_client.get(f"/api/runs/?status=QUEUED&held_by={hold}").json()
+        return [r["run_id"] for r in body["results"]], body["count"]
+
+    assert ids("distinct_values") == ([capped["run_id"]], 1)
+    assert ids("launching") == ([plain["run_id"]], 1)
+    assert ids("pool") == ([], 0)
+    assert free["run_id"] not in ids("launching")[0]  # launched by the tick: no longer queued
+
+
+def test_held_by_is_refused_for_an_unknown_rule_or_without_status_queued(viewer_client):
+    unknown = viewer_client.get("/api/runs/?status=QUEUED&held_by=nonsense")
+    assert unknown.status_code == 400
+    assert errors_of(unknown)[0][0] == "held_by"
+    assert "expected one of launching, max_concurrent_runs" in errors_of(unknown)[0][1]
+    finished = viewer_client.get("/api/runs/?status=SUCCESS&held_by=pool")
+    assert finished.status_code == 400
+    assert errors_of(finished) == [
+        ("held_by", "only queued runs are held back: ask for status=QUEUED alone")
+    ]

@@ -9,8 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 # The sync Playwright API runs an event loop in this thread, which makes Django refuse ORM
 # calls here ("SynchronousOnlyOperation") although nothing is actually async.
@@ -97,3 +101,27 @@ def page(anonymous_page, make_user, live_server):
         ]
     )
     return anonymous_page
+
+
+@pytest.fixture
+def axe_page(browser, live_server, make_user) -> Iterator[Page]:
+    """A logged-in admin page whose context lets the test inject axe (the product's CSP
+    forbids inline scripts, as it should; the tool is not part of the product)."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(make_user("admin"))
+    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, bypass_csp=True)
+    context.set_default_timeout(POLL_PROOF_TIMEOUT_MS)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    yield context.new_page()
+    context.close()

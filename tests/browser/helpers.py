@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
 from queueing.models import Run
+
+# axe-core, vendored for the tests only (the product never serves it).
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+BAD_IMPACTS = {"serious", "critical"}
 
 
 def type_into(page: Page, label: str, text: str) -> None:
@@ -28,3 +33,29 @@ def launch_from_launchpad(page: Page, job: str, run_config: str, **tags: str) ->
     expect(page).to_have_url(re.compile(r"/runs/[0-9a-f-]+/$"))
     run_id = page.url.rstrip("/").rsplit("/", 1)[-1]
     return Run.objects.get(run_id=run_id)
+
+
+def violations(page: Page, where: str) -> list[str]:
+    """axe's serious and critical violations on the page as it is now."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(content=AXE)
+    found = page.evaluate(
+        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+            .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
+    )
+    return [
+        f"{where}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
+        for v in found
+        if v["impact"] in BAD_IMPACTS
+    ]
+
+
+def axe_light_and_dark(page: Page, where: str) -> list[str]:
+    """`violations` of the page as loaded in the light, then the dark colour scheme."""
+    problems = []
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        page.reload()
+        problems += violations(page, f"{where} ({scheme})")
+    return problems

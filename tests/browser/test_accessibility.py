@@ -5,25 +5,22 @@ product's own 404 page."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from queueing.models import Pool, PoolClaim, Run, Step
 from queueing.services import pools, run_queue, runs
 from tests.services.helpers import load_config
 
-from .conftest import POLL_PROOF_TIMEOUT_MS, VIEWPORT
+from .conftest import POLL_PROOF_TIMEOUT_MS
+from .helpers import violations
 
 pytestmark = pytest.mark.browser
 
-AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
 MOBILE = {"width": 390, "height": 844}
-BAD_IMPACTS = {"serious", "critical"}
 
 
 @pytest.fixture
@@ -65,46 +62,6 @@ def _pages(world: dict[str, str]) -> list[str]:
         "/backfills/",
         "/automation/",
         "/runs/00000000-no-such-run/",
-    ]
-
-
-@pytest.fixture
-def axe_page(browser, live_server, make_user) -> Iterator[Page]:
-    """A logged-in admin page whose context lets the test inject axe (the product's CSP
-    forbids inline scripts, as it should; the tool is not part of the product)."""
-    from django.conf import settings
-    from django.test import Client
-
-    client = Client()
-    client.force_login(make_user("admin"))
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, bypass_csp=True)
-    context.set_default_timeout(POLL_PROOF_TIMEOUT_MS)
-    context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-    yield context.new_page()
-    context.close()
-
-
-def violations(page: Page, where: str) -> list[str]:
-    """axe's serious and critical violations on the page as it is now."""
-    if not page.evaluate("typeof window.axe === 'object'"):
-        page.add_script_tag(content=AXE)
-    found = page.evaluate(
-        """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
-            .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                        nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
-    )
-    return [
-        f"{where}: {v['impact']} {v['id']} ({v['help']}) at {v['nodes']}"
-        for v in found
-        if v["impact"] in BAD_IMPACTS
     ]
 
 
@@ -198,3 +155,47 @@ def test_an_unknown_run_gets_the_products_404_page(axe_page, world):
     assert response is not None and response.status == 404
     expect(axe_page.locator("main h1")).to_have_text("Not found")
     expect(axe_page.locator(".topbar")).to_be_visible()
+
+
+def test_the_queued_tabs_rule_filters_are_accessible_and_filter_in_place(
+    axe_page, transactional_db
+):
+    """Issue 18's filters and columns: fair share's turn, the queue-age bound, what holds a
+    run; chosen in the form, the filtered table comes back, light and dark, without a
+    serious axe violation."""
+    load_config(
+        {
+            "concurrency": {
+                "runs": {
+                    "max_concurrent_runs": 2,
+                    "tag_concurrency_limits": [
+                        {"key": "dagster/backfill", "value": {"maxUniqueValues": 1}}
+                    ],
+                }
+            },
+            "concurrency_ui": {"fair_share": {"key": "team"}, "max_queued_seconds": 3600},
+        }
+    )
+    runs.submit("quick", tags={"team": "data", "dagster/backfill": "b1"}, actor="test")
+    capped = runs.submit("quick", tags={"team": "data", "dagster/backfill": "b2"}, actor="test")
+    for _ in range(3):
+        runs.submit("quick", tags={"team": "growth"}, actor="test")
+    old = timezone.now() - timedelta(minutes=55)
+    Run.objects.filter(pk=capped.pk).update(enqueued_at=old)
+    run_queue.tick()
+
+    problems: list[str] = []
+    for scheme in ("light", "dark"):
+        axe_page.emulate_media(color_scheme=scheme)
+        axe_page.goto("/runs/?tab=queued")
+        expect(axe_page.get_by_role("columnheader", name="Turn (team)")).to_be_visible()
+        problems += violations(axe_page, f"Queued tab with rule columns ({scheme})")
+    axe_page.get_by_label("Held by").select_option("max_queued_seconds")
+    axe_page.get_by_role("button", name="Filter").click()
+    expect(axe_page.locator("#runs-table tbody tr")).to_have_count(1)
+    expect(axe_page.locator("#runs-table tbody")).to_contain_text("canceled in")
+    axe_page.get_by_label("Fair share: team").select_option("growth")
+    axe_page.get_by_role("button", name="Filter").click()
+    expect(axe_page.locator("#runs-table")).to_contain_text("No runs match these filters")
+    problems += violations(axe_page, "Queued tab filtered to nothing")
+    assert problems == []

@@ -54,3 +54,26 @@ def test_it_keeps_the_row_open_with_the_error_when_the_limit_is_refused(page):
     expect(page.locator(f"#pool-limit-{pool.pk}-errors")).to_be_visible()
     expect(page.get_by_label("Limit of api")).to_have_attribute("aria-invalid", "true")
     assert Pool.objects.get(pk=pool.pk).limit == 3
+
+
+# Text width of the option shown, against the room the select leaves it (padding includes
+# the arrow): what the eye sees cut off.
+_OPTION_FITS = """select => {
+    const style = getComputedStyle(select);
+    const context = document.createElement("canvas").getContext("2d");
+    context.font = style.font;
+    const room = select.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    return [...select.options].map(o => [o.text, Math.ceil(context.measureText(o.text).width), room]);
+}"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_every_tag_limit_kind_shows_whole_on_desktop_and_phone(page, width):
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto("/deployment/concurrency/")
+    kind = page.locator("select[name=tag-kind]")
+
+    for text, needed, room in kind.evaluate(_OPTION_FITS):
+        assert needed <= room, f"{text!r} needs {needed} px, the select leaves {room} px"
+    # And the form never scrolls sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= width

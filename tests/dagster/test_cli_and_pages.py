@@ -133,11 +133,55 @@ def test_the_queue_page_shows_the_deployment_the_rule_and_the_quirk(deployment):
     assert "limit 0" in pools and "1 queued run uses it" in pools
 
 
+@pytest.fixture
+def shared_prefix_ids(monkeypatch):
+    """Runs of the next scenario get ids that share their first 8 characters."""
+    import itertools
+    import types
+    import uuid
+
+    from . import harness
+
+    numbers = itertools.count(1)
+    monkeypatch.setattr(
+        harness,
+        "uuid",
+        types.SimpleNamespace(
+            uuid4=lambda: uuid.UUID(f"abcdef12-{next(numbers):04d}-4000-8000-000000000000")
+        ),
+    )
+
+
+@pytest.mark.django_db
+def test_the_run_page_takes_a_short_id_and_lists_the_runs_an_ambiguous_one_names(
+    deployment, shared_prefix_ids
+):
+    _, ids = deployment(STARVED)
+    client = client_for("viewer")
+    whole = ids["queued"][1]
+
+    short = client.get(f"/dagster/runs/{whole[:13]}/")
+    assert short.status_code == 302 and short["Location"] == f"/dagster/runs/{whole}/"
+    ambiguous = client.get("/dagster/runs/abcdef12/")
+    assert ambiguous.status_code == 404
+    body = ambiguous.content.decode()
+    assert "is the start of several run ids" in body and ids["queued"][2] in body
+    # The holder named in the reason links to its run's page on the Dagster side.
+    page = client.get(f"/dagster/runs/{whole}/").content.decode()
+    assert f'<a href="/dagster/runs/{ids["queued"][0]}/"><code>abcdef12</code></a>' in page
+    code, out, _ = run_command("explain", whole[:13])
+    assert code == 0 and f"run {whole}" in out
+    code, _, err = run_command("explain", "abcdef12")
+    assert code != 0 and "is the start of several run ids" in err
+
+
 @pytest.mark.django_db
 def test_what_if_a_pool_limit_is_raised(deployment):
     _, ids = deployment(STARVED)
     page = client_for("viewer").get("/dagster/what-if/?pool=p1&pool_limit=1").content.decode()
-    assert "Would also launch" in page and ids["queued"][0][:8] in page
+    # The diff against today: the run held by the closed pool starts with the change.
+    row = page.split(f'href="/dagster/runs/{ids["queued"][0]}/"')[1].split("</tr>")[0]
+    assert "waits: pool p1 is closed" in row and "<strong>starts</strong>" in row
     bad = client_for("operator").get("/dagster/what-if/?max_concurrent_runs=x").content.decode()
     assert "max_concurrent_runs: expected an integer" in bad
 

@@ -3,8 +3,18 @@ job's typical duration."""
 
 from __future__ import annotations
 
-from queueing.engine.estimates import estimate_starts, typical_durations
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from queueing.engine.estimates import (
+    estimate_starts,
+    replay_events,
+    replay_ticks,
+    typical_durations,
+)
 from queueing.engine.types import (
+    DAGSTER_1_13,
     FairShare,
     PoolState,
     PoolSummary,
@@ -120,10 +130,126 @@ def test_a_long_queue_gets_estimates_in_order_up_to_the_rounds_bound():
     assert starts == sorted(starts)
 
 
-def test_the_replay_stops_after_max_rounds_and_says_so():
+@pytest.mark.parametrize("replay", [replay_events, replay_ticks])
+def test_the_replay_stops_after_max_rounds_and_says_so(replay):
     queued = [_run(n) for n in range(10)]
     snapshot = QueueSnapshot(QueueSettings(max_concurrent_runs=1), tuple(queued), (), {}, NOW)
     job_of = {r.run_id: "etl" for r in queued}
-    found = estimate_starts(snapshot, job_of, {"etl": 60.0}, 60.0, 5, max_rounds=3)
+    found = replay(snapshot, job_of, {"etl": 60.0}, 60.0, 5, max_rounds=3)
     assert [found[f"r{n}"].kind for n in range(5)] == ["estimate"] * 3 + ["beyond"] * 2
     assert found["r9"].label == "no estimate: later than the replay looks ahead"
+
+
+def test_dagster_semantics_are_replayed_with_their_own_decide():
+    queued = [_run(n) for n in range(3)]
+    found = _estimate(queued, max_concurrent_runs=1, semantics=DAGSTER_1_13)
+    assert [found[f"r{n}"].starts_in for n in range(3)] == [0, 60, 120]
+    with pytest.raises(ValueError, match="concurrency_ui"):
+        replay_events(
+            QueueSnapshot(QueueSettings(semantics=DAGSTER_1_13), (), (), {}, NOW), {}, {}, 1, 1
+        )
+
+
+# --- the incremental replay against the plain one ------------------------------------
+
+_POOL_KEYS = ["p", "q"]
+_summaries = st.none() | st.builds(
+    lambda roots, extra, free, weights: PoolSummary(
+        roots,
+        frozenset(roots) | frozenset(extra),
+        free,
+        root_demands=tuple({k: w} for k, w in roots.items()) if weights else (),
+        max_slots={k: w for k, w in roots.items()} if weights else {},
+    ),
+    st.dictionaries(st.sampled_from(_POOL_KEYS), st.integers(1, 2), min_size=1, max_size=2),
+    st.sets(st.sampled_from(_POOL_KEYS), max_size=1),
+    st.booleans(),
+    st.booleans(),
+)
+_tag_sets = st.dictionaries(
+    st.sampled_from(["db", "team", "bf"]), st.sampled_from(["x", "y", "z"]), max_size=3
+)
+_limits = st.lists(
+    st.one_of(
+        st.builds(TagLimit, st.sampled_from(["db", "team", "bf"]), st.integers(0, 3)),
+        st.builds(
+            TagLimit,
+            st.sampled_from(["db", "team"]),
+            st.integers(0, 2),
+            st.sampled_from(["x", "y"]),
+        ),
+        st.builds(
+            lambda key, limit: TagLimit(key, limit, per_unique_value=True),
+            st.sampled_from(["team", "bf"]),
+            st.integers(1, 2),
+        ),
+        st.builds(
+            lambda key, limit: TagLimit(key, limit, distinct_values=True),
+            st.sampled_from(["bf", "db"]),
+            st.integers(0, 2),
+        ),
+    ),
+    max_size=4,
+)
+
+
+@st.composite
+def _snapshots(draw):
+    n_queued = draw(st.integers(0, 25))
+    n_active = draw(st.integers(0, 5))
+    runs = []
+    for n in range(n_queued + n_active):
+        active = n >= n_queued
+        status = RunStatus.QUEUED
+        started_at = None
+        if active:
+            status = draw(st.sampled_from([RunStatus.STARTING, RunStatus.STARTED]))
+            if status == RunStatus.STARTED:
+                started_at = NOW - draw(st.integers(0, 200))
+        runs.append(
+            RunInfo(
+                f"r{n}",
+                status,
+                draw(_tag_sets),
+                draw(st.integers(0, 40)),
+                priority=draw(st.sampled_from([0, 0, 0, 1, -1])),
+                pool_summary=draw(_summaries),
+                started_at=started_at,
+            )
+        )
+    queued, active = runs[:n_queued], runs[n_queued:]
+    pools = {}
+    for key in draw(st.sets(st.sampled_from(_POOL_KEYS))):
+        holders = tuple(draw(st.lists(st.sampled_from([r.run_id for r in active] or ["gone"]))))
+        pools[key] = PoolState(key, draw(st.integers(0, 3)), len(holders), holders)
+    fair = draw(st.none() | st.builds(FairShare, st.sampled_from(["team", "db"])))
+    queue_settings = QueueSettings(
+        max_concurrent_runs=draw(st.integers(-1, 4)),
+        tag_limits=tuple(draw(_limits)),
+        block_op_concurrency_limited_runs=draw(st.booleans()),
+        slot_buffer=draw(st.integers(0, 1)),
+        granularity=draw(st.sampled_from(["op", "run"])),
+        started_run_allotment_seconds=draw(st.sampled_from([0.0, 5.0, 30.0])),
+        fair_share=fair,
+    )
+    finished = draw(st.dictionaries(st.sampled_from(["x", "y", None]), st.integers(1, 3)))
+    return QueueSnapshot(queue_settings, tuple(queued), tuple(active), pools, NOW, finished)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    snapshot=_snapshots(),
+    jobs=st.lists(st.sampled_from(["a", "b", "new"]), min_size=30, max_size=30),
+    durations=st.dictionaries(st.sampled_from(["a", "b"]), st.integers(1, 120)),
+    tick=st.integers(1, 15),
+    max_rounds=st.integers(1, 60),
+)
+def test_the_incremental_replay_gives_the_plain_replays_estimates(
+    snapshot, jobs, durations, tick, max_rounds
+):
+    runs = [*snapshot.queued, *snapshot.active]
+    job_of = {run.run_id: jobs[i] for i, run in enumerate(runs)}
+    fallback = 45.0
+    plain = replay_ticks(snapshot, job_of, durations, fallback, tick, 3600, max_rounds)
+    incremental = replay_events(snapshot, job_of, durations, fallback, tick, 3600, max_rounds)
+    assert incremental == plain

@@ -772,8 +772,11 @@ def test_a_limited_queue_or_dagsters_semantics_read_the_queue_as_before():
     limits = (TagLimit(key="db", limit=1),)
     busy = [active("a1", tags={"db": "x"})]
     assert tags_full_now(QueueSettings(max_concurrent_runs=5, tag_limits=limits), busy) is None
-    assert tags_full_now(
-        QueueSettings(max_concurrent_runs=-1, tag_limits=limits, semantics="dagster_1_13"), busy
-    ) is None
+    assert (
+        tags_full_now(
+            QueueSettings(max_concurrent_runs=-1, tag_limits=limits, semantics="dagster_1_13"), busy
+        )
+        is None
+    )
     keys, values = tags_full_now(QueueSettings(max_concurrent_runs=-1, tag_limits=limits), busy)
     assert keys == {"db"} and values == {}

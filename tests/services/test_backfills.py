@@ -86,8 +86,8 @@ def test_the_backfill_tag_limit_holds_its_queued_runs_and_the_page_says_why():
     run_queue.tick(force=True)
     progress = backfills.progress(backfill, holding=True)
     assert progress.counts == {"STARTING": 2, "QUEUED": 3}
-    ((rule, message, held),) = progress.holding
-    assert held == 3 and "dagster/backfill" in message
+    ((rule, message, held, gate),) = progress.holding
+    assert held == 3 and "dagster/backfill" in message and gate.message == message
 
 
 def test_cancel_cancels_queued_runs_and_asks_running_ones_to_stop():

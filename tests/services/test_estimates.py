@@ -71,3 +71,37 @@ def test_a_blocked_run_says_what_blocks_it():
     found = estimates.for_run(run.run_id)
     assert found.kind == "blocked"
     assert found.label == "blocked: max_concurrent_runs is 0: the queue launches nothing"
+
+
+def test_the_first_estimate_is_kept_on_the_run_and_its_error_is_on_metrics():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from queueing.services import metrics
+
+    load_config({"run_queue": {"max_concurrent_runs": 1, "dequeue_interval_seconds": 5}})
+    _finished("quick", 60)
+    holder = submit("quick")
+    run_queue.tick()
+    Run.objects.filter(pk=holder.pk).update(status=RunStatus.STARTED, started_at=timezone.now())
+    waiting = submit("quick")
+    estimates.current()
+    waiting.refresh_from_db()
+    assert 55 <= waiting.start_estimate_seconds <= 65
+    # A later estimate does not replace the first one.
+    Run.objects.filter(pk=holder.pk).update(started_at=timezone.now() - timedelta(seconds=50))
+    estimates.compute(estimates.current_config())
+    waiting.refresh_from_db()
+    assert 55 <= waiting.start_estimate_seconds <= 65
+    # It really started 100 s after its enqueue: 40 s off.
+    Run.objects.filter(pk=waiting.pk).update(
+        status=RunStatus.STARTED, launched_at=waiting.enqueued_at + timedelta(seconds=100)
+    )
+    text, _ = metrics.render(now=waiting.enqueued_at + timedelta(seconds=200))
+    found = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+    }
+    assert found["concurrency_ui_start_estimate_runs_last_hour"] == 1
+    assert 35 <= found["concurrency_ui_start_estimate_error_p50_seconds_last_hour"] <= 45
+    assert 35 <= found["concurrency_ui_start_estimate_error_p90_seconds_last_hour"] <= 45

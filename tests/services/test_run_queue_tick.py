@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
+from django.db import transaction
 
 from queueing.engine.types import RunStatus
 from queueing.models import DaemonHeartbeat, Pool, Run, RunEvent, RunWait
@@ -98,6 +102,46 @@ def test_wait_history_stores_only_changes_of_rule():
     assert [w.rule for w in history] == ["max_concurrent_runs:max_concurrent_runs", "tag:team"]
     assert history[0].ended_at is not None
     assert history[1].ended_at is None
+
+
+def test_wait_history_starts_when_the_run_is_queued():
+    load_config({"run_queue": {"max_concurrent_runs": 1}})
+    submit()
+    with time_machine.travel(datetime(2026, 1, 1, 12, 0, tzinfo=UTC), tick=False):
+        waiting = submit()
+    with time_machine.travel(datetime(2026, 1, 1, 12, 1, tzinfo=UTC), tick=False):
+        run_queue.tick()
+
+    waiting.refresh_from_db()
+    history = list(RunWait.objects.filter(run=waiting))
+    # One stretch, from the enqueue on, under the rule the tick gives it (not a minute late).
+    assert [(w.rule, w.started_at, w.ended_at) for w in history] == [
+        ("max_concurrent_runs:max_concurrent_runs", waiting.enqueued_at, None)
+    ]
+    assert waiting.wait_rule == "max_concurrent_runs:max_concurrent_runs"
+
+
+def test_a_run_the_next_tick_launches_gets_no_wait_at_enqueue():
+    run = submit()
+
+    run.refresh_from_db()
+    assert not RunWait.objects.filter(run=run).exists() and run.wait_rule == ""
+
+
+def test_runs_queued_behind_a_full_queue_wait_from_their_enqueue_however_many():
+    # Past the first read of the tick, unread runs wait on the gate that fills the queue.
+    load_config({"run_queue": {"max_concurrent_runs": 0}})
+    for _ in range(3):
+        submit()
+    backlog = run_queue.FIRST_READ + 5
+    ready = runs.prepare("quick")
+    with transaction.atomic():
+        created = runs.insert_runs(ready, [ready.tags] * backlog, actor="test")
+
+    assert RunWait.objects.filter(run__in=created, started_at=created[0].enqueued_at).count() == (
+        backlog
+    )
+    assert RunWait.objects.filter(run__in=created).values("rule").distinct().count() == 1
 
 
 def test_first_tick_applies_a_default_pool_limit_to_a_new_pool():

@@ -36,7 +36,9 @@ def test_runs_are_kept_forever_by_default():
 
 def test_finished_runs_past_the_retention_go_with_their_rows_and_nothing_else_does():
     load_config({"concurrency_ui": {"run_retention_days": 7}})
-    old = [_ended(8, status) for status in (RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED)]
+    old = [
+        _ended(8, status) for status in (RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.CANCELED)
+    ]
     recent = _ended(6)
     queued = submit()
     Run.objects.filter(pk=queued.pk).update(created_at=timezone.now() - timedelta(days=30))

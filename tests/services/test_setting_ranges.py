@@ -54,7 +54,10 @@ def _value(name: str) -> st.SearchStrategy:
     if name == "extra.max_queued_seconds_by_tag":
         bound = st.integers(1, 2**31 - 1)
         bounds = st.fixed_dictionaries(
-            {"key": st.sampled_from(["database", "team"]), "seconds": st.sampled_from([1, 2**31 - 1]) | bound}
+            {
+                "key": st.sampled_from(["database", "team"]),
+                "seconds": st.sampled_from([1, 2**31 - 1]) | bound,
+            }
         )
         return st.lists(bounds, max_size=2)
     if name == "extra.fair_share":

@@ -70,6 +70,36 @@ def crashes():
     downstream(crash_hard())
 
 
+def _where(context):
+    """Where the step ran: its process, its parent, and (PostgreSQL) its database session."""
+    from django.db import connection
+
+    backend = None
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+    time.sleep(_seconds(context, 0))
+    return {"pid": os.getpid(), "ppid": os.getppid(), "backend": backend}
+
+
+@op
+def where_a(context):
+    return _where(context)
+
+
+@op
+def where_b(context):
+    return _where(context)
+
+
+@job
+def whoami():
+    """Two parallel steps that say which process and database session ran them."""
+    where_a()
+    where_b()
+
+
 @op
 def partition_sleep(context):
     time.sleep(_seconds(context, 0.5))
@@ -149,7 +179,7 @@ def broken_sensor(context):
 
 
 defs = Definitions(
-    jobs=[pooled_pair, sleepy, crashes, daily_sleepy, odd_partitions_fail],
+    jobs=[pooled_pair, sleepy, crashes, whoami, daily_sleepy, odd_partitions_fail],
     schedules=[every_minute, nightly_partition, always_skips],
     sensors=[my_cool_sensor, same_key_sensor, slow_sensor, broken_sensor],
 )

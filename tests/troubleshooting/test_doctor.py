@@ -311,7 +311,9 @@ def test_pools_never_configured_while_the_default_limit_is_zero_are_a_problem(wo
 
     before_tick = finding("pools")
     assert before_tick.status == "problem"
-    assert "pool redshift has no limit of its own; default_limit 0 closes it" in evidence(before_tick)
+    assert "pool redshift has no limit of its own; default_limit 0 closes it" in evidence(
+        before_tick
+    )
 
     run_queue.tick()  # the tick gives the pool its default (Q3)
     after_tick = finding("pools")

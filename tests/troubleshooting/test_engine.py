@@ -45,6 +45,44 @@ def test_lowering_a_tag_limit_reports_the_running_runs_above_it_and_launches_not
     ]
 
 
+def test_the_diff_against_today_lists_runs_that_start_stop_starting_or_change_rule():
+    # Today: database=redshift is at 1 of 1, so run-10 and run-13 wait on the tag and
+    # run-11 and run-12 start (3 of 4 places then taken).
+    active = [_run(1, RunStatus.STARTED, database="redshift")]
+    queued = [_run(10, database="redshift"), _run(11), _run(12), _run(13, database="redshift")]
+    today = QueueSettings(
+        max_concurrent_runs=4, tag_limits=(TagLimit("database", 1, value="redshift"),)
+    )
+    # Proposed: no tag limit but max_concurrent_runs 2: run-10 takes the last place.
+    proposed = QueueSettings(max_concurrent_runs=2)
+
+    result = simulate(_state(queued, active, settings=today), Proposal(settings=proposed))
+
+    assert result.current.launch == ("run-11", "run-12")
+    assert result.launch == ("run-10",)
+    changes = {c.run_id: c for c in result.changes}
+    assert list(changes) == ["run-10", "run-11", "run-12", "run-13"]
+    assert changes["run-10"].today.subject == "database=redshift"
+    assert changes["run-10"].proposed is None
+    assert changes["run-11"].today is None
+    assert changes["run-11"].proposed.rule == "max_concurrent_runs"
+    # run-13 waits today and after, on another rule: a changed wait reason.
+    assert changes["run-13"].today.rule == "tag"
+    assert changes["run-13"].proposed.rule == "max_concurrent_runs"
+
+
+def test_a_wait_on_the_same_rule_with_other_numbers_is_no_change():
+    queued = [_run(10), _run(11)]
+    active = [_run(1, RunStatus.STARTED)]
+
+    result = simulate(
+        _state(queued, active, settings=QueueSettings(max_concurrent_runs=1)),
+        Proposal(settings=QueueSettings(max_concurrent_runs=0)),
+    )
+
+    assert result.changes == ()
+
+
 def test_a_new_default_limit_moves_only_the_pools_that_follow_it():
     from queueing.engine.simulate import next_tick_snapshot
 

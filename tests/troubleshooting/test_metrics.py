@@ -100,3 +100,43 @@ def test_time_at_cap_counts_overlapping_waits_on_one_limit_once():
     key = (("rule", "max_concurrent_runs"), ("subject", "max_concurrent_runs"))
     assert s[("concurrency_ui_limit_at_cap_seconds_last_hour", key)] == pytest.approx(120, abs=1)
     assert s[("concurrency_ui_limit_waiting_runs", key)] == 2
+
+
+def test_fair_share_reports_each_values_queued_running_and_recent_launches():
+    load(
+        {
+            "run_queue": {"max_concurrent_runs": 2},
+            "concurrency_ui": {"fair_share": {"key": "team", "weights": {"growth": 3, "ops": 2}}},
+        }
+    )
+    for _ in range(3):
+        submit("quick", team="data")
+    submit("quick", team="growth")
+    submit("quick")  # no team: its own group
+    old = submit("quick", team="data")
+    long_ago = timezone.now() - timedelta(hours=2)
+    from queueing.models import Run
+
+    Run.objects.filter(pk=old.pk).update(
+        status=RunStatus.SUCCESS, launched_at=long_ago, ended_at=long_ago
+    )
+    run_queue.tick()  # fair share launches data's first run and growth's
+
+    s = _samples()
+
+    def value(name, team):
+        return s[(f"concurrency_ui_fair_share_{name}", (("key", "team"), ("value", team)))]
+
+    assert [value("queued_runs", t) for t in ("data", "growth", "(no value)")] == [2, 0, 1]
+    assert [value("running_runs", t) for t in ("data", "growth", "(no value)")] == [1, 1, 0]
+    # The run launched two hours ago is outside the window.
+    assert [value("runs_launched_last_hour", t) for t in ("data", "growth")] == [1, 1]
+    assert value("weight", "growth") == 3
+    # A weighted value no run carries is listed, with zeros.
+    assert (value("queued_runs", "ops"), value("weight", "ops")) == (0, 2)
+
+
+def test_without_fair_share_there_are_no_fair_share_metrics():
+    load({"run_queue": {"max_concurrent_runs": 2}})
+    submit("quick", team="data")
+    assert not any(name.startswith("concurrency_ui_fair_share") for name, _ in _samples())

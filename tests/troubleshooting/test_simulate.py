@@ -35,12 +35,22 @@ TAG_LIMITS = (
     {"key": "database"},
     {"key": "team", "value": {"applyLimitPerUniqueValue": True}},
     {"key": "team", "value": "a"},
+    # concurrency-ui's own distinct-values cap: its count goes inside the value.
+    {"key": "database", "value": {"maxUniqueValues": None}},
 )
+# concurrency-ui's fair share (None: off, Dagster's order).
+FAIR_SHARES = (None, {"key": "team"}, {"key": "team", "weights": {"a": 3}}, {"key": "database"})
 HYPOTHESIS = settings(
     max_examples=int(os.environ.get("SIMULATE_EXAMPLES", "30")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+def _with_limit(item: dict, limit: int) -> dict:
+    if isinstance(item.get("value"), dict) and "maxUniqueValues" in item["value"]:
+        return {**item, "value": {"maxUniqueValues": limit}}
+    return {**item, "limit": limit}
 
 
 @st.composite
@@ -55,10 +65,12 @@ def documents(draw):
     if default is not None:
         pools_block["default_limit"] = default
     tags = [
-        {**item, "limit": draw(st.integers(0, 3))}
+        _with_limit(item, draw(st.integers(0, 3)))
         for item in draw(st.lists(st.sampled_from(TAG_LIMITS), max_size=3, unique_by=str))
     ]
+    fair = draw(st.sampled_from(FAIR_SHARES))
     return {
+        "concurrency_ui": {} if fair is None else {"fair_share": fair},
         "concurrency": {
             "runs": {
                 "max_concurrent_runs": draw(st.sampled_from([-1, 0, 1, 2, 3, 4, 6, 8, 12])),
@@ -146,7 +158,11 @@ def test_with_no_change_the_prediction_is_exactly_what_the_next_tick_launches(da
 
 @st.composite
 def changes(draw):
-    kind = draw(st.sampled_from(["max_concurrent_runs", "pool", "default_pool_limit", "tags"]))
+    kind = draw(
+        st.sampled_from(["max_concurrent_runs", "pool", "default_pool_limit", "tags", "fair_share"])
+    )
+    if kind == "fair_share":
+        return "extra.fair_share", draw(st.sampled_from(FAIR_SHARES))
     if kind == "max_concurrent_runs":
         return kind, draw(st.integers(-1, 6))
     if kind == "pool":
@@ -154,7 +170,7 @@ def changes(draw):
     if kind == "default_pool_limit":
         return kind, draw(st.none() | st.integers(0, 3))
     tags = [
-        {**item, "limit": draw(st.integers(0, 3))}
+        _with_limit(item, draw(st.integers(0, 3)))
         for item in draw(st.lists(st.sampled_from(TAG_LIMITS), max_size=3, unique_by=str))
     ]
     return kind, tags
@@ -254,3 +270,91 @@ def test_an_invalid_proposal_is_refused_with_the_same_error_as_the_edit():
     with pytest.raises(InvalidInput) as refused:
         simulate_service.simulate(pool_limits={"api": 5000})
     assert refused.value.errors[0].path == "pools.api"
+
+
+def test_under_fair_share_the_prediction_remembers_the_turns_finished_runs_had():
+    # Team a already had two turns since the oldest queued run was enqueued: the tick gives
+    # the one free slot to team b's later run, and so must the prediction.
+    load(
+        {"run_queue": {"max_concurrent_runs": 1}, "concurrency_ui": {"fair_share": {"key": "team"}}}
+    )
+    first_a = runs.submit("quick", tags={"team": "a"}, actor="test")
+    later_b = runs.submit("quick", tags={"team": "b"}, actor="test")
+    for _ in range(2):
+        had = runs.submit("quick", tags={"team": "a"}, actor="test")
+        Run.objects.filter(pk=had.pk).update(
+            status=RunStatus.SUCCESS, launched_at=timezone.now(), ended_at=timezone.now()
+        )
+
+    predicted = simulate_service.simulate()
+    result = run_queue.tick()
+
+    assert predicted.launch == result.launched == (later_b.run_id,)
+    verdict = predicted.current.verdicts[first_a.run_id]
+    assert verdict.blocking.rule == "fair_share"
+
+
+def test_turning_fair_share_on_predicts_the_interleaving_the_tick_then_launches():
+    load({"run_queue": {"max_concurrent_runs": 2}})
+    backfill = [runs.submit("quick", tags={"team": "data"}, actor="test") for _ in range(4)]
+    small = runs.submit("quick", tags={"team": "growth"}, actor="test")
+
+    simulation = simulate_service.simulate(settings={"extra.fair_share": {"key": "team"}})
+
+    assert simulation.current.launch == (backfill[0].run_id, backfill[1].run_id)
+    assert simulation.launch == (backfill[0].run_id, small.run_id)
+    assert simulation.newly_launched == (small.run_id,)
+    _apply_for_real("extra.fair_share", {"key": "team"})
+    assert run_queue.tick().launched == simulation.launch
+
+
+def test_a_lower_queue_age_bound_names_the_runs_monitoring_would_cancel():
+    from queueing.services import staleness
+
+    load({"run_queue": {"max_concurrent_runs": 0}, "concurrency_ui": {"max_queued_seconds": 3600}})
+    old = runs.submit("quick", tags={"team": "growth"}, actor="test")
+    young = runs.submit("quick", tags={"team": "growth"}, actor="test")
+    now = timezone.now()
+    Run.objects.filter(pk=old.pk).update(enqueued_at=now - timedelta(minutes=20))
+    Run.objects.filter(pk=young.pk).update(enqueued_at=now - timedelta(minutes=5))
+    bounds = [{"key": "team", "value": "growth", "seconds": 600}]
+
+    simulation = simulate_service.simulate(
+        settings={"extra.max_queued_seconds_by_tag": bounds}, now=now
+    )
+    answer = simulate_service.simulation_to_dict(simulation)
+
+    assert simulation.overdue_now == ()
+    assert [t.run_id for t in simulation.newly_overdue] == [old.run_id]
+    assert answer["canceled_for_queue_age"] == [
+        {
+            "run_id": old.run_id,
+            "rule": "concurrency_ui.max_queued_seconds_by_tag[0]",
+            "subject": "team=growth",
+            "seconds": 600,
+            "waited_seconds": 1200,
+        }
+    ]
+    assert (answer["canceled_for_queue_age_total"], answer["canceled_for_queue_age_now"]) == (1, 0)
+    # Nothing was saved; once it is, monitoring cancels exactly the predicted run.
+    assert Run.objects.queued().count() == 2
+    _apply_for_real("extra.max_queued_seconds_by_tag", bounds)
+    canceled = staleness.cancel_overdue(config.current_config(), now)
+    assert [t.run_id for t in canceled] == [old.run_id]
+
+
+def test_a_distinct_values_cap_predicts_the_backfills_the_tick_launches():
+    load({"run_queue": {"max_concurrent_runs": -1}})
+    made = [
+        runs.submit("quick", tags={"dagster/backfill": f"b{n}"}, actor="test")
+        for n in (1, 1, 2, 3, 3)
+    ]
+    cap = [{"key": "dagster/backfill", "value": {"maxUniqueValues": 2}}]
+
+    simulation = simulate_service.simulate(settings={"tag_limits": cap})
+
+    assert simulation.launch == tuple(r.run_id for r in made[:3])
+    waiting = simulate_service.simulation_to_dict(simulation)["waiting"]
+    assert waiting[made[3].run_id]["subject"] == "dagster/backfill (distinct values)"
+    _apply_for_real("tags", cap)
+    assert run_queue.tick().launched == simulation.launch

@@ -159,6 +159,10 @@ def test_api_simulate_predicts_without_saving_and_refuses_bad_input():
     assert body["launch"] == queued[:2]
     assert body["newly_launched"] == queued[1:2]
     assert body["waiting"][queued[2]]["rule"] == "max_concurrent_runs"
+    assert body["changes_total"] == 1
+    assert body["changes"][0]["run_id"] == queued[1]
+    assert body["changes"][0]["today"]["rule"] == "max_concurrent_runs"
+    assert body["changes"][0]["proposed"] is None
     assert config.current_config().queue.max_concurrent_runs == 1
 
     bad = client.post("/api/simulate/", {"settings": {"max_concurrent_runs": "x"}}, format="json")
@@ -166,6 +170,18 @@ def test_api_simulate_predicts_without_saving_and_refuses_bad_input():
     assert bad.json()["errors"][0]["path"] == "max_concurrent_runs"
     unknown = client.post("/api/simulate/", {"limits": {}}, format="json")
     assert unknown.status_code == 400
+
+
+def test_the_page_shows_the_diff_against_today_and_keeps_the_inputs():
+    pools.set_limit("api", 0, actor="test")
+    held = submit("api_ingest")
+
+    page = _client("viewer").get("/troubleshooting/?pool=api&pool_limit=1").content.decode()
+
+    row = page.split(f'href="/runs/{held.run_id}/"')[1].split("</tr>")[0]
+    assert "waits: pool api is closed" in row and "<strong>starts</strong>" in row
+    assert 'name="pool" value="api"' in page and 'name="pool_limit" min="0" value="1"' in page
+    assert Pool.objects.get(key="api").limit == 0
 
 
 def test_a_pool_dry_run_answers_with_the_prediction_and_saves_nothing():

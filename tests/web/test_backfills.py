@@ -60,6 +60,9 @@ def test_the_page_shows_the_limit_holding_its_runs_and_cancel_stops_them(as_oper
     detail = reverse("backfill-detail", args=[backfill.backfill_id])
     page = html(as_operator.get(detail))
     assert "What holds its queued runs" in page and "dagster/backfill" in page
+    # The runs holding the tag are links to their pages, as on the run page.
+    for held in backfill.runs.filter(status=RunStatus.STARTING).values_list("run_id", flat=True):
+        assert f'<a href="/runs/{held}/"><code>{held[:8]}</code></a>' in page
     response = as_operator.post(reverse("backfill-cancel", args=[backfill.backfill_id]), **HTMX)
     assert "runs-changed" in triggered(response)
     assert backfills.progress(backfill).counts == {"CANCELING": 2, "CANCELED": 8}

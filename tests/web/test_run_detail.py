@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from queueing.models import PoolClaim, RunEvent
 from queueing.services import pools, run_queue, runs
+from tests.services.helpers import load_config
 
 from .conftest import HTMX, XSS, html, triggered
 
@@ -29,6 +30,25 @@ def test_a_queued_run_explains_every_gate_and_which_one_blocks(as_viewer, submit
     # The run holding the pool is a link to its page.
     assert f'href="{detail(holder)}"' in page
     assert 'class="blocking"' in page
+
+
+def test_wait_history_links_the_runs_it_names_and_starts_at_the_enqueue(as_viewer, submit):
+    load_config(
+        {"run_queue": {"tag_concurrency_limits": [{"key": "team", "value": "a", "limit": 1}]}}
+    )
+    holder = submit("quick", {"team": "a"})
+    run_queue.tick()
+    waiting = submit("quick", {"team": "a"})
+
+    page = html(as_viewer.get(detail(waiting)))
+
+    history = page.split("Wait history")[1]
+    short = holder.run_id[:8]
+    assert f'held by <a href="/runs/{short}/"><code>{short}</code></a>' in history
+    waiting.refresh_from_db()
+    assert waiting.enqueued_at.strftime("%H:%M:%S") in history
+    # The short link lands on the holder's page.
+    assert as_viewer.get(f"/runs/{short}/")["Location"] == detail(holder)
 
 
 def test_a_run_that_would_launch_says_so(as_viewer, submit):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from queueing.engine.types import CONCURRENCY_KEY_TAG, ConfigError
+from queueing.engine.types import CONCURRENCY_KEY_TAG, ConfigError, FairShare
 
 
 def lint(values: Mapping[str, Any], sources: Mapping[str, str]) -> list[ConfigError]:
@@ -102,4 +103,45 @@ def _stale_rule_warnings(
                     "the shortest bound that applies wins, so this one never cancels a run",
                 )
             )
+    return found
+
+
+def fair_share_warnings(
+    rule: FairShare | None,
+    queued: Mapping[str | None, int],
+    in_progress: Mapping[str | None, int],
+    path: str,
+) -> list[ConfigError]:
+    """Fair share (engine/fair_share.py) against the runs there are: a key that none of the
+    queued runs carries (they all form one group: the queue keeps Dagster's order), and a
+    weight for a value that no queued or in-progress run carries (it changes nothing).
+
+    `queued` and `in_progress` count runs by their value of the key (None: without it);
+    `path` is where the rule is written (`concurrency_ui.fair_share`). An empty queue says
+    nothing about the key."""
+    if rule is None:
+        return []
+    found: list[ConfigError] = []
+    total = sum(queued.values())
+    if total and not any(n for value, n in queued.items() if value is not None):
+        found.append(
+            ConfigError(
+                f"{path}.key",
+                f"none of the {total} queued runs carries the tag {rule.key}: fair share has "
+                "nothing to interleave and the queue keeps Dagster's order",
+            )
+        )
+    carried = sorted(
+        {v for counts in (queued, in_progress) for v, n in counts.items() if v is not None and n}
+    )
+    for value, _ in rule.weights:
+        if value in carried:
+            continue
+        message = (
+            f"no queued or in-progress run carries {rule.key}={value}: this weight changes nothing"
+        )
+        close = difflib.get_close_matches(value, carried, n=1, cutoff=0.75)
+        if close:
+            message += f" (did you mean {close[0]!r}?)"
+        found.append(ConfigError(f"{path}.weights.{value}", message))
     return found

@@ -48,6 +48,9 @@ class Command(QueueCommand):
             self.stderr.write(str(exc))
             sys.exit(1)
         action = options["action"]
+        if "run_id" in options:
+            # A unique prefix of at least 8 characters names a run, as everywhere.
+            options["run_id"] = dagster_source.resolve_run_id(state, options["run_id"])
         writes = {
             "set-pool": self.set_pool,
             "delete-pool": self.delete_pool,
