@@ -30,6 +30,7 @@ from workload import (  # noqa: E402
     instance_document,
     interval_overlap,
     make_runs,
+    p95,
     stats,
 )
 
@@ -738,7 +739,7 @@ def case_latency(args: argparse.Namespace) -> None:
         ("e2e_run_end_to_next_started_ms", handovers),
     ):
         row(figure, samples, "ms", db=kind, broker=broker, steps=steps)
-        ROWS[-1]["p95"] = round(_p95(samples), 1)
+        ROWS[-1]["p95"] = round(p95(samples), 1)
 
 
 def _bench_location() -> None:
@@ -809,12 +810,7 @@ def case_step_start(args: argparse.Namespace) -> None:
     for start, values in samples.items():
         if values:
             row("step_overhead_ms", values, "ms", db=kind, start=start)
-            ROWS[-1]["p95"] = round(_p95(values), 1)
-
-
-def _p95(samples: list[float]) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+            ROWS[-1]["p95"] = round(p95(values), 1)
 
 
 def case_burst(args: argparse.Namespace) -> None:

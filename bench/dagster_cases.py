@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -40,6 +42,7 @@ from workload import (  # noqa: E402
     instance_document,
     interval_overlap,
     make_runs,
+    p95,
     stats,
 )
 
@@ -472,7 +475,72 @@ def slot_observer(args: argparse.Namespace) -> None:
     )
 
 
-CASES = {"tick": case_tick, "drain": case_drain, "submit": case_submit, "slots": case_slots}
+def case_e2e(args: argparse.Namespace) -> None:
+    """The whole path as a Dagster user runs it (bench/dagster_e2e.py): `--reps` single runs
+    of a one-op no-op job, one at a time (submit → STARTED and submit → SUCCESS), then
+    `--runs` runs submitted at once (wall time and runs/s), `max_concurrent_runs` 8."""
+    import dagster_e2e
+
+    home = tempfile.mkdtemp(prefix="dagster-e2e-")
+    if args.db == "postgresql":
+        reset_pg()
+        url = pg_url().replace("postgresql://", "postgresql+psycopg2://", 1)
+        storage: dict[str, Any] = {"postgres": {"postgres_url": url}}
+    else:
+        storage = {"sqlite": {"base_dir": str(Path(home, "storage"))}}
+    started, success = [], []
+    with dagster_e2e.Deployment(
+        home, storage, max_concurrent_runs=8, dequeue_interval_seconds=args.dequeue_interval
+    ) as deployment:
+        dagster_e2e.single(deployment, timeout=300)  # the first run warms the code server
+        for _ in range(args.reps):
+            time.sleep(0.3)
+            one = dagster_e2e.single(deployment)
+            started.append(one["started_ms"])
+            success.append(one["success_ms"])
+            print(
+                f"    run: started {one['started_ms']:.0f} ms, success {one['success_ms']:.0f} ms",
+                flush=True,
+            )
+        interval = deployment.instance.run_coordinator.dequeue_interval_seconds
+        if args.runs:
+            result = dagster_e2e.burst(deployment, args.runs, timeout=args.max_seconds)
+    for figure, samples in (
+        ("e2e_submit_to_started_ms", started),
+        ("e2e_submit_to_success_ms", success),
+    ):
+        row(figure, samples, "ms", db=args.db)
+        ROWS[-1]["p95"] = round(p95(samples), 1)
+    if args.runs:
+        partial = {"finished": result["finished"], "at_least": True} if "partial" in result else {}
+        row("burst_wall_s", [result["wall_s"]], "s", db=args.db, runs=args.runs, **partial)
+        row("burst_runs_per_s", [result["runs_per_s"]], "runs/s", db=args.db, runs=args.runs)
+        NOTES.append(
+            f"e2e burst on {args.db}: {args.runs} runs submitted in {result['submit_s']:.1f} s "
+            f"(the wall time includes it)"
+        )
+        if partial:
+            NOTES.append(
+                f"e2e burst on {args.db} stopped at --max-seconds {args.max_seconds:g}: "
+                f"{result['finished']} of {args.runs} runs had finished; burst_wall_s is the "
+                f"time so far (the whole burst takes longer), burst_runs_per_s the rate of "
+                f"the finished runs"
+            )
+    NOTES.append(
+        f"e2e on {args.db}: dequeue interval {interval} s, max_concurrent_runs 8, "
+        f"default run launcher, multiprocess executor, `dagster api grpc` code server, "
+        f"`dagster-daemon run`; logs were in {home} (removed)"
+    )
+    shutil.rmtree(home, ignore_errors=True)
+
+
+CASES = {
+    "tick": case_tick,
+    "drain": case_drain,
+    "submit": case_submit,
+    "slots": case_slots,
+    "e2e": case_e2e,
+}
 
 
 def main(argv: list[str]) -> int:
@@ -487,6 +555,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--max-seconds", type=float, default=900.0)
     parser.add_argument("--memory", action="store_true")
+    parser.add_argument("--dequeue-interval", type=int, help="seconds (Dagster's default: 5)")
     parser.add_argument("--folder")
     parser.add_argument("--worker", type=int, default=0)
     args = parser.parse_args(argv)
@@ -496,6 +565,8 @@ def main(argv: list[str]) -> int:
     if args.case == "slot-observer":
         slot_observer(args)
         return 0
+    # A SIGTERM (the caller stopping) unwinds like Ctrl-C, so daemons and servers die too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     CASES[args.case](args)
     Path(args.out).write_text(json.dumps({"rows": ROWS, "notes": NOTES}, indent=1))
     return 0

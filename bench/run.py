@@ -31,6 +31,10 @@ PG_ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0
 PG_DB = os.environ.get("BENCH_PG_DB", "bench_cui")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
 HISTORY_RUNS = os.environ.get("HISTORY_RUNS", "200000")
+# Sizes of the end-to-end cases (bench/compare_dagster.py's Dagster side uses the same):
+# E2E_RUNS single runs one at a time (latency), BURST_RUNS runs submitted at once (burst).
+E2E_RUNS = os.environ.get("E2E_RUNS")
+BURST_RUNS = os.environ.get("BURST_RUNS")
 
 # (case, database kinds, options) per mode. Sizes follow the issue; quick shrinks them.
 FULL = [
@@ -59,11 +63,11 @@ FULL = [
             "multi_pool",
         ],
     ),
-    ("latency", ["postgresql", "sqlite"], ["--reps", "20"]),
+    ("latency", ["postgresql", "sqlite"], ["--reps", E2E_RUNS or "20"]),
     ("unlimited", ["postgresql", "sqlite"], ["--sizes", "100000", "--reps", "9"]),
     # HISTORY_RUNS=1000000 for the issue's size (the seeding alone takes minutes).
     ("history", ["postgresql", "sqlite"], ["--size", HISTORY_RUNS, "--reps", "9"]),
-    ("burst", ["postgresql"], ["--runs", "500", "--reps", "1"]),
+    ("burst", ["postgresql"], ["--runs", BURST_RUNS or "500", "--reps", "1"]),
     ("step_start", ["postgresql", "sqlite"], ["--reps", "30"]),
 ]
 QUICK = [
@@ -92,10 +96,10 @@ QUICK = [
             "multi_pool",
         ],
     ),
-    ("latency", ["postgresql", "sqlite"], ["--reps", "5"]),
+    ("latency", ["postgresql", "sqlite"], ["--reps", E2E_RUNS or "5"]),
     ("unlimited", ["postgresql"], ["--sizes", "100000", "--reps", "3"]),
     ("history", ["postgresql", "sqlite"], ["--size", "20000", "--reps", "3"]),
-    ("burst", ["postgresql"], ["--runs", "100", "--reps", "1"]),
+    ("burst", ["postgresql"], ["--runs", BURST_RUNS or "100", "--reps", "1"]),
     ("step_start", ["postgresql", "sqlite"], ["--reps", "10"]),
 ]
 

@@ -117,6 +117,12 @@ def stats(samples: list[float]) -> dict[str, float]:
     return {"median": median, "min": ordered[0], "max": ordered[-1], "n": n}
 
 
+def p95(samples: list[float]) -> float:
+    """The 95th percentile (nearest rank) of latency samples, beside the median."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
 def interval_overlap(intervals: list[tuple[int, int]]) -> int:
     """Largest number of [start, end] intervals open at one instant (end before start on ties)."""
     events = []
