@@ -67,7 +67,7 @@ FULL = [
     ("unlimited", ["postgresql", "sqlite"], ["--sizes", "100000", "--reps", "9"]),
     # HISTORY_RUNS=1000000 for the size (the seeding alone takes minutes).
     ("history", ["postgresql", "sqlite"], ["--size", HISTORY_RUNS, "--reps", "9"]),
-    ("burst", ["postgresql"], ["--runs", BURST_RUNS or "500", "--reps", "1"]),
+    ("burst", ["postgresql"], ["--runs", BURST_RUNS or "500", "--reps", "3"]),
     ("step_start", ["postgresql", "sqlite"], ["--reps", "30"]),
 ]
 QUICK = [
