@@ -48,8 +48,11 @@ DAGSTER_SCENARIOS ?= 1000
 test-dagster: $(DAGSTER_STAMP)
 	DAGSTER_SCENARIOS=$(DAGSTER_SCENARIOS) $(BIN)/python -m pytest tests/dagster -s
 
+# TEST_PROCESSES pytest-xdist workers, each with its own test database, broker (Redis database
+# n, n+1, ... of CELERY_BROKER_URL) and VAR_DIR (tests/support/parallel.py); 0 runs in one.
+TEST_PROCESSES ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -p tests.support.parallel -n $(TEST_PROCESSES) --dist worksteal --durations=25
 
 # ruff, the layer contracts (import-linter, pyproject.toml) and mypy (strict on the engine).
 lint: $(STAMP)

@@ -25,21 +25,13 @@ if not _installed():
     collect_ignore_glob = ["test_[!w]*.py"]
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from .counts import SCENARIOS
-
-    if SCENARIOS:
-        terminalreporter.section("Dagster comparison")
-        for name, count in sorted(SCENARIOS.items()):
-            terminalreporter.write_line(f"{name}: {count}")
-
-
 @pytest.fixture(scope="session")
 def dagster_postgres_url():
     """A PostgreSQL database for Dagster's storage, on the server of DATABASE_URL.
 
-    Named by DAGSTER_TEST_DATABASE (default i19_dagster), created if missing; each scenario
-    empties Dagster's tables through Dagster's own wipe.
+    Named by DAGSTER_TEST_DATABASE (default: DATABASE_URL's name and "_dagster"), with the
+    xdist worker's suffix ("_gw0") under pytest -n; created if missing; each scenario empties
+    Dagster's tables through Dagster's own wipe.
     """
     import dj_database_url
     import psycopg
@@ -48,7 +40,9 @@ def dagster_postgres_url():
     if not url.startswith(("postgres://", "postgresql://")):
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://…")
     parts = dj_database_url.parse(url)
-    name = os.environ.get("DAGSTER_TEST_DATABASE", "i19_dagster")
+    name = os.environ.get("DAGSTER_TEST_DATABASE") or f"{parts['NAME']}_dagster"
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        name = f"{name}_{os.environ['PYTEST_XDIST_WORKER']}"
     server = dict(
         host=parts["HOST"] or "127.0.0.1",
         port=parts["PORT"] or 5432,

@@ -134,13 +134,15 @@ def test_a_sensor_is_not_evaluated_before_its_minimum_interval():
 
 
 def test_a_slow_sensor_is_killed_at_the_timeout_and_a_broken_one_fails_its_tick():
-    load_config({"concurrency_ui": {"sensor_timeout_seconds": 2}})
+    # 5 s, not less: the broken sensor's child process must start Python and load the code
+    # location within it, which took over 2 s on a loaded machine (it then "timed out" too).
+    load_config({"concurrency_ui": {"sensor_timeout_seconds": 5}})
     automation.set_status("sensor", "slow_sensor", running=True, actor="ann")
     automation.set_status("sensor", "broken_sensor", running=True, actor="ann")
     result = automation.tick_sensors(now=T0)
     assert result.failures == 2 and not Run.objects.exists()
     (slow,) = _ticks("sensor", "slow_sensor")
-    assert slow.outcome == "FAILURE" and "timed out" in slow.message and "2 s" in slow.message
+    assert slow.outcome == "FAILURE" and "timed out" in slow.message and "5 s" in slow.message
     (broken,) = _ticks("sensor", "broken_sensor")
     assert (
         broken.outcome == "FAILURE"
