@@ -386,7 +386,7 @@ class _Parked:
         self._of_value: dict[str | None, list[tuple[int, int, str]]] = {}
         # Without fair share a run's position never changes: what it reads of the counters,
         # by position (its tag limits, or None with a distinct-values one; its pool place).
-        self._limits: dict[int, tuple[tuple[str, str, Bucket, int], ...] | None] = {}
+        self._limits: dict[int, tuple[tuple[Place, Bucket, int], ...] | None] = {}
         self._pool_place: dict[int, tuple[Place, frozenset[str]]] = {}
         # The counter and limit of each tag place, and whether the pools have room for the
         # runs of each pool place at `_room_version` of the pool counter.
@@ -468,38 +468,51 @@ class _Parked:
         launched: list[RunInfo] = []
         later: list[int] = []  # held by a distinct-values cap: ready again after the pass
         heads, groups, where, runs = self._heads, self._groups, self._where, self._runs
-        fast = self._fair is None
+        is_open, tag_limits, is_full = self._open, self._tag_limits, walk.tags.is_full
+        heappop, heappush = heapq.heappop, heapq.heappush
+        # Without fair share (whose turns `consider` reads) and while max_concurrent_runs
+        # has room, runs held by a limit are moved without a whole verdict (below).
+        fast = self._fair is None and walk.capacity.gate().passed
         while heads:
-            pos, group = heapq.heappop(heads)
+            pos, group = heappop(heads)
             members = groups.get(group)
-            if group not in self._open or not members or members[0] != pos:
+            if group not in is_open or not members or members[0] != pos:
                 continue
             run = runs[pos]
-            if group != READY and self._fails(group, run, walk):
-                # Its gate still fails the group's first run, so it holds them all: closed
-                # without a whole verdict (the tick's pass gives this run a Wait too).
-                self._open.discard(group)
-                continue
-            if fast and walk.capacity.gate().passed:
+            if group != READY:
+                limit = tag_limits.get(group)
+                if is_full(*limit) if limit is not None else self._fails(group, run, walk):
+                    # Its gate still fails the group's first run, so it holds them all:
+                    # closed without a whole verdict (the tick's pass gives this run a Wait).
+                    is_open.discard(group)
+                    continue
+            if fast:
                 # Most runs looked at are held by another limit than the one that woke
                 # them: found from the counters alone, without a whole verdict (which
                 # `consider` gives when nothing holds the run, and would give as a Wait on
                 # that same limit otherwise).
                 holder = self._first_full(pos, run, walk)
                 if holder is not None and holder != group:
-                    heapq.heappop(members)
-                    del where[pos]
-                    self._open.discard(holder)
-                    self._park(pos, holder)
-                    self._offer(group)
+                    heappop(members)
+                    # Parked on a gate that fails it: closed, so not offered.
+                    is_open.discard(holder)
+                    where[pos] = holder
+                    parked = groups.get(holder)
+                    if parked is None:
+                        groups[holder] = [pos]
+                    else:
+                        heappush(parked, pos)
+                    if members:
+                        heappush(heads, (members[0], group))
                     continue
-            heapq.heappop(members)
+            heappop(members)
             del where[pos]
             verdict = walk.consider(run, pos + 1, self._turns.get(run.run_id))
             if isinstance(verdict, Launch):
                 launched.append(run)
                 self.remaining -= 1
                 self._offer(group)
+                fast = fast and walk.capacity.gate().passed
                 continue
             gate = verdict.blocking
             if gate.rule in ("max_concurrent_runs", "fair_share"):
@@ -554,21 +567,32 @@ class _Parked:
             room = self._rooms[place] = pools.check(run)[1]
         return room
 
+    def _tag_places(self, run: RunInfo, walk: Walk) -> tuple[tuple[Place, Bucket, int], ...] | None:
+        """(place, counter, limit) of each tag limit counting `run`, in `check`'s order;
+        None when a distinct-values limit counts it."""
+        limits = walk.tags.limits_of(run.tags)
+        if limits is None:
+            return None
+        found = []
+        for kind, subject, bucket, limit in limits:
+            place: Place = ("tag", kind, subject)
+            self._tag_limits[place] = (bucket, limit)
+            found.append((place, bucket, limit))
+        return tuple(found)
+
     def _first_full(self, pos: int, run: RunInfo, walk: Walk) -> Place | None:
         """The place of the first limit (tags in order, then pools) that holds `run` now,
         or None when none does or a distinct-values limit counts it."""
         try:
             limits = self._limits[pos]
         except KeyError:
-            limits = self._limits[pos] = walk.tags.limits_of(run.tags)
+            limits = self._limits[pos] = self._tag_places(run, walk)
         if limits is None:
             return None
-        full = walk.tags.first_full(limits) if limits else None
-        if full is not None:
-            kind, subject, bucket, limit = full
-            place: Place = ("tag", kind, subject)
-            self._tag_limits[place] = (bucket, limit)
-            return place
+        if limits:
+            full = walk.tags.first_full(limits)
+            if full is not None:
+                return full
         summary = run.pool_summary
         if summary is None or walk.pools is None:
             return None

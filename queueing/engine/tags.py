@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from .types import DISTINCT_SUFFIX, Gate, TagLimit
 
@@ -10,6 +11,8 @@ from .types import DISTINCT_SUFFIX, Gate, TagLimit
 HOLDERS_CAP = 20
 
 _KEY, _KEY_VALUE, _PER_VALUE = "key", "key_value", "per_unique_value"
+T = TypeVar("T")
+
 # The kind of a distinct-values limit (TagLimit.kind, Gate.kind).
 DISTINCT_VALUES = "distinct_values"
 _DISTINCT = DISTINCT_VALUES
@@ -202,17 +205,16 @@ class TagCounter:
             found.append((bucket[0], _subject(bucket), bucket, limit))
         return tuple(found)
 
-    def first_full(
-        self, limits: Sequence[tuple[str, str, Bucket, int]]
-    ) -> tuple[str, str, Bucket, int] | None:
-        """The first of `limits` (from `limits_of`) whose counter is full: the first gate
-        `check` would fail, found without building gates (the start-estimate replay asks
-        this of most runs it looks at)."""
+    def first_full(self, limits: Sequence[tuple[T, Bucket, int]]) -> T | None:
+        """The label of the first of `limits` ((label, counter, limit), the counters and
+        limits from `limits_of`) whose counter is full: the first gate `check` would fail,
+        found without building gates (the start-estimate replay asks this of most runs it
+        looks at)."""
         holders = self._holders
-        for limit in limits:
-            held = holders.get(limit[2])
-            if (len(held) if held else 0) >= limit[3]:
-                return limit
+        for label, bucket, limit in limits:
+            held = holders.get(bucket)
+            if held and len(held) >= limit:
+                return label
         return None
 
     def is_full(self, bucket: Bucket, limit: int) -> bool:
