@@ -30,6 +30,11 @@ pool allotment is over); runs held by `max_concurrent_runs` are looked at in que
 until the slots are used up again. Every run parked on one gate fails that same gate, so
 when the first of them (in queue order) still does, the rest are not looked at. Runs held
 by a distinct-values cap (whose gate depends on the run's own value) are never parked.
+Most runs looked at are held by another gate than the one that woke them (on the bench
+workload, a database limit and a team's per-value limit in turn): without fair share and
+while max_concurrent_runs has room, such a run is moved to that gate's group from the
+counters alone (`TagCounter.first_full`, the pools' answer kept while their counts are
+unchanged); `Walk.consider` still gives the verdict of every run that launches.
 With fair share, the order is computed again only when a run launched ahead of an earlier
 run of its own value (which changes that value's turns). The property test
 (tests/engine/test_estimates.py) checks that both replays agree on random queues.
