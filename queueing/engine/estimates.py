@@ -30,6 +30,11 @@ pool allotment is over); runs held by `max_concurrent_runs` are looked at in que
 until the slots are used up again. Every run parked on one gate fails that same gate, so
 when the first of them (in queue order) still does, the rest are not looked at. Runs held
 by a distinct-values cap (whose gate depends on the run's own value) are never parked.
+Most runs looked at are held by another gate than the one that woke them (on the bench
+workload, a database limit and a team's per-value limit in turn): without fair share and
+while max_concurrent_runs has room, such a run is moved to that gate's group from the
+counters alone (`TagCounter.first_full`, the pools' answer kept while their counts are
+unchanged); `Walk.consider` still gives the verdict of every run that launches.
 With fair share, the order is computed again only when a run launched ahead of an earlier
 run of its own value (which changes that value's turns). The property test
 (tests/engine/test_estimates.py) checks that both replays agree on random queues.
@@ -47,6 +52,7 @@ from typing import Literal
 from .fair_share import Turn, fair_order
 from .gates import Capacity, Walk, queue_order
 from .run_queue import decide
+from .tags import Bucket
 from .types import (
     DAGSTER_1_13,
     FairShare,
@@ -383,6 +389,15 @@ class _Parked:
         self._offer(READY)
         # Fair share: the runs of each value, in Dagster's order, not launched yet.
         self._of_value: dict[str | None, list[tuple[int, int, str]]] = {}
+        # Without fair share a run's position never changes: what it reads of the counters,
+        # by position (its tag limits, or None with a distinct-values one; its pool place).
+        self._limits: dict[int, tuple[tuple[Place, Bucket, int], ...] | None] = {}
+        self._pool_place: dict[int, tuple[Place, frozenset[str]]] = {}
+        # The counter and limit of each tag place, and whether the pools have room for the
+        # runs of each pool place at `_room_version` of the pool counter.
+        self._tag_limits: dict[Place, tuple[Bucket, int]] = {}
+        self._rooms: dict[Place, bool] = {}
+        self._room_version = -1
 
     def place(self, active: Sequence[RunInfo]) -> None:
         """(Fair share) order the remaining runs as `fair_order` does now."""
@@ -458,24 +473,51 @@ class _Parked:
         launched: list[RunInfo] = []
         later: list[int] = []  # held by a distinct-values cap: ready again after the pass
         heads, groups, where, runs = self._heads, self._groups, self._where, self._runs
+        is_open, tag_limits, is_full = self._open, self._tag_limits, walk.tags.is_full
+        heappop, heappush = heapq.heappop, heapq.heappush
+        # Without fair share (whose turns `consider` reads) and while max_concurrent_runs
+        # has room, runs held by a limit are moved without a whole verdict (below).
+        fast = self._fair is None and walk.capacity.gate().passed
         while heads:
-            pos, group = heapq.heappop(heads)
+            pos, group = heappop(heads)
             members = groups.get(group)
-            if group not in self._open or not members or members[0] != pos:
+            if group not in is_open or not members or members[0] != pos:
                 continue
-            if group != READY and _holds(group, runs[pos], walk):
-                # Its gate still fails the group's first run, so it holds them all: closed
-                # without a whole verdict (the tick's pass gives this run a Wait too).
-                self._open.discard(group)
-                continue
-            heapq.heappop(members)
-            del where[pos]
             run = runs[pos]
+            if group != READY:
+                limit = tag_limits.get(group)
+                if is_full(*limit) if limit is not None else self._fails(group, run, walk):
+                    # Its gate still fails the group's first run, so it holds them all:
+                    # closed without a whole verdict (the tick's pass gives this run a Wait).
+                    is_open.discard(group)
+                    continue
+            if fast:
+                # Most runs looked at are held by another limit than the one that woke
+                # them: found from the counters alone, without a whole verdict (which
+                # `consider` gives when nothing holds the run, and would give as a Wait on
+                # that same limit otherwise).
+                holder = self._first_full(pos, run, walk)
+                if holder is not None and holder != group:
+                    heappop(members)
+                    # Parked on a gate that fails it: closed, so not offered.
+                    is_open.discard(holder)
+                    where[pos] = holder
+                    parked = groups.get(holder)
+                    if parked is None:
+                        groups[holder] = [pos]
+                    else:
+                        heappush(parked, pos)
+                    if members:
+                        heappush(heads, (members[0], group))
+                    continue
+            heappop(members)
+            del where[pos]
             verdict = walk.consider(run, pos + 1, self._turns.get(run.run_id))
             if isinstance(verdict, Launch):
                 launched.append(run)
                 self.remaining -= 1
                 self._offer(group)
+                fast = fast and walk.capacity.gate().passed
                 continue
             gate = verdict.blocking
             if gate.rule in ("max_concurrent_runs", "fair_share"):
@@ -507,6 +549,68 @@ class _Parked:
         for pos in later:
             self._park(pos, READY)
         return launched
+
+    def _fails(self, group: Place, run: RunInfo, walk: Walk) -> bool:
+        """Whether the gate `group` is parked on fails `run` (a run of the group) now."""
+        if group[0] == "tag":
+            limit = self._tag_limits.get(group)
+            if limit is None:
+                return _holds(group, run, walk)
+            return walk.tags.is_full(*limit)
+        return not self._room(group, run, walk)
+
+    def _room(self, place: Place, run: RunInfo, walk: Walk) -> bool:
+        """Whether the pools have room for `run`, parked (or to be parked) on pool `place`:
+        one answer for every run of that place while the pool counts are unchanged."""
+        pools = walk.pools
+        assert pools is not None
+        if pools.version != self._room_version:
+            self._rooms.clear()
+            self._room_version = pools.version
+        room = self._rooms.get(place)
+        if room is None:
+            room = self._rooms[place] = pools.check(run)[1]
+        return room
+
+    def _tag_places(self, run: RunInfo, walk: Walk) -> tuple[tuple[Place, Bucket, int], ...] | None:
+        """(place, counter, limit) of each tag limit counting `run`, in `check`'s order;
+        None when a distinct-values limit counts it."""
+        limits = walk.tags.limits_of(run.tags)
+        if limits is None:
+            return None
+        found = []
+        for kind, subject, bucket, limit in limits:
+            place: Place = ("tag", kind, subject)
+            self._tag_limits[place] = (bucket, limit)
+            found.append((place, bucket, limit))
+        return tuple(found)
+
+    def _first_full(self, pos: int, run: RunInfo, walk: Walk) -> Place | None:
+        """The place of the first limit (tags in order, then pools) that holds `run` now,
+        or None when none does or a distinct-values limit counts it."""
+        try:
+            limits = self._limits[pos]
+        except KeyError:
+            limits = self._limits[pos] = self._tag_places(run, walk)
+        if limits is None:
+            return None
+        if limits:
+            full = walk.tags.first_full(limits)
+            if full is not None:
+                return full
+        summary = run.pool_summary
+        if summary is None or walk.pools is None:
+            return None
+        found = self._pool_place.get(pos)
+        if found is None:
+            room, read = walk.pools.room_key(summary)
+            found = self._pool_place[pos] = (("pool", room), read)
+        place, read = found
+        if self._room(place, run, walk):
+            return None
+        for key in read:
+            self._by_pool.setdefault(key, set()).add(place)
+        return place
 
     def _park(self, pos: int, group: Place) -> None:
         self._where[pos] = group

@@ -219,6 +219,9 @@ class PoolCounter:
         self._counted: dict[str, RunInfo] = {}
         # Of those, runs STARTED counted only until their allotment is over (`expire`).
         self._expiring: list[str] = []
+        # Grows with every change of a count or a pool state: answers of `check` read at one
+        # version hold while it is unchanged.
+        self.version = 0
         for key, state in self._states.items():
             self._used[key] = state.pending if self._op else 0
             self._holders[key] = list(dict.fromkeys(state.holders)) if self._op else []
@@ -315,6 +318,7 @@ class PoolCounter:
         return tuple(sorted((pool, summary.run_slots(pool)) for pool in pools)), pools
 
     def add(self, run: RunInfo) -> None:
+        self.version += 1
         self._counted[run.run_id] = run
         for key, demand in self._demand(run).items():
             if key in self._states:
@@ -330,6 +334,7 @@ class PoolCounter:
         run = self._counted.pop(run_id, None)
         if run is None:
             return []
+        self.version += 1
         freed = []
         for key, demand in self._demand(run).items():
             if key in self._states:
@@ -357,6 +362,7 @@ class PoolCounter:
         """Pool `key`'s step entries changed (a run's steps left it): at op granularity its
         count follows `pending`."""
         old = self._states[key]
+        self.version += 1
         self._states = {**self._states, key: state}
         if self._op:
             self._used[key] += state.pending - old.pending

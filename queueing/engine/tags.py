@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import TypeVar
 
 from .types import DISTINCT_SUFFIX, Gate, TagLimit
 
@@ -10,6 +11,8 @@ from .types import DISTINCT_SUFFIX, Gate, TagLimit
 HOLDERS_CAP = 20
 
 _KEY, _KEY_VALUE, _PER_VALUE = "key", "key_value", "per_unique_value"
+T = TypeVar("T")
+
 # The kind of a distinct-values limit (TagLimit.kind, Gate.kind).
 DISTINCT_VALUES = "distinct_values"
 _DISTINCT = DISTINCT_VALUES
@@ -190,6 +193,34 @@ class TagCounter:
         """(kind, subject) of the gate of every limit that counts an item with `tags`: the
         gates whose count falls when such an item ends."""
         return [(bucket[0], _subject(bucket)) for _, _, bucket in self._applicable(tags)]
+
+    def limits_of(self, tags: Mapping[str, str]) -> tuple[tuple[str, str, Bucket, int], ...] | None:
+        """(kind, subject, counter, limit) of every limit that counts an item with `tags`, in
+        the order `check` gives their gates, for `first_full`; None when a distinct-values
+        limit counts it (whether that one is full depends on the item's own value)."""
+        found = []
+        for _, limit, bucket in self._applicable(tags):
+            if bucket[0] == _DISTINCT:
+                return None
+            found.append((bucket[0], _subject(bucket), bucket, limit))
+        return tuple(found)
+
+    def first_full(self, limits: Sequence[tuple[T, Bucket, int]]) -> T | None:
+        """The label of the first of `limits` ((label, counter, limit), the counters and
+        limits from `limits_of`) whose counter is full: the first gate `check` would fail,
+        found without building gates (the start-estimate replay asks this of most runs it
+        looks at)."""
+        holders = self._holders
+        for label, bucket, limit in limits:
+            held = holders.get(bucket)
+            if held and len(held) >= limit:
+                return label
+        return None
+
+    def is_full(self, bucket: Bucket, limit: int) -> bool:
+        """Whether the counter `bucket` (from `limits_of`) holds `limit` items or more."""
+        held = self._holders.get(bucket)
+        return (len(held) if held else 0) >= limit
 
     def count(self, tag_limit: TagLimit, value: str | None = None) -> int:
         """Live count of one limit; `value` picks the budget of a per-unique-value limit."""

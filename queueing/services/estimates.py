@@ -79,12 +79,12 @@ def durations() -> tuple[dict[str, float], float | None]:
     return typical_durations(samples)
 
 
-# Longer queues get no estimate. The incremental replay (engine/estimates.replay_events)
-# is about twenty times faster than the plain one, but on the bench workload (ten tag
-# limits, five pools) it still took 185 ms at 500 queued runs, 559 ms at 1,000 and 1.4 s at
-# 2,000 on the loaded shared machine (bench/results.json "start_estimates_replay_ms"):
-# 1,000 is what a page can wait for once per tick.
-MAX_QUEUED = 1_000
+# Longer queues get no estimate. On the bench workload (ten tag limits, five pools) the
+# incremental replay (engine/estimates.replay_events) took 174-294 ms at 1,000 queued runs,
+# 467-688 ms at 2,000 and 4.4-4.5 s at 10,000 on the loaded shared machine (two runs,
+# bench/results.json "start_estimates_replay_ms"): 2,000 is what a page can wait for once
+# per tick.
+MAX_QUEUED = 2_000
 
 
 def compute(config: InstanceConfig, now: float | None = None) -> Estimates:
