@@ -834,10 +834,9 @@ def case_burst(args: argparse.Namespace) -> None:
     end, and runs per second. The figure bench/compare_dagster.py compares with Dagster."""
     import e2e
     import yaml
+    from django.conf import settings
 
     from queueing.services import config
-
-    from django.conf import settings
 
     _bench_location()
     kind, broker = db_kind(), _broker_kind()
