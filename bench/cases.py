@@ -323,10 +323,11 @@ def seed_history(count: int) -> None:
         )
         history = "FROM queueing_run r, {series} WHERE r.run_id LIKE 'history-%'"
         cursor.execute(
-            "INSERT INTO queueing_step (run_id, step_key, op_name, plan_index, pool, priority,"
-            " status, wait_reason, started_at, ended_at, logs, error)"
-            " SELECT r.id, 'step_' || i, 'op_' || i, i, '', 0, 'SUCCESS', '', r.started_at,"
-            " r.ended_at, 'done', '' " + history.format(series=series_of.format(n=HISTORY_STEPS))
+            "INSERT INTO queueing_step (run_id, step_key, op_name, plan_index, pool, pools,"
+            " priority, status, wait_reason, started_at, ended_at, logs, error)"
+            f" SELECT r.id, 'step_' || i, 'op_' || i, i, '', '{{}}'{json}, 0, 'SUCCESS', '',"
+            " r.started_at, r.ended_at, 'done', '' "
+            + history.format(series=series_of.format(n=HISTORY_STEPS))
         )
         cursor.execute(
             "INSERT INTO queueing_runevent (run_id, step_key, kind, message, created_at)"

@@ -232,17 +232,19 @@ def main() -> None:
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            page = logged_in_page(browser, base, user)
-            snap(page, args.out, "/dagster/", "dagster-queue")
-            # A short id, as the dashboard shows it: the page redirects to the whole id.
-            snap(page, args.out, f"/dagster/runs/{ids['bf2_queued'][:8]}/", "dagster-run")
-            snap(page, args.out, "/dagster/pools/", "dagster-pools")
-            snap(page, args.out, "/dagster/doctor/", "dagster-doctor")
-            what_if = "/dagster/what-if/?pool=warehouse&pool_limit=3"
-            snap(page, args.out, what_if, "dagster-what-if")
+            pages = [
+                ("/dagster/", "queue"),
+                # A short id, as the dashboard shows it: the page redirects to the whole id.
+                (f"/dagster/runs/{ids['bf2_queued'][:8]}/", "run"),
+                ("/dagster/pools/", "pools"),
+                ("/dagster/doctor/", "doctor"),
+                ("/dagster/what-if/?pool=warehouse&pool_limit=3", "what-if"),
+            ]
+            desktop = logged_in_page(browser, base, user)
             mobile = logged_in_page(browser, base, user, viewport={"width": 390, "height": 844})
             dark = logged_in_page(browser, base, user, color_scheme="dark")
-            for url, name in [("/dagster/", "queue"), (what_if, "what-if")]:
+            for url, name in pages:
+                snap(desktop, args.out, url, f"dagster-{name}")
                 snap(mobile, args.out, url, f"mobile-dagster-{name}")
                 snap(dark, args.out, url, f"dark-dagster-{name}")
             browser.close()
