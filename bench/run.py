@@ -97,7 +97,7 @@ QUICK = [
         ],
     ),
     ("latency", ["postgresql", "sqlite"], ["--reps", E2E_RUNS or "5"]),
-    ("unlimited", ["postgresql"], ["--sizes", "100000", "--reps", "3"]),
+    ("unlimited", ["postgresql"], ["--sizes", "100000", "--reps", "5"]),
     ("history", ["postgresql", "sqlite"], ["--size", "20000", "--reps", "3"]),
     ("burst", ["postgresql"], ["--runs", BURST_RUNS or "100", "--reps", "1"]),
     ("step_start", ["postgresql", "sqlite"], ["--reps", "10"]),

@@ -142,6 +142,14 @@ class Run(models.Model):
                 name="run_queue_order",
                 condition=Q(status="QUEUED"),
             ),
+            # An unlimited queue's tick reads the runs of the stored rules that no longer
+            # hold: WHERE status='QUEUED' AND wait_rule IN (...), and lists the distinct
+            # rules one probe each (`services.run_queue._stored_rules`).
+            models.Index(
+                fields=["wait_rule", "-priority", "id"],
+                name="run_queue_rule",
+                condition=Q(status="QUEUED"),
+            ),
             # Dashboards and counts filter by status and sort newest first.
             models.Index(fields=["status", "-id"], name="run_status_recent"),
             models.Index(fields=["job_name", "-id"], name="run_job_recent"),

@@ -25,7 +25,9 @@ from ..engine.gates import cyclic_gc_paused
 from ..engine.plan import pool_summary_from_dict
 from ..engine.types import (
     ACTIVE_STATUSES,
+    DISTINCT_SUFFIX,
     FINISHED_STATUSES,
+    PRIORITY_TAG,
     Gate,
     Launch,
     PoolState,
@@ -261,6 +263,7 @@ def _evaluate_unlimited(
     counted = _run_infos.build([active_rows], False)[0]
     summaries = _run_infos.known_summaries()
     rows: list[tuple] = []
+    stored: list[str] | None = None
     size = FIRST_READ
     while True:
         full = engine.tags_full_now(config.queue, counted)
@@ -271,7 +274,9 @@ def _evaluate_unlimited(
         if rows:
             priority, pk = rows[-1][4], rows[-1][0]
             chunk_qs = chunk_qs.filter(Q(priority__lt=priority) | Q(priority=priority, id__gt=pk))
-        chunk = _rows(_not_held(chunk_qs, full, held_pools)[:size], "wait_rule")
+        if stored is None and full is not None and (full[0] or full[1]):
+            stored = _stored_rules()
+        chunk = _rows(_not_held(chunk_qs, full, held_pools, stored)[:size], "wait_rule")
         rows += chunk
         queued, active = _run_infos.build([[r[:-1] for r in rows], active_rows], whole=False)
         snapshot = QueueSnapshot(
@@ -296,19 +301,66 @@ def _evaluate_unlimited(
 _MAX_FULL_TAGS = 2000
 
 
+def _stored_rules() -> list[str] | None:
+    """The distinct stored rules of the queued runs (`wait_rule`, '' included), one probe
+    of the `run_queue_rule` index each; None beyond _MAX_FULL_TAGS of them."""
+    table = connection.ops.quote_name(Run._meta.db_table)
+    sql = (
+        f"WITH RECURSIVE rules(rule) AS (SELECT MIN(wait_rule) FROM {table} WHERE status = %s"
+        f" UNION ALL SELECT (SELECT MIN(wait_rule) FROM {table}"
+        "  WHERE status = %s AND wait_rule > rules.rule)"
+        " FROM rules WHERE rules.rule IS NOT NULL)"
+        " SELECT rule FROM rules WHERE rule IS NOT NULL LIMIT %s"
+    )
+    queued = RunStatus.QUEUED.value
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [queued, queued, _MAX_FULL_TAGS + 1])
+        found = [rule for (rule,) in cursor.fetchall()]
+    return found if len(found) <= _MAX_FULL_TAGS else None
+
+
+def _carried_by_rule(key: str, value: str | None) -> bool:
+    """Whether a queued run whose stored rule is the gate key of the tag limit bucket
+    (key, value) carries that tag: no other bucket's gate key is the same text (no "="
+    in the key, nor in the value, no distinct-values suffix) and the tag is not the
+    priority, the one tag of a queued run that changes (`runs.set_priority`)."""
+    return (
+        "=" not in key
+        and not key.endswith(DISTINCT_SUFFIX)
+        and key != PRIORITY_TAG
+        and (value is None or ("=" not in value and not value.endswith(DISTINCT_SUFFIX)))
+    )
+
+
 def _not_held(
-    queued: QuerySet[Run], full: engine.FullTags | None, held_pools: set[str]
+    queued: QuerySet[Run],
+    full: engine.FullTags | None,
+    held_pools: set[str],
+    stored: list[str] | None = None,
 ) -> QuerySet[Run]:
     """The queued runs but those that wait this tick whatever the rest of the queue does:
     runs that carry a tag `engine.tags_full_now` says is full and whose stored rule is such
     a tag, and runs whose pool summary (its stored text) `pool_summaries_full_now` names
     and whose stored rule is a pool. Their stored reason stays true. A run whose stored
-    rule is something else is read, so its reason is brought up to date once."""
+    rule is something else is read, so its reason is brought up to date once.
+
+    With `stored` (`_stored_rules`), the runs whose stored rule is a full tag's that only
+    its carriers can have (`_carried_by_rule`) are left out by rule alone, through the
+    `run_queue_rule` index: the tick reads the runs of the other rules, not the queue."""
     held = Q()
     if full is not None:
         keys, values = full
         rules = [f"tag:{key}" for key in keys]
         rules += [f"tag:{key}={value}" for key, found in values.items() for value in found]
+        if stored is not None and len(rules) <= _MAX_FULL_TAGS:
+            carried = {f"tag:{key}" for key in keys if _carried_by_rule(key, None)}
+            carried |= {
+                f"tag:{key}={value}"
+                for key, found in values.items()
+                for value in found
+                if _carried_by_rule(key, value)
+            }
+            queued = queued.filter(wait_rule__in=[r for r in stored if r not in carried])
         if rules and len(rules) <= _MAX_FULL_TAGS:
             carries = Q()
             for key in sorted(keys):
