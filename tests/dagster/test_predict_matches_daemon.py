@@ -101,10 +101,15 @@ def backfill_run(draw, pool: str | None):
 
 
 @st.composite
-def scenario(draw):
+def scenario(draw, postgres: bool = False):
     """A random deployment; one in four follows the recipe of Q2 (backfills sharing a tag
     limit, some bound to a full pool) and one in four that of Q3 (pools with only a default
-    limit), which random draws reach too rarely to show their quirks."""
+    limit), which random draws reach too rarely to show their quirks.
+
+    With `postgres`, rows of an old default come only with no default now: on PostgreSQL,
+    Dagster 1.13 fails to re-initialise such a row to a new default and then blocks no run
+    on any pool for that page, which the prediction does not model yet
+    (`test_a_stale_default_row_on_postgresql_turns_pools_off`)."""
     recipe = draw(st.sampled_from(["random", "random", "q2", "q3"]))
     style = draw(st.sampled_from(["legacy", "concurrency"]))
     lowest = -3 if style == "concurrency" else -1  # Q1: only concurrency.runs takes < -1
@@ -150,7 +155,14 @@ def scenario(draw):
     stale_default = draw(st.sampled_from([1, 2, 3]))
     stale_rows: tuple[str, ...] = ()
     unset = [p for p in unset if p not in default_rows]
-    if stale_default != default_limit and unset and recipe == "random" and draw(st.booleans()):
+    stale_allowed = not postgres or default_limit is None
+    if (
+        stale_allowed
+        and stale_default != default_limit
+        and unset
+        and recipe == "random"
+        and draw(st.booleans())
+    ):
         stale_rows = tuple(draw(st.lists(st.sampled_from(unset), unique=True, min_size=1)))
     statuses = ["STARTING", "STARTED_RECENT", "STARTED_OLD", "CANCELING", "SUCCESS", "CANCELED"]
     others = tuple(
@@ -231,7 +243,7 @@ def test_predict_equals_the_daemons_launches_on_postgresql(dagster_postgres_url)
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
     )
-    @given(case=scenario())
+    @given(case=scenario(postgres=True))
     def compare(case):
         with tempfile.TemporaryDirectory() as folder:
             check_scenario(folder, case, dagster_postgres_url, "scenarios on PostgreSQL")
@@ -299,3 +311,26 @@ def _paged(state, page_size):
     from dataclasses import replace
 
     return replace(state.settings, run_queue_page_size=page_size)
+
+
+@pytest.mark.postgres
+@pytest.mark.xfail(
+    strict=True,
+    reason="not modelled yet: on PostgreSQL Dagster 1.13 cannot move a row of an old default "
+    "to the new one (its INSERT's IntegrityError aborts the transaction, the fallback UPDATE "
+    "then fails), builds no pool counter and blocks no run on any pool in that page",
+)
+def test_a_stale_default_row_on_postgresql_turns_pools_off(dagster_postgres_url):
+    """Found by the PostgreSQL comparison: pool p3's row was written by default_limit 1 and
+    dagster.yaml now says 0. On SQLite the daemon moves the row to 0 and launches only the
+    run without pools; on PostgreSQL it launches all three, the run on the closed pool p1
+    too. Strict: when the prediction learns this, the test says so."""
+    case = Scenario(
+        default_limit=0,
+        pool_limits={"p1": 0},
+        stale_default=1,
+        stale_rows=("p3",),
+        queued=(RunSpec(roots={"p1": 1}), RunSpec(roots={"p3": 1}), RunSpec()),
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        check_scenario(folder, case, dagster_postgres_url, "stale default row on PostgreSQL")
