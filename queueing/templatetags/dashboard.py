@@ -177,22 +177,41 @@ def gate_message(gate: Any, url_name: str = "run-detail") -> str:
 
 # The run ids a stored reason names (`Gate._held_by`: short ids after "held by " or
 # "runs counted: ", comma-separated).
-_HELD_BY = re.compile(r"(held by |runs counted: )([0-9a-f]{8}(?:, [0-9a-f]{8})*)\b")
+_HELD_BY = re.compile(r"(held by |runs counted: )([0-9a-f]{8}(?:, [0-9a-f]{8})*)(?![-0-9a-f])")
+# The run ids a doctor's evidence line or a Dagster quirk note names: short ids after
+# "run ", "runs ", "run(s) " (a colon allowed), or after the stored reasons' words above.
+_NAMED_RUNS = re.compile(
+    r"(\brun(?:s|\(s\))?:? |held by |runs counted: )([0-9a-f]{8}(?:, [0-9a-f]{8})*)(?![-0-9a-f])"
+)
+
+
+def _link_run_ids(pattern: re.Pattern[str], html: str, url_name: str) -> str:
+    """`html` (escaped) with each short run id `pattern` finds linked to `url_name`'s page,
+    which takes a unique prefix and redirects to the run."""
+
+    def link(match: re.Match[str]) -> str:
+        ids = match.group(2).split(", ")
+        return match.group(1) + ", ".join(
+            format_html('<a href="{}"><code>{}</code></a>', reverse(url_name, args=[i]), i)
+            for i in ids
+        )
+
+    return mark_safe(pattern.sub(link, html))  # noqa: S308 - the caller escaped it
 
 
 @register.filter
 def held_by_links(message: str) -> str:
     """A stored wait reason (wait history) with each run it names by its short id linked to
-    that run: the run page takes the short id (a unique prefix) and redirects to the run."""
+    that run."""
+    return _link_run_ids(_HELD_BY, str(conditional_escape(message or "")), "run-detail")
 
-    def link(match: re.Match[str]) -> str:
-        ids = match.group(2).split(", ")
-        return match.group(1) + ", ".join(
-            format_html('<a href="{}"><code>{}</code></a>', reverse("run-detail", args=[i]), i)
-            for i in ids
-        )
 
-    return mark_safe(_HELD_BY.sub(link, str(conditional_escape(message or ""))))  # noqa: S308 - escaped first
+@register.filter
+def run_links(text: str, url_name: str = "run-detail") -> str:
+    """A doctor's evidence line or a Dagster quirk note (plain or already-safe HTML, such as
+    `inline_code`'s) with each run it names by its short id linked to that run's page
+    (`url_name`: "dagster-run" on the attached-Dagster pages)."""
+    return _link_run_ids(_NAMED_RUNS, str(conditional_escape(text or "")), url_name)
 
 
 _BACKTICKED = re.compile(r"`([^`]+)`")
